@@ -1,0 +1,45 @@
+"""The results table is the interface between training and analysis: one tidy row per model."""
+
+from __future__ import annotations
+
+import math
+
+RUN_KINDS = ("teacher", "supervised", "distilled")
+
+# Column -> meaning. Every row has every column; NaN where a column does not apply
+# (e.g. teacher_size on a supervised row). Losses are held-out losses against the ground truth.
+COLUMNS: dict[str, str] = {
+    "run_kind": "teacher | supervised | distilled",
+    "family": "family name (kernel, mlp, transformer)",
+    "seed": "seed index; a teacher and all its students share it (paired comparisons)",
+    "student_size": "student capacity knob (width, d_model or basis functions); NaN on teacher rows",
+    "teacher_size": "teacher capacity knob; NaN on supervised rows",
+    "student_params": "student's true (unpadded) parameter count",
+    "teacher_params": "teacher's true (unpadded) parameter count",
+    "student_budget": "samples (or tokens) the student saw; NaN on teacher rows",
+    "teacher_budget": "samples (or tokens) the teacher saw; NaN on supervised rows",
+    "student_init": "random | pruned; empty on teacher rows",
+    "lam": "distillation weight on the teacher term (1 = pure distillation)",
+    "tau": "distillation temperature",
+    "teacher_loss": "teacher's held-out loss vs ground truth",
+    "student_loss": "student's held-out loss vs ground truth (supervised or distilled)",
+    "supervised_loss": "held-out loss of the same student size/budget/seed trained on labels only",
+    "irreducible_loss": "the task's irreducible loss E (0 for noiseless tasks; source entropy for sequences)",
+    "accuracy": "held-out accuracy of the row's trained model where defined, else NaN",
+    "kl_to_teacher": "held-out divergence student vs teacher (KL for classification, MSE for regression)",
+    "diverged": "True when the run produced a non-finite or exploding loss",
+    "flops": "training FLOPs estimate of the row's model (teacher forward passes included for distilled)",
+    "wall_s": "wall time of the row's bucket divided by its number of members",
+    "bucket": "id of the compiled bucket that trained the row",
+}
+
+
+def empty_row(**values) -> dict:
+    """A row with every column present: NaN for numbers, '' for strings, unless given."""
+    unknown = set(values) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown result columns: {sorted(unknown)}")
+    row = {c: math.nan for c in COLUMNS}
+    row.update(run_kind="", family="", student_init="", bucket="", diverged=False)
+    row.update(values)
+    return row
