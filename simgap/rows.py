@@ -43,3 +43,60 @@ def empty_row(**values) -> dict:
     row.update(run_kind="", family="", student_init="", bucket="", diverged=False)
     row.update(values)
     return row
+
+
+_STRING_COLUMNS = ("run_kind", "family", "student_init", "bucket")
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written file."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def to_csv(rows: list[dict]) -> str:
+    """Tidy CSV text with every column, NaN as an empty cell, floats written to round-trip."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _cell(row[c]) for c in COLUMNS})
+    return buf.getvalue()
+
+
+def _cell(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if hasattr(v, "item"):  # numpy scalar
+        return _cell(v.item())
+    return v
+
+
+def read_csv(path) -> list[dict]:
+    """Read a results CSV written by `to_csv` back into typed rows."""
+    import csv
+
+    with open(path, newline="") as f:
+        out = []
+        for raw in csv.DictReader(f):
+            row = {}
+            for c in COLUMNS:
+                v = raw.get(c, "")
+                if c in _STRING_COLUMNS:
+                    row[c] = v
+                elif c == "diverged":
+                    row[c] = v == "true"
+                else:
+                    row[c] = float(v) if v != "" else math.nan
+            out.append(row)
+        return out

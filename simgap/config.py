@@ -1,0 +1,182 @@
+"""Sweep configs: TOML files loaded into frozen dataclasses, validated before any training.
+
+Every error names the file, the key and what was expected, so a typo costs seconds, not a sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simgap.engine import Grid, TrainSpec
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+STUDENT_INITS = ("random", "pruned")
+
+
+class ConfigError(ValueError):
+    """A config file is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    huber_delta: float = 1e-4
+    bootstrap: int = 200
+    ci: float = 0.9
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str
+    family: str
+    family_params: dict[str, Any]
+    grid: Grid
+    train: TrainSpec
+    fit: FitSpec
+    description: str = ""
+    source: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain TOML-able data (what `config.toml` in a run holds)."""
+        grid = dataclasses.asdict(self.grid)
+        grid["seeds"] = len(self.grid.seeds)
+        train = dataclasses.asdict(self.train)
+        distill = {k: train.pop(k) for k in ("lam", "tau")}
+        out = {"name": self.name, "family": self.family}
+        if self.description:
+            out["description"] = self.description
+        out.update(family_params=dict(self.family_params), grid=_lists(grid), train=train,
+                   distill=distill, fit=dataclasses.asdict(self.fit))
+        return out
+
+
+def _lists(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+# key -> (type checker, description of what is expected)
+def _pos_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _nonneg_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_list(check):
+    return lambda v: isinstance(v, list) and len(v) > 0 and all(check(x) for x in v)
+
+
+_SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
+    "grid": {
+        "student_sizes": (_int_list(_pos_int), "a non-empty list of positive integers"),
+        "teacher_sizes": (_int_list(_pos_int), "a non-empty list of positive integers"),
+        "student_budgets": (_int_list(_nonneg_int), "a non-empty list of integers >= 0 (0 = family default)"),
+        "teacher_budgets": (_int_list(_nonneg_int), "a non-empty list of integers >= 0 (0 = family default)"),
+        "seeds": (_pos_int, "a positive integer (number of seeds)"),
+        "student_init": (lambda v: v in STUDENT_INITS, f"one of {STUDENT_INITS}"),
+        "supervised": (lambda v: isinstance(v, bool), "true or false"),
+    },
+    "train": {
+        "learning_rate": (lambda v: _number(v) and v > 0, "a positive number"),
+        "batch_size": (_pos_int, "a positive integer"),
+        "warmup_frac": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+        "weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    },
+    "distill": {
+        "lam": (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        "tau": (lambda v: _number(v) and v > 0, "a positive number"),
+    },
+    "fit": {
+        "huber_delta": (lambda v: _number(v) and v > 0, "a positive number"),
+        "bootstrap": (_nonneg_int, "an integer >= 0"),
+        "ci": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
+    },
+}
+_REQUIRED = {"grid": ("student_sizes", "teacher_sizes", "seeds")}
+_TOP = {"name": str, "family": str, "description": str, "family_params": dict,
+        **{k: dict for k in _SCHEMA}}
+
+
+def load_config(path: str | Path, seeds: int | None = None) -> SweepConfig:
+    """Read and validate a sweep config; `seeds` overrides [grid].seeds (the CLI's --seeds)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(raw, source=str(path), seeds=seeds)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | None = None) -> SweepConfig:
+    def fail(key: str, msg: str):
+        raise ConfigError(f"{source}: {key}: {msg}")
+
+    for key, value in raw.items():
+        if key not in _TOP:
+            fail(key, f"unknown key (expected one of {sorted(_TOP)})")
+        if not isinstance(value, _TOP[key]):
+            fail(key, f"expected {'a table' if _TOP[key] is dict else 'a string'}, got {value!r}")
+    for key in ("family", "grid"):
+        if key not in raw:
+            fail(key, "missing (required)")
+    sections: dict[str, dict[str, Any]] = {}
+    for sec, schema in _SCHEMA.items():
+        table = dict(raw.get(sec, {}))
+        for key, value in table.items():
+            if key not in schema:
+                fail(f"[{sec}].{key}", f"unknown key (expected one of {sorted(schema)})")
+            check, expected = schema[key]
+            if not check(value):
+                fail(f"[{sec}].{key}", f"expected {expected}, got {value!r}")
+        for key in _REQUIRED.get(sec, ()):
+            if key not in table:
+                fail(f"[{sec}].{key}", "missing (required)")
+        sections[sec] = table
+    if seeds is not None:
+        if not _pos_int(seeds):
+            fail("--seeds", f"expected a positive integer, got {seeds!r}")
+        sections["grid"]["seeds"] = seeds
+
+    g = sections["grid"]
+    grid = Grid(
+        student_sizes=tuple(g["student_sizes"]), teacher_sizes=tuple(g["teacher_sizes"]),
+        student_budgets=tuple(g.get("student_budgets", [0])),
+        teacher_budgets=tuple(g.get("teacher_budgets", [0])),
+        seeds=tuple(range(g["seeds"])), student_init=g.get("student_init", "random"),
+        supervised=g.get("supervised", True))
+    for key in ("student_sizes", "teacher_sizes", "student_budgets", "teacher_budgets"):
+        values = getattr(grid, key)
+        if len(set(values)) != len(values):
+            fail(f"[grid].{key}", f"has duplicates: {list(values)}")
+    if grid.student_init == "pruned" and max(grid.student_sizes) > max(grid.teacher_sizes):
+        fail("[grid].student_sizes", f"pruned students must not be larger than the largest teacher "
+             f"({max(grid.student_sizes)} > {max(grid.teacher_sizes)})")
+
+    family = raw["family"]
+    family_params = dict(raw.get("family_params", {}))
+    from simgap.families import get_family
+    try:
+        get_family(family, **family_params)
+    except (ValueError, TypeError) as e:
+        fail("family" if "family" not in str(e).lower() or not family_params else "[family_params]", str(e))
+
+    train = TrainSpec(**sections["train"], **sections["distill"])
+    fit = FitSpec(**sections["fit"])
+    name = raw.get("name") or Path(source).stem
+    return SweepConfig(name=name, family=family, family_params=family_params, grid=grid,
+                       train=train, fit=fit, description=raw.get("description", ""), source=source)
+
+
+def shipped_configs() -> list[Path]:
+    return sorted(CONFIG_DIR.glob("*.toml"))
