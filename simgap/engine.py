@@ -1,0 +1,279 @@
+"""Training engine: plan a grid into compiled buckets and train each bucket as one vmapped scan.
+
+A bucket ("unit") holds every (size, teacher size, budget, seed) whose shapes agree after
+padding, so a sweep compiles once per bucket, never once per (size, seed). All arrays keep
+the member axis first so it can later be sharded over devices.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from simgap import rows as rows_lib
+from simgap.families.base import pad, unpad
+
+ROLES = ("teacher", "supervised", "distilled")
+STREAMS = ("task", "teacher_data", "student_data", "teacher_init", "student_init", "eval")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    learning_rate: float = 3e-4
+    batch_size: int = 512
+    warmup_frac: float = 0.05  # one-cycle: linear warm-up, then cosine decay to 0
+    weight_decay: float = 0.0
+    lam: float = 1.0  # weight of the teacher term in the distillation loss
+    tau: float = 1.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    student_sizes: tuple[int, ...]
+    teacher_sizes: tuple[int, ...]
+    student_budgets: tuple[int, ...]  # 0 = the family's default rule for that size
+    teacher_budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    student_init: str = "random"  # "random" | "pruned" (not implemented yet)
+    supervised: bool = True
+
+
+TeacherKey = tuple[int, int, int]  # (teacher_size, teacher_budget, seed)
+Member = tuple[int, "int | None", int, "int | None", int]  # (size, teacher_size, budget, teacher_budget, seed)
+
+
+@dataclass(frozen=True)
+class Unit:
+    uid: str
+    kind: str
+    members: tuple[Member, ...]
+    needs: tuple[TeacherKey, ...]
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+def streams(seed) -> dict[str, jax.Array]:
+    """Named PRNG streams of one seed. Nothing here depends on a student, so every student of
+    a seed sees the same task, the same teacher and the same data: comparisons are paired."""
+    return dict(zip(STREAMS, jax.random.split(jax.random.key(seed), len(STREAMS))))
+
+
+# --- one member -----------------------------------------------------------------------------
+
+def one_cycle(step, steps: int, peak_lr, warmup_frac):
+    """Linear warm-up to peak_lr over warmup_frac of the steps, then cosine decay to 0."""
+    warm = jnp.maximum(1.0, warmup_frac * steps)
+    t = step.astype(jnp.float32)
+    rise = (t + 1.0) / warm
+    frac = jnp.clip((t + 1.0 - warm) / jnp.maximum(1.0, steps - warm), 0.0, 1.0)
+    fall = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+    return peak_lr * jnp.where(t + 1.0 < warm, rise, fall)
+
+
+def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys):
+    """Adam (decoupled weight decay) on one member: one lax.scan over steps."""
+    steps = max(1, budget // batch_size)
+    who = "teacher" if role == "teacher" else "student"
+    data_key = keys[f"{who}_data"]
+    params = family.init(keys[f"{who}_init"], m["size"], padded)
+    adam = optax.scale_by_adam()
+    opt_state = adam.init(params)
+
+    def loss_fn(p, x, y):
+        out = family.apply(p, x, m["size"])
+        if role != "distilled":
+            return family.loss(out, y)
+        teacher_out = jax.lax.stop_gradient(family.apply(m["teacher"], x, m["teacher_size"]))
+        return family.distill_loss(out, teacher_out, y, m["lam"], m["tau"])
+
+    def step(carry, t):
+        p, s = carry
+        x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        u, s = adam.update(g, s, p)
+        lr = one_cycle(t, steps, m["lr"], m["warmup_frac"])
+        p = jax.tree.map(lambda w, d: w - lr * (d + m["weight_decay"] * w), p, u)
+        return (p, s), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(steps))
+    return params, jnp.all(jnp.isfinite(losses))
+
+
+_compiles = 0
+
+
+def compile_count() -> int:
+    """Buckets traced (= XLA compiles of bucket programs) by the engine in this process."""
+    return _compiles
+
+
+def _bucket(family, role, padded, tpadded, budget, batch_size, m):
+    global _compiles
+    _compiles += 1  # runs at trace time only: one per compile
+
+    def member(m):
+        keys = streams(m["seed"])
+        task = family.make_task(keys["task"])
+        teacher = m.get("teacher")
+        if family.closed_form:
+            params = family.fit(role, task, keys, m["size"], padded, budget, teacher, m.get("teacher_size"))
+            finite = jnp.array(True)
+        else:
+            params, finite = _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys)
+        metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
+        metrics["diverged"] = ~(finite & jnp.isfinite(metrics["loss"]))
+        return params, metrics
+
+    return jax.vmap(member)(m)
+
+
+run_bucket = jax.jit(_bucket, static_argnums=(0, 1, 2, 3, 4, 5))
+run_bucket.__doc__ = """Train one bucket: `m` is a dict of member arrays (leading axis = member):
+seed, size, lr, warmup_frac, weight_decay, lam, tau (+ teacher, teacher_size when distilled)."""
+
+
+# --- planning -------------------------------------------------------------------------------
+
+def _budget(family, size: int, budget: int) -> int:
+    return int(budget) if budget else int(family.default_budget(size))
+
+
+def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
+    """Teacher units first, then supervised, then distilled; deterministic order and ids."""
+    if grid.student_init != "random":
+        if grid.student_init == "pruned":
+            raise NotImplementedError("student_init='pruned' is not implemented yet (use 'random')")
+        raise ValueError(f"unknown student_init {grid.student_init!r}")
+    bucket = family.bucket_size
+    seeds = tuple(grid.seeds)
+    teachers: dict[tuple, list] = {}
+    for t, tb, s in itertools.product(grid.teacher_sizes, grid.teacher_budgets, seeds):
+        b = _budget(family, t, tb)
+        teachers.setdefault((bucket(t), b), []).append((t, None, b, None, s))
+    supervised: dict[tuple, list] = {}
+    distilled: dict[tuple, list] = {}
+    for n, sb in itertools.product(grid.student_sizes, grid.student_budgets):
+        b = _budget(family, n, sb)
+        if grid.supervised:
+            supervised.setdefault((bucket(n), b), []).extend((n, None, b, None, s) for s in seeds)
+        for t, tb, s in itertools.product(grid.teacher_sizes, grid.teacher_budgets, seeds):
+            distilled.setdefault((bucket(n), bucket(t), b), []).append((n, t, b, _budget(family, t, tb), s))
+
+    units = []
+    for (p, b), ms in sorted(teachers.items()):
+        units.append(Unit(f"teacher-w{p}-b{b}", "teacher", tuple(ms), ()))
+    for (p, b), ms in sorted(supervised.items()):
+        units.append(Unit(f"supervised-w{p}-b{b}", "supervised", tuple(ms), ()))
+    for (p, tp, b), ms in sorted(distilled.items()):
+        needs = tuple(sorted({(t, tb, s) for _, t, _, tb, s in ms}))
+        units.append(Unit(f"distilled-s{p}-t{tp}-b{b}-{grid.student_init}", "distilled", tuple(ms), needs))
+    return units
+
+
+# --- running --------------------------------------------------------------------------------
+
+def _member_arrays(family, unit: Unit, train: TrainSpec, teachers) -> dict:
+    ms = unit.members
+    n = len(ms)
+    m = dict(
+        seed=jnp.array([s for *_, s in ms], jnp.uint32),
+        size=jnp.array([x[0] for x in ms], jnp.int32),
+        lr=jnp.full(n, train.learning_rate, jnp.float32),
+        warmup_frac=jnp.full(n, train.warmup_frac, jnp.float32),
+        weight_decay=jnp.full(n, train.weight_decay, jnp.float32),
+        lam=jnp.full(n, train.lam, jnp.float32),
+        tau=jnp.full(n, train.tau, jnp.float32),
+    )
+    if unit.kind == "distilled":
+        tpadded = family.bucket_size(ms[0][1])
+        shapes = family.param_shapes(tpadded)
+        stacked = []
+        for _, t, _, tb, s in ms:
+            key = (t, tb, s)
+            if key not in teachers:
+                raise KeyError(f"unit {unit.uid} needs teacher (size={t}, budget={tb}, seed={s}), "
+                               "which is not in `teachers`: run its teacher unit first")
+            stacked.append(pad(teachers[key], shapes))
+        m["teacher"] = {k: jnp.asarray(np.stack([p[k] for p in stacked])) for k in shapes}
+        m["teacher_size"] = jnp.array([x[1] for x in ms], jnp.int32)
+    return m
+
+
+def _statics(family, unit: Unit, train: TrainSpec):
+    size, tsize, budget = unit.members[0][:3]
+    tpadded = family.bucket_size(tsize) if tsize is not None else 0
+    return family, unit.kind, family.bucket_size(size), tpadded, budget, train.batch_size
+
+
+def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
+             teachers: MutableMapping[TeacherKey, dict[str, np.ndarray]]) -> list[dict]:
+    """Train one bucket; store teachers (flat numpy dicts, true shapes); one row per member."""
+    start = time.perf_counter()
+    m = _member_arrays(family, unit, train, teachers)
+    params, metrics = jax.block_until_ready(run_bucket(*_statics(family, unit, train), m))
+    params = jax.tree.map(np.asarray, params)
+    metrics = jax.tree.map(np.asarray, metrics)
+    wall = (time.perf_counter() - start) / len(unit.members)
+
+    out = []
+    for i, (size, tsize, budget, tbudget, seed) in enumerate(unit.members):
+        common = dict(family=family.name, seed=seed, run_kind=unit.kind, bucket=unit.uid, wall_s=wall,
+                      irreducible_loss=family.irreducible_loss(), accuracy=float(metrics["accuracy"][i]),
+                      diverged=bool(metrics["diverged"][i]))
+        loss = float(metrics["loss"][i])
+        if unit.kind == "teacher":
+            mine = {k: v[i] for k, v in params.items()}
+            teachers[(size, budget, seed)] = unpad(mine, family.param_shapes(size))
+            row = rows_lib.empty_row(**common, teacher_size=size, teacher_params=family.param_count(size),
+                                     teacher_budget=family.samples_seen(budget, train.batch_size),
+                                     teacher_loss=loss,
+                                     flops=family.train_flops(size, family.samples_seen(budget, train.batch_size)))
+        else:
+            seen = family.samples_seen(budget, train.batch_size)
+            student = dict(student_size=size, student_params=family.param_count(size), student_budget=seen,
+                           student_loss=loss, student_init=grid.student_init)
+            if unit.kind == "supervised":
+                row = rows_lib.empty_row(**common, **student, supervised_loss=loss,
+                                         flops=family.train_flops(size, seen))
+            else:
+                row = rows_lib.empty_row(
+                    **common, **student, teacher_size=tsize, teacher_params=family.param_count(tsize),
+                    teacher_budget=family.samples_seen(tbudget, train.batch_size),
+                    teacher_loss=float(metrics["teacher_loss"][i]),
+                    kl_to_teacher=float(metrics["kl_to_teacher"][i]), lam=train.lam, tau=train.tau,
+                    flops=family.train_flops(size, seen) + family.forward_flops(tsize, seen))
+        out.append(row)
+    return out
+
+
+def run_grid(family, grid: Grid, train: TrainSpec, teachers=None,
+             on_unit: Callable[[Unit, list[dict]], None] | None = None) -> list[dict]:
+    """Every unit of `plan` in order; `teachers` may be pre-filled (resume)."""
+    teachers = {} if teachers is None else teachers
+    out = []
+    for unit in plan(family, grid, train):
+        rows = run_unit(family, unit, grid, train, teachers)
+        if on_unit is not None:
+            on_unit(unit, rows)
+        out.extend(rows)
+    return out
+
+
+def estimate_flops(family, unit: Unit, grid: Grid, train: TrainSpec) -> float:
+    """FLOPs the bucket will actually execute (padded sizes), for time estimates."""
+    total = 0.0
+    for size, tsize, budget, _, _ in unit.members:
+        seen = family.samples_seen(budget, train.batch_size)
+        seen = 0.0 if math.isinf(seen) else seen
+        total += family.train_flops(family.bucket_size(size), seen)
+        if tsize is not None:
+            total += family.forward_flops(family.bucket_size(tsize), seen)
+    return total

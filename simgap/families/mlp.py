@@ -1,0 +1,177 @@
+"""MLP on the "mapping problem" (Busbridge et al. App. C.2); capacity = d_ffn.
+
+Input x (length 2K, entries in {0,1,2}): a context c (first K) and a one-hot position i
+(last K). Label: i if c[i] = 0, else the other position j with c[j] = c[i].
+
+Generator: every nonzero value appears exactly twice or not at all in the context (so the
+label is always defined), and inputs are drawn UNIFORMLY from the finite set of all such
+inputs (3,816 at K=8). Because that distribution is known and finite, the held-out loss is
+the exact population cross-entropy by enumeration, not a sampled estimate.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from simgap.families import base
+
+
+@functools.lru_cache(maxsize=4)
+def all_inputs(classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid input (P x 2K, float32) and its label (P, int32), in a fixed order."""
+    k = classes
+    contexts = [np.zeros(k, np.int8)]
+    pairs = list(itertools.combinations(range(k), 2))
+    for value in (1, 2):
+        for a, b in pairs:
+            c = np.zeros(k, np.int8)
+            c[[a, b]] = value
+            contexts.append(c)
+    for (a, b), (c2, d2) in itertools.product(pairs, pairs):
+        if len({a, b, c2, d2}) == 4:
+            c = np.zeros(k, np.int8)
+            c[[a, b]], c[[c2, d2]] = 1, 2
+            contexts.append(c)
+    xs, ys = [], []
+    for c in contexts:
+        for i in range(k):
+            xs.append(np.concatenate([c, np.eye(k, dtype=np.int8)[i]]))
+            ys.append(label(c, i))
+    return np.asarray(xs, np.float32), np.asarray(ys, np.int32)
+
+
+def label(context, i: int) -> int:
+    """The rule, in plain Python: i if context[i] == 0, else the other j with the same value."""
+    if context[i] == 0:
+        return i
+    return next(j for j in range(len(context)) if j != i and context[j] == context[i])
+
+
+class MappingMLP(nnx.Module):
+    """Two hidden ReLU layers of width d_ffn; `mask_H` zeroes padded hidden units."""
+
+    def __init__(self, d_in: int, d_ffn: int, d_out: int, *, rngs: nnx.Rngs):
+        self.hidden1 = nnx.Linear(d_in, d_ffn, rngs=rngs)
+        self.hidden2 = nnx.Linear(d_ffn, d_ffn, rngs=rngs)
+        self.out = nnx.Linear(d_ffn, d_out, rngs=rngs)
+
+    def __call__(self, x_BxI, mask_H):
+        h_BxH = jax.nn.relu(self.hidden1(x_BxI)) * mask_H
+        h_BxH = jax.nn.relu(self.hidden2(h_BxH)) * mask_H
+        return self.out(h_BxH)
+
+
+def _abstract(classes: int, width: int):
+    return nnx.split(nnx.eval_shape(lambda: MappingMLP(2 * classes, width, classes, rngs=nnx.Rngs(0))))
+
+
+def _column_init(key, fan_in_pad: int, fan_out_pad: int, fan_in, fan_out, std):
+    """W[:, j] ~ N(0, std^2) from fold_in(key, j): under partitionable threefry the first
+    fan_in entries do not depend on fan_in_pad, so a padded model starts exactly like the
+    unpadded one. Rows >= fan_in and columns >= fan_out are zero."""
+    cols = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (fan_in_pad,)))(
+        jnp.arange(fan_out_pad))
+    w_IxO = cols.T * std
+    rows_ok = jnp.arange(fan_in_pad)[:, None] < fan_in
+    cols_ok = jnp.arange(fan_out_pad)[None, :] < fan_out
+    return jnp.where(rows_ok & cols_ok, w_IxO, 0.0)
+
+
+@dataclass(frozen=True)
+class MLPFamily:
+    classes: int = 8
+    name: str = "mlp"
+    closed_form: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.classes, int) or self.classes < 2:
+            raise ValueError(f"mlp: classes must be an int >= 2, got {self.classes!r}")
+
+    # --- sizes and costs -------------------------------------------------------------------
+    def param_count(self, size: int) -> int:
+        k = self.classes
+        return 2 * k * size + size + size * size + size + size * k + k
+
+    def param_shapes(self, size: int) -> dict[str, tuple[int, ...]]:
+        k = self.classes
+        return {"hidden1/kernel": (2 * k, size), "hidden1/bias": (size,),
+                "hidden2/kernel": (size, size), "hidden2/bias": (size,),
+                "out/kernel": (size, k), "out/bias": (k,)}
+
+    def bucket_size(self, size: int) -> int:
+        return base.next_pow2(size)
+
+    def default_budget(self, size: int) -> int:
+        return max(500 * 512, 20 * self.param_count(size))  # Busbridge et al. App. C.2
+
+    def samples_seen(self, budget: int, batch_size: int) -> float:
+        return float(max(1, budget // batch_size) * batch_size)
+
+    def train_flops(self, size: int, samples: float) -> float:
+        return 6.0 * self.param_count(size) * samples
+
+    def forward_flops(self, size: int, samples: float) -> float:
+        return 2.0 * self.param_count(size) * samples
+
+    def irreducible_loss(self) -> float:
+        return 0.0  # labels are a deterministic function of the input
+
+    # --- pure JAX --------------------------------------------------------------------------
+    def make_task(self, key):
+        return {}
+
+    def init(self, key, size, padded: int):
+        k = self.classes
+        k1, k2, k3 = jax.random.split(key, 3)
+        he = lambda fan_in: jnp.sqrt(2.0 / fan_in)
+        return {
+            "hidden1/kernel": _column_init(k1, 2 * k, padded, 2 * k, size, he(2 * k)),
+            "hidden1/bias": jnp.zeros(padded),
+            "hidden2/kernel": _column_init(k2, padded, padded, size, size, he(size)),
+            "hidden2/bias": jnp.zeros(padded),
+            "out/kernel": _column_init(k3, padded, k, size, k, jnp.sqrt(1.0 / size)),
+            "out/bias": jnp.zeros(k),
+        }
+
+    def apply(self, params, x_BxI, size):
+        padded = params["hidden2/bias"].shape[-1]
+        graphdef, state = _abstract(self.classes, padded)
+        nested: dict = {}
+        for path, value in params.items():
+            layer, name = path.split("/")
+            nested.setdefault(layer, {})[name] = value
+        nnx.replace_by_pure_dict(state, nested)
+        mask_H = (jnp.arange(padded) < size).astype(x_BxI.dtype)
+        return nnx.merge(graphdef, state)(x_BxI, mask_H)
+
+    def sample(self, task, key, batch_size: int):
+        x_PxI, y_P = all_inputs(self.classes)
+        idx_B = jax.random.randint(key, (batch_size,), 0, len(y_P))
+        return jnp.asarray(x_PxI)[idx_B], jnp.asarray(y_P)[idx_B]
+
+    def loss(self, logits_BxK, y_B):
+        return base.cross_entropy(logits_BxK, y_B)
+
+    def distill_loss(self, logits_BxK, teacher_logits_BxK, y_B, lam, tau):
+        return base.distill_cross_entropy(logits_BxK, teacher_logits_BxK, y_B, lam, tau)
+
+    def evaluate(self, task, params, size, teacher, teacher_size):
+        """Exact population metrics: every input enumerated, each with probability 1/P."""
+        x_PxI, y_P = map(jnp.asarray, all_inputs(self.classes))
+        logits_PxK = self.apply(params, x_PxI, size)
+        out = {"loss": base.cross_entropy(logits_PxK, y_P),
+               "accuracy": (logits_PxK.argmax(-1) == y_P).mean()}
+        if teacher is None:
+            out["kl_to_teacher"] = out["teacher_loss"] = jnp.array(jnp.nan)
+        else:
+            teacher_PxK = self.apply(teacher, x_PxI, teacher_size)
+            out["kl_to_teacher"] = base.kl(teacher_PxK, logits_PxK)
+            out["teacher_loss"] = base.cross_entropy(teacher_PxK, y_P)
+        return out
