@@ -1,0 +1,208 @@
+"""Small decoder-only transformers on synthetic sequences (simgap.sources).
+
+Capacity knob: d_model. Heads and MLP width follow from it by one rule (head_dim fixed,
+n_heads = d_model / head_dim, d_ff = 4 d_model), so a model of width d pruned to width d'
+(heads, neurons and hidden dimension each kept in the ratio d'/d) has exactly the shapes of a
+fresh d' model. Depth is a family parameter. Pre-norm blocks with RMSNorm, causal multi-head
+attention, GELU MLP, no biases; learned token and position embeddings; an untied unembedding
+(kept separate so small models need not share one matrix between reading and writing tokens).
+
+Models are Flax NNX modules used functionally: `nnx.split` once, then pure
+`apply(graphdef, params, tokens)` under jax.jit/vmap. Widths are not padded: every d_model
+compiles on its own, so RMSNorm statistics and the attention scale are always the true ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from simgap import sources
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    d_model: int
+    depth: int
+    vocab_size: int
+    seq_len: int
+    head_dim: int = 8
+    ff_mult: int = 4
+
+    def __post_init__(self):
+        if self.d_model % self.head_dim:
+            raise ValueError(f"d_model={self.d_model} must be a multiple of head_dim={self.head_dim}")
+
+    @property
+    def n_heads(self) -> int:
+        return self.d_model // self.head_dim
+
+    @property
+    def d_ff(self) -> int:
+        return self.ff_mult * self.d_model
+
+    def with_width(self, d_model: int) -> "ModelConfig":
+        return dataclasses.replace(self, d_model=d_model)
+
+
+def param_count(cfg: ModelConfig, embeddings: bool = True) -> int:
+    """True parameter count from the shapes. Without embeddings drops the token and position
+    tables (the unembedding, untied, stays: it is a layer the model computes with)."""
+    d, f, V = cfg.d_model, cfg.d_ff, cfg.vocab_size
+    inner = cfg.n_heads * cfg.head_dim
+    block = 2 * d + 3 * d * inner + inner * d + 2 * d * f
+    body = cfg.depth * block + d + d * V
+    return body + (V * d + cfg.seq_len * d if embeddings else 0)
+
+
+def rms_norm(x_xD: jax.Array, scale_D: jax.Array, eps: float = 1e-6) -> jax.Array:
+    return x_xD * jax.lax.rsqrt(jnp.mean(x_xD**2, -1, keepdims=True) + eps) * scale_D
+
+
+class Block(nnx.Module):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        d, inner = cfg.d_model, cfg.n_heads * cfg.head_dim
+        lin = functools.partial(nnx.Linear, use_bias=False, rngs=rngs)
+        self.attn_norm = nnx.Param(jnp.ones(d))
+        self.q, self.k, self.v = lin(d, inner), lin(d, inner), lin(d, inner)
+        self.o = lin(inner, d)
+        self.mlp_norm = nnx.Param(jnp.ones(d))
+        self.up, self.down = lin(d, cfg.d_ff), lin(cfg.d_ff, d)
+        self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
+
+    def __call__(self, x_BxLxD, head_mask_H, neuron_mask_F, hidden_mask_D):
+        B, L, _ = x_BxLxD.shape
+        H, K = self.n_heads, self.head_dim
+        h = rms_norm(x_BxLxD, self.attn_norm[...])
+        q_BxLxHxK = self.q(h).reshape(B, L, H, K)
+        k_BxLxHxK = self.k(h).reshape(B, L, H, K)
+        v_BxLxHxK = self.v(h).reshape(B, L, H, K)
+        logits_BxHxLxL = jnp.einsum("blhk,bmhk->bhlm", q_BxLxHxK, k_BxLxHxK) / jnp.sqrt(K)
+        causal_LxL = jnp.tril(jnp.ones((L, L), bool))
+        logits_BxHxLxL = jnp.where(causal_LxL, logits_BxHxLxL, -1e30)
+        att_BxHxLxL = jax.nn.softmax(logits_BxHxLxL, axis=-1)
+        out_BxLxHxK = jnp.einsum("bhlm,bmhk->blhk", att_BxHxLxL, v_BxLxHxK)
+        out_BxLxHxK = out_BxLxHxK * head_mask_H[:, None]
+        x_BxLxD = x_BxLxD + self.o(out_BxLxHxK.reshape(B, L, H * K)) * hidden_mask_D
+        h = jax.nn.gelu(self.up(rms_norm(x_BxLxD, self.mlp_norm[...]))) * neuron_mask_F
+        return x_BxLxD + self.down(h) * hidden_mask_D
+
+
+class TransformerLM(nnx.Module):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        emb_init = nnx.initializers.normal(1.0)
+        self.tok_emb = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=emb_init, rngs=rngs)
+        self.pos_emb = nnx.Param(emb_init(rngs.params(), (cfg.seq_len, cfg.d_model)))
+        self.blocks = nnx.List([Block(cfg, rngs) for _ in range(cfg.depth)])
+        self.final_norm = nnx.Param(jnp.ones(cfg.d_model))
+        self.unembed = nnx.Linear(cfg.d_model, cfg.vocab_size, use_bias=False, rngs=rngs)
+        self.cfg = cfg
+
+    def __call__(self, tokens_BxL, masks: dict | None = None):
+        """`masks` (for pruning importance): 'heads' (depth, H), 'neurons' (depth, F),
+        'hidden' (D); each multiplies its unit's output, all ones when None."""
+        masks = masks if masks is not None else unit_masks(self.cfg)
+        L = tokens_BxL.shape[1]
+        x = (self.tok_emb(tokens_BxL) + self.pos_emb[...][:L]) * masks["hidden"]
+        for i, block in enumerate(self.blocks):
+            x = block(x, masks["heads"][i], masks["neurons"][i], masks["hidden"])
+        return self.unembed(rms_norm(x, self.final_norm[...]))
+
+
+def unit_masks(cfg: ModelConfig) -> dict:
+    return {
+        "heads": jnp.ones((cfg.depth, cfg.n_heads)),
+        "neurons": jnp.ones((cfg.depth, cfg.d_ff)),
+        "hidden": jnp.ones(cfg.d_model),
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def graphdef(cfg: ModelConfig):
+    return nnx.split(nnx.eval_shape(lambda: TransformerLM(cfg, nnx.Rngs(0))))[0]
+
+
+def init(key: jax.Array, cfg: ModelConfig) -> nnx.State:
+    """Fresh parameters (an nnx.State pytree); vmaps over keys."""
+    return nnx.split(TransformerLM(cfg, nnx.Rngs(params=key)))[1]
+
+
+def apply(cfg: ModelConfig, params: nnx.State, tokens_BxL: jax.Array, masks=None) -> jax.Array:
+    return nnx.merge(graphdef(cfg), params)(tokens_BxL, masks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: one lax.scan over steps, vmapped over seeds by the caller. Used by the tests, the
+# pruning check and the experiment script; the engine's family adapter reuses `distill_loss`.
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    warmup_frac: float = 0.05
+    weight_decay: float = 0.0
+    lam: float = 1.0
+    tau: float = 1.0
+
+
+def distill_loss(logits_BxLxV, batch: sources.SeqBatch, teacher_BxLxV, lam, tau):
+    """lam tau^2 KL(teacher_tau || student_tau) + (1 - lam) CE(sampled next tokens), both
+    averaged over the positions the source scores. teacher None: plain supervised CE."""
+    ce = sources.sampled_cross_entropy(logits_BxLxV, batch)
+    if teacher_BxLxV is None:
+        return ce
+    log_s = jax.nn.log_softmax(logits_BxLxV / tau, -1)
+    log_t = jax.nn.log_softmax(teacher_BxLxV / tau, -1)
+    kl_BxL = jnp.sum(jnp.exp(log_t) * (log_t - log_s), -1)
+    kl = jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    return lam * tau**2 * kl + (1 - lam) * ce
+
+
+def optimizer(tc: TrainConfig) -> optax.GradientTransformation:
+    sched = optax.warmup_cosine_decay_schedule(
+        0.0, tc.learning_rate, max(1, int(tc.warmup_frac * tc.steps)), max(tc.steps, 2))
+    return optax.adamw(sched, weight_decay=tc.weight_decay)
+
+
+def train(key, cfg: ModelConfig, source, tc: TrainConfig, params=None,
+          teacher: tuple[ModelConfig, nnx.State] | None = None) -> nnx.State:
+    """Train from `params` (fresh from `key` when None), on fresh sequences each step, with an
+    optional teacher whose logits are computed inside the loop. Data keys depend only on `key`,
+    so a student sees the same sequences whatever its teacher (paired comparisons)."""
+    key_init, key_data = jax.random.split(key)
+    params = init(key_init, cfg) if params is None else params
+    opt = optimizer(tc)
+
+    def step(carry, i):
+        params, opt_state = carry
+        batch = source.sample(jax.random.fold_in(key_data, i), tc.batch_size)
+        t_logits = None if teacher is None else jax.lax.stop_gradient(
+            apply(teacher[0], teacher[1], batch.inputs_BxL))
+        loss, grads = jax.value_and_grad(
+            lambda p: distill_loss(apply(cfg, p, batch.inputs_BxL), batch, t_logits,
+                                   tc.lam, tc.tau))(params)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(tc.steps))
+    return params
+
+
+def evaluate(cfg: ModelConfig, params: nnx.State, batch: sources.SeqBatch) -> dict:
+    logits = apply(cfg, params, batch.inputs_BxL)
+    return {"loss": sources.cross_entropy(logits, batch), "accuracy": sources.accuracy(logits, batch)}
+
+
+def kl_between(cfg_a, params_a, cfg_b, params_b, batch: sources.SeqBatch) -> jax.Array:
+    """Held-out KL(model a || model b) over the scored positions."""
+    log_a = jax.nn.log_softmax(apply(cfg_a, params_a, batch.inputs_BxL), -1)
+    log_b = jax.nn.log_softmax(apply(cfg_b, params_b, batch.inputs_BxL), -1)
+    kl_BxL = jnp.sum(jnp.exp(log_a) * (log_a - log_b), -1)
+    return jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
