@@ -1,0 +1,120 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from simgap import engine, rows
+from simgap.families import get_family
+from simgap.families.base import next_pow2, pad, unpad
+
+MLP = get_family("mlp", classes=4)
+FAST = engine.TrainSpec(learning_rate=3e-3, batch_size=64)
+STEPS = 40
+
+
+def members(sizes, seeds, lr=3e-3):
+    n = len(sizes)
+    return dict(seed=jnp.array(seeds, jnp.uint32), size=jnp.array(sizes, jnp.int32),
+                lr=jnp.asarray(np.broadcast_to(lr, n), jnp.float32), warmup_frac=jnp.full(n, 0.05),
+                weight_decay=jnp.zeros(n), lam=jnp.ones(n), tau=jnp.ones(n))
+
+
+def train(sizes, seeds, padded, lr=3e-3):
+    out = engine.run_bucket(MLP, "supervised", padded, 0, STEPS * 64, 64, members(sizes, seeds, lr))
+    return jax.tree.map(np.asarray, out)
+
+
+def member(tree, i):
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+def test_vmapped_member_equals_run_alone_and_padded_equals_unpadded():
+    params, metrics = train([8, 5, 8], [0, 1, 1], padded=8)
+    for i, (size, seed) in enumerate([(8, 0), (5, 1), (8, 1)]):
+        alone_p, alone_m = member(train([size], [seed], padded=8), 0)
+        np.testing.assert_allclose(metrics["loss"][i], alone_m["loss"], atol=1e-5)
+        for k in params:
+            np.testing.assert_allclose(params[k][i], alone_p[k], atol=1e-5)
+    # width 5 padded to 8 above vs width 5 unpadded (its own bucket size 5)
+    (p5, m5), padded_p = member(train([5], [1], padded=5), 0), member(params, 1)
+    np.testing.assert_allclose(metrics["loss"][1], m5["loss"], atol=1e-5)
+    for k, v in unpad(padded_p, MLP.param_shapes(5)).items():
+        np.testing.assert_allclose(v, p5[k], atol=1e-5)
+        assert not np.any(padded_p[k][tuple(slice(s, None) for s in v.shape)])  # padding stays 0
+
+
+def test_diverged_member_is_flagged_and_does_not_poison_others():
+    _, metrics = train([8, 8], [0, 1], padded=8, lr=np.array([3e-3, np.inf]))
+    assert list(metrics["diverged"]) == [False, True]
+    _, ref = train([8, 8], [0, 0], padded=8)
+    np.testing.assert_allclose(metrics["loss"][0], ref["loss"][0], atol=1e-6)
+
+
+def test_plan_compiles_once_per_unit_and_is_deterministic():
+    grid = engine.Grid(student_sizes=(3, 4, 6), teacher_sizes=(5, 16), student_budgets=(30 * 64,),
+                       teacher_budgets=(30 * 64,), seeds=(0, 1))
+    units = engine.plan(MLP, grid, FAST)
+    assert [u.kind for u in units][:2] == ["teacher", "teacher"]
+    assert len({u.uid for u in units}) == len(units)
+    # 4 and 3 share the bucket of width 4; 6 pads to 8
+    assert {u.uid for u in units if u.kind == "supervised"} == {"supervised-w4-b1920", "supervised-w8-b1920"}
+    before = engine.compile_count()
+    first = engine.run_grid(MLP, grid, FAST)
+    assert engine.compile_count() - before == len(units)
+    second = engine.run_grid(MLP, grid, FAST)
+    assert engine.compile_count() - before == len(units)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]
+    assert strip(first) == strip(second)
+    n_distilled = 3 * 2 * 2
+    assert len(first) == 2 * 2 + 3 * 2 + n_distilled
+    for r in first:
+        assert set(r) == set(rows.COLUMNS) and r["family"] == "mlp" and not r["diverged"]
+        assert r["flops"] > 0 and r["wall_s"] > 0
+    d = next(r for r in first if r["run_kind"] == "distilled" and r["teacher_size"] == 16)
+    t = next(r for r in first if r["run_kind"] == "teacher" and r["teacher_size"] == 16 and r["seed"] == d["seed"])
+    assert d["teacher_loss"] == pytest.approx(t["teacher_loss"], abs=1e-5)
+    assert d["student_init"] == "random" and d["lam"] == 1.0 and d["kl_to_teacher"] >= 0
+
+
+def test_teacher_store_is_flat_numpy_with_true_shapes_and_missing_teacher_is_a_clear_error(tmp_path):
+    grid = engine.Grid(student_sizes=(4,), teacher_sizes=(6,), student_budgets=(20 * 64,),
+                       teacher_budgets=(20 * 64,), seeds=(0,), supervised=False)
+    teacher_unit, distilled_unit = engine.plan(MLP, grid, FAST)
+    with pytest.raises(KeyError, match="teacher"):
+        engine.run_unit(MLP, distilled_unit, grid, FAST, {})
+    store = {}
+    engine.run_unit(MLP, teacher_unit, grid, FAST, store)
+    assert list(store) == [(6, 1280, 0)] and distilled_unit.needs == ((6, 1280, 0),)
+    assert {k: v.shape for k, v in store[(6, 1280, 0)].items()} == MLP.param_shapes(6)
+    np.savez(tmp_path / "t.npz", **store[(6, 1280, 0)])
+    reloaded = {(6, 1280, 0): dict(np.load(tmp_path / "t.npz"))}
+    a = engine.run_unit(MLP, distilled_unit, grid, FAST, store)
+    b = engine.run_unit(MLP, distilled_unit, grid, FAST, reloaded)
+    assert a[0]["student_loss"] == b[0]["student_loss"]
+
+
+def test_pruned_init_not_implemented_and_bad_family_params():
+    grid = engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned")
+    with pytest.raises(NotImplementedError, match="pruned"):
+        engine.plan(MLP, grid, FAST)
+    with pytest.raises(ValueError, match="nope"):
+        get_family("nope")
+    with pytest.raises(ValueError, match="width"):
+        get_family("mlp", width=3)
+    with pytest.raises(ValueError, match="classes"):
+        get_family("mlp", classes=1)
+
+
+def test_pad_helpers_round_trip():
+    assert [next_pow2(n) for n in (1, 2, 3, 8, 9, 362)] == [1, 2, 4, 8, 16, 512]
+    p = {"w": np.arange(6.0).reshape(2, 3)}
+    padded = pad(p, {"w": (4, 4)})
+    assert padded["w"].shape == (4, 4) and padded["w"].sum() == 15
+    np.testing.assert_array_equal(unpad(padded, {"w": (2, 3)})["w"], p["w"])
+
+
+def test_estimate_flops_counts_padded_work():
+    grid = engine.Grid((3,), (5,), (640,), (640,), (0, 1), supervised=False)
+    t_unit, d_unit = engine.plan(MLP, grid, FAST)
+    assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(8, 640)
+    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(4, 640) + MLP.forward_flops(8, 640))
