@@ -93,10 +93,11 @@ def test_teacher_store_is_flat_numpy_with_true_shapes_and_missing_teacher_is_a_c
     assert a[0]["student_loss"] == b[0]["student_loss"]
 
 
-def test_pruned_init_not_implemented_and_bad_family_params():
+def test_pruned_init_needs_the_largest_teacher_and_bad_family_params():
     grid = engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned")
-    with pytest.raises(NotImplementedError, match="pruned"):
-        engine.plan(MLP, grid, FAST)
+    assert all((8, 64, 0) in u.needs for u in engine.plan(MLP, grid, FAST) if u.kind != "teacher")
+    with pytest.raises(ValueError, match="largest teacher"):
+        engine.plan(MLP, engine.Grid((16,), (8,), (64,), (64,), (0,), student_init="pruned"), FAST)
     with pytest.raises(ValueError, match="nope"):
         get_family("nope")
     with pytest.raises(ValueError, match="width"):
@@ -118,3 +119,13 @@ def test_estimate_flops_counts_padded_work():
     t_unit, d_unit = engine.plan(MLP, grid, FAST)
     assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(8, 640)
     assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(4, 640) + MLP.forward_flops(8, 640))
+
+
+@pytest.mark.parametrize("name", ["mlp", "mlp_paper", "kernel"])
+def test_shipped_configs_load_and_plan(name):
+    from simgap.config import CONFIG_DIR, load_config
+
+    cfg = load_config(CONFIG_DIR / f"{name}.toml")
+    family = get_family(cfg.family, **cfg.family_params)
+    units = engine.plan(family, cfg.grid, cfg.train)
+    assert units[0].kind == "teacher" and all(engine.estimate_flops(family, u, cfg.grid, cfg.train) > 0 for u in units)
