@@ -80,7 +80,7 @@ def one_cycle(step, steps: int, peak_lr, warmup_frac):
 
 def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys):
     """Adam (decoupled weight decay) on one member: one lax.scan over steps."""
-    steps = max(1, budget // batch_size)
+    steps = family.steps(budget, batch_size)
     who = "teacher" if role == "teacher" else "student"
     data_key = keys[f"{who}_data"]
     params = family.init(keys[f"{who}_init"], m["size"], padded)

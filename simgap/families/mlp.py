@@ -114,8 +114,11 @@ class MLPFamily:
     def default_budget(self, size: int) -> int:
         return max(500 * 512, 20 * self.param_count(size))  # Busbridge et al. App. C.2
 
+    def steps(self, budget: int, batch_size: int) -> int:
+        return max(1, budget // batch_size)
+
     def samples_seen(self, budget: int, batch_size: int) -> float:
-        return float(max(1, budget // batch_size) * batch_size)
+        return float(self.steps(budget, batch_size) * batch_size)
 
     def train_flops(self, size: int, samples: float) -> float:
         return 6.0 * self.param_count(size) * samples
