@@ -42,7 +42,8 @@ class Grid:
     student_budgets: tuple[int, ...]  # 0 = the family's default rule for that size
     teacher_budgets: tuple[int, ...]
     seeds: tuple[int, ...]
-    student_init: str = "random"  # "random" | "pruned" (not implemented yet)
+    student_init: str = "random"  # "random" | "pruned": the largest teacher (first teacher
+    # budget, same seed) pruned to the student's size by simgap.prune, for every teacher
     supervised: bool = True
 
 
@@ -83,7 +84,10 @@ def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys)
     steps = family.steps(budget, batch_size)
     who = "teacher" if role == "teacher" else "student"
     data_key = keys[f"{who}_data"]
-    params = family.init(keys[f"{who}_init"], m["size"], padded)
+    if role != "teacher" and "init" in m:  # pruned student
+        params = m["init"]
+    else:
+        params = family.init(keys[f"{who}_init"], m["size"], padded)
     adam = optax.scale_by_adam()
     opt_state = adam.init(params)
 
@@ -148,10 +152,14 @@ def _budget(family, size: int, budget: int) -> int:
 
 def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
     """Teacher units first, then supervised, then distilled; deterministic order and ids."""
-    if grid.student_init != "random":
-        if grid.student_init == "pruned":
-            raise NotImplementedError("student_init='pruned' is not implemented yet (use 'random')")
+    if grid.student_init not in ("random", "pruned"):
         raise ValueError(f"unknown student_init {grid.student_init!r}")
+    pruned = grid.student_init == "pruned"
+    if pruned:
+        from simgap import prune
+        if not prune.can_prune(family) or max(grid.student_sizes) > max(grid.teacher_sizes):
+            raise ValueError(f"student_init='pruned' needs a prunable family (got {family.name}) "
+                             "and students no larger than the largest teacher")
     bucket = family.bucket_size
     seeds = tuple(grid.seeds)
     teachers: dict[tuple, list] = {}
@@ -170,12 +178,34 @@ def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
     units = []
     for (p, b), ms in sorted(teachers.items()):
         units.append(Unit(f"teacher-w{p}-b{b}", "teacher", tuple(ms), ()))
+    init = "-pruned" if pruned else ""
+    prune_from = lambda ms: {_prune_source(family, grid, s) for *_, s in ms} if pruned else set()
     for (p, b), ms in sorted(supervised.items()):
-        units.append(Unit(f"supervised-w{p}-b{b}", "supervised", tuple(ms), ()))
+        units.append(Unit(f"supervised-w{p}-b{b}{init}", "supervised", tuple(ms),
+                          tuple(sorted(prune_from(ms)))))
     for (p, tp, b), ms in sorted(distilled.items()):
-        needs = tuple(sorted({(t, tb, s) for _, t, _, tb, s in ms}))
+        needs = tuple(sorted({(t, tb, s) for _, t, _, tb, s in ms} | prune_from(ms)))
         units.append(Unit(f"distilled-s{p}-t{tp}-b{b}-{grid.student_init}", "distilled", tuple(ms), needs))
     return units
+
+
+def _prune_source(family, grid: Grid, seed: int) -> TeacherKey:
+    """The teacher every pruned student of `seed` starts from: one per seed, so students of all
+    teachers start alike and comparisons across teachers stay paired."""
+    t = max(grid.teacher_sizes)
+    return (t, _budget(family, t, grid.teacher_budgets[0]), seed)
+
+
+def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict:
+    """Stacked initial params of a unit's pruned students, padded to the unit's bucket."""
+    from simgap import prune
+    shapes = family.param_shapes(family.bucket_size(unit.members[0][0]))
+    inits = []
+    for size, *_, seed in unit.members:
+        t, _, _ = key = _prune_source(family, grid, seed)
+        student = prune.prune_student(family, teachers[key], t, size, streams(seed)["student_init"])
+        inits.append(pad(student, shapes))
+    return {k: jnp.asarray(np.stack([p[k] for p in inits])) for k in shapes}
 
 
 # --- running --------------------------------------------------------------------------------
@@ -218,6 +248,8 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
     """Train one bucket; store teachers (flat numpy dicts, true shapes); one row per member."""
     start = time.perf_counter()
     m = _member_arrays(family, unit, train, teachers)
+    if grid.student_init == "pruned" and unit.kind != "teacher":
+        m["init"] = _pruned_inits(family, unit, grid, teachers)
     params, metrics = jax.block_until_ready(run_bucket(*_statics(family, unit, train), m))
     params = jax.tree.map(np.asarray, params)
     metrics = jax.tree.map(np.asarray, metrics)
