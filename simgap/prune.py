@@ -95,3 +95,68 @@ def pruned_transformer(cfg, params, source, key, d_model: int, n_batches: int = 
     """The teacher (cfg, params) pruned to a d_model student, importance from `key`'s batches."""
     imp = transformer_importance(cfg, params, source, key, n_batches)
     return prune_transformer(cfg, params, imp, d_model)
+
+
+def _transformer_student(family, teacher: dict, teacher_size: int, size: int, key) -> dict:
+    from simgap.families.transformer import flatten, unflatten
+
+    cfg = family.config(teacher_size)
+    state = nnx.eval_shape(lambda: nnx.split(tf.TransformerLM(cfg, nnx.Rngs(0)))[1])
+    nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, unflatten(teacher)))
+    _, student = pruned_transformer(cfg, state, family.sequence_source(), key, size)
+    return jax.tree.map(np.asarray, flatten(nnx.to_pure_dict(student)))
+
+
+# --- MLP (two ReLU hidden layers; flat params "hidden1/kernel", ...) -------------------------
+
+
+def _mlp_forward(p: dict, x_BxI, m1_H, m2_H):
+    h = jax.nn.relu(x_BxI @ p["hidden1/kernel"] + p["hidden1/bias"]) * m1_H
+    h = jax.nn.relu(h @ p["hidden2/kernel"] + p["hidden2/bias"]) * m2_H
+    return h @ p["out/kernel"] + p["out/bias"]
+
+
+def mlp_importance(family, params: dict, key, n_batches: int = 8, batch_size: int = 512) -> dict:
+    """E|dL/dxi| for the neurons of both hidden layers (L = cross-entropy on labels)."""
+    from simgap.families.base import cross_entropy
+
+    p = jax.tree.map(jnp.asarray, params)
+    ones = jnp.ones(p["hidden1/bias"].shape[0])
+
+    def abs_grad(k):
+        x, y = family.sample(family.make_task(k), k, batch_size)
+        loss = lambda m: cross_entropy(_mlp_forward(p, x, m[0], m[1]), y)
+        return jax.tree.map(jnp.abs, jax.grad(loss)((ones, ones)))
+
+    g1, g2 = jax.lax.map(abs_grad, jax.random.split(key, n_batches))
+    return {"hidden1": np.asarray(g1.mean(0)), "hidden2": np.asarray(g2.mean(0))}
+
+
+def prune_mlp(params: dict, importance: dict, width: int) -> dict:
+    """Keep the `width` most important neurons of each hidden layer (fresh-width shapes)."""
+    k1, k2 = _top(importance["hidden1"], width), _top(importance["hidden2"], width)
+    p = {k: np.asarray(v) for k, v in params.items()}
+    return {
+        "hidden1/kernel": p["hidden1/kernel"][:, k1], "hidden1/bias": p["hidden1/bias"][k1],
+        "hidden2/kernel": p["hidden2/kernel"][k1][:, k2], "hidden2/bias": p["hidden2/bias"][k2],
+        "out/kernel": p["out/kernel"][k2], "out/bias": p["out/bias"],
+    }
+
+
+def _mlp_student(family, teacher: dict, teacher_size: int, size: int, key) -> dict:
+    return prune_mlp(teacher, mlp_importance(family, teacher, key), size)
+
+
+_STUDENT_PRUNERS = {"transformer": _transformer_student, "mlp": _mlp_student}
+
+
+def can_prune(family) -> bool:
+    return family.name in _STUDENT_PRUNERS
+
+
+def prune_student(family, teacher: dict, teacher_size: int, size: int, key) -> dict:
+    """A family's flat teacher params (true shapes, as the engine stores them) pruned to a
+    student of `size`, flat with the student's true shapes: the engine's pruned init."""
+    if size > teacher_size:
+        raise ValueError(f"cannot prune a size-{teacher_size} teacher to a size-{size} student")
+    return _STUDENT_PRUNERS[family.name](family, teacher, teacher_size, size, key)

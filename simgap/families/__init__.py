@@ -6,8 +6,9 @@ import dataclasses
 
 from simgap.families.kernel import KernelFamily
 from simgap.families.mlp import MLPFamily
+from simgap.families.transformer import TransformerFamily
 
-FAMILIES = {"kernel": KernelFamily, "mlp": MLPFamily}
+FAMILIES = {"kernel": KernelFamily, "mlp": MLPFamily, "transformer": TransformerFamily}
 _FIXED = {"name", "closed_form"}  # class attributes, not user parameters
 
 

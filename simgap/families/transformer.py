@@ -19,6 +19,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -206,3 +207,145 @@ def kl_between(cfg_a, params_a, cfg_b, params_b, batch: sources.SeqBatch) -> jax
     log_b = jax.nn.log_softmax(apply(cfg_b, params_b, batch.inputs_BxL), -1)
     kl_BxL = jnp.sum(jnp.exp(log_a) * (log_a - log_b), -1)
     return jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's family interface (simgap.families.base.Family). Params are flat dicts
+# {"blocks/0/q/kernel": array}. No padding: bucket_size(d) = d, so every d_model compiles on
+# its own and a bucket's static `padded` is the true width.
+
+
+@functools.lru_cache(maxsize=None)
+def _source(name: str, params: tuple, seed: int):
+    return sources.make_source(name, seed, **dict(params))
+
+
+@functools.lru_cache(maxsize=None)
+def _held_out(name: str, params: tuple, seed: int, n: int) -> sources.SeqBatch:
+    with jax.ensure_compile_time_eval():  # first use may come inside the engine's trace
+        return jax.tree.map(np.asarray, sources.held_out(_source(name, params, seed), n))
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        path = f"{prefix}{k}"
+        out.update(flatten(v, path + "/") if isinstance(v, dict) else {path: v})
+    return out
+
+
+def unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for path, v in flat.items():
+        node = out
+        *parents, leaf = [int(p) if p.isdigit() else p for p in path.split("/")]
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerFamily:
+    """Decoder-only transformers of width `size` = d_model on a sequence source.
+
+    Budgets are tokens read (steps = budget // (batch_size * seq_len)), as reported.
+    `source_params` may be given as a dict (TOML inline table); it is stored as sorted pairs so
+    the family stays hashable (the engine jits with the family as a static argument)."""
+
+    source: str = "recall"
+    source_params: tuple = ()
+    source_seed: int = 0
+    depth: int = 2
+    head_dim: int = 8
+    held_out_sequences: int = 512
+    name: str = "transformer"
+    closed_form: bool = False
+
+    def __post_init__(self):
+        sp = self.source_params
+        object.__setattr__(self, "source_params", tuple(sorted(dict(sp).items())))
+        self.sequence_source()  # fail at load on a bad source name or parameter
+
+    def sequence_source(self):
+        return _source(self.source, self.source_params, self.source_seed)
+
+    def held_out(self) -> sources.SeqBatch:
+        return _held_out(self.source, self.source_params, self.source_seed, self.held_out_sequences)
+
+    def config(self, size: int) -> ModelConfig:
+        src = self.sequence_source()
+        return ModelConfig(int(size), self.depth, src.vocab_size, src.seq_len, self.head_dim)
+
+    # --- sizes and costs -------------------------------------------------------------------
+    def param_count(self, size: int) -> int:
+        return param_count(self.config(size))
+
+    def param_shapes(self, size: int) -> dict[str, tuple[int, ...]]:
+        state = nnx.split(nnx.eval_shape(lambda: TransformerLM(self.config(size), nnx.Rngs(0))))[1]
+        return {k: tuple(v.shape) for k, v in flatten(nnx.to_pure_dict(state)).items()}
+
+    def bucket_size(self, size: int) -> int:
+        return int(size)
+
+    def default_budget(self, size: int) -> int:
+        return 20 * param_count(self.config(size), embeddings=False)  # tokens, Chinchilla-like
+
+    def steps(self, budget: int, batch_size: int) -> int:
+        return max(1, budget // (batch_size * self.sequence_source().seq_len))
+
+    def samples_seen(self, budget: int, batch_size: int) -> float:
+        return float(self.steps(budget, batch_size) * batch_size * self.sequence_source().seq_len)
+
+    def train_flops(self, size: int, samples: float) -> float:
+        return 6.0 * param_count(self.config(size), embeddings=False) * samples
+
+    def forward_flops(self, size: int, samples: float) -> float:
+        return 2.0 * param_count(self.config(size), embeddings=False) * samples
+
+    @functools.cache
+    def irreducible_loss(self) -> float:
+        return float(sources.entropy(self.held_out()))
+
+    # --- pure JAX --------------------------------------------------------------------------
+    def make_task(self, key):
+        return {}
+
+    def init(self, key, size, padded: int):
+        return flatten(nnx.to_pure_dict(init(key, self.config(padded))))
+
+    def _cfg_of(self, params) -> ModelConfig:
+        return self.config(params["final_norm"].shape[-1])
+
+    def apply(self, params, x_BxL, size):
+        cfg = self._cfg_of(params)
+        state = nnx.eval_shape(lambda: nnx.split(TransformerLM(cfg, nnx.Rngs(0)))[1])
+        nnx.replace_by_pure_dict(state, unflatten(params))
+        return apply(cfg, state, x_BxL)
+
+    def sample(self, task, key, batch_size: int):
+        batch = self.sequence_source().sample(key, batch_size)
+        return batch.inputs_BxL, batch
+
+    def loss(self, logits_BxLxV, batch):
+        return distill_loss(logits_BxLxV, batch, None, 1.0, 1.0)
+
+    def distill_loss(self, logits_BxLxV, teacher_BxLxV, batch, lam, tau):
+        return distill_loss(logits_BxLxV, batch, teacher_BxLxV, lam, tau)
+
+    def evaluate(self, task, params, size, teacher, teacher_size):
+        """Exact held-out metrics: cross-entropy against the true next-token laws."""
+        # the barrier keeps XLA from constant-folding metrics of the fixed set at compile time
+        batch = jax.lax.optimization_barrier(jax.tree.map(jnp.asarray, self.held_out()))
+        logits = self.apply(params, batch.inputs_BxL, size)
+        out = {"loss": sources.cross_entropy(logits, batch),
+               "accuracy": sources.accuracy(logits, batch)}
+        if teacher is None:
+            out["kl_to_teacher"] = out["teacher_loss"] = jnp.array(jnp.nan)
+        else:
+            t_logits = self.apply(teacher, batch.inputs_BxL, teacher_size)
+            log_t, log_s = jax.nn.log_softmax(t_logits, -1), jax.nn.log_softmax(logits, -1)
+            kl_BxL = jnp.sum(jnp.exp(log_t) * (log_t - log_s), -1)
+            out["kl_to_teacher"] = jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+            out["teacher_loss"] = sources.cross_entropy(t_logits, batch)
+        return out
