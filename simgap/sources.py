@@ -57,24 +57,38 @@ def entropy(batch: SeqBatch) -> jax.Array:
     return jnp.sum(h_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
 
 
+def weighted_mean(x_BxLxV: jax.Array, weights_BxL: jax.Array) -> jax.Array:
+    """sum_{b,l,v} x w_bl / sum w. The weights multiply the full B x L x V product before one
+    reduction on purpose: under jit(vmap) with more than 3 members, XLA CPU (jax 0.10.2)
+    returned member 0's value for member 3 when a V-reduction was followed by a weighted
+    (B, L) reduction (tests/test_sources.py::test_vmapped_losses_equal_the_loop)."""
+    return jnp.sum(x_BxLxV * weights_BxL[..., None]) / jnp.sum(weights_BxL)
+
+
 def cross_entropy(logits_BxLxV: jax.Array, batch: SeqBatch) -> jax.Array:
     """Exact cross-entropy of the true distribution against the model: E + KL(truth || model)."""
     logq = jax.nn.log_softmax(logits_BxLxV.astype(jnp.float32), axis=-1)
-    ce_BxL = -jnp.sum(batch.probs_BxLxV * logq, axis=-1)
-    return jnp.sum(ce_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    return -weighted_mean(batch.probs_BxLxV * logq, batch.weights_BxL)
 
 
 def sampled_cross_entropy(logits_BxLxV: jax.Array, batch: SeqBatch) -> jax.Array:
     """Cross-entropy against the sampled next tokens: what a model trained on data sees."""
     logq = jax.nn.log_softmax(logits_BxLxV.astype(jnp.float32), axis=-1)
-    ce_BxL = -jnp.take_along_axis(logq, batch.next_BxL[..., None], axis=-1)[..., 0]
-    return jnp.sum(ce_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    onehot = jax.nn.one_hot(batch.next_BxL, logq.shape[-1])
+    return -weighted_mean(onehot * logq, batch.weights_BxL)
+
+
+def kl_divergence(p_logits_BxLxV: jax.Array, q_logits_BxLxV: jax.Array, batch: SeqBatch):
+    """KL(p || q) between two models' next-token laws over the scored positions."""
+    log_p = jax.nn.log_softmax(p_logits_BxLxV.astype(jnp.float32), -1)
+    log_q = jax.nn.log_softmax(q_logits_BxLxV.astype(jnp.float32), -1)
+    return weighted_mean(jnp.exp(log_p) * (log_p - log_q), batch.weights_BxL)
 
 
 def accuracy(logits_BxLxV: jax.Array, batch: SeqBatch) -> jax.Array:
     """Weighted share of positions where the model's argmax is the truth's most likely token."""
     hit = jnp.argmax(logits_BxLxV, -1) == jnp.argmax(batch.probs_BxLxV, -1)
-    return jnp.sum(hit * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    return weighted_mean(hit[..., None].astype(jnp.float32), batch.weights_BxL)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -93,3 +93,15 @@ def test_make_source_names_unknown():
     with pytest.raises(KeyError, match="unknown source"):
         sources.make_source("nope")
     assert sources.make_source("recall", n_pairs=3).seq_len == 2 * (3 + 4) - 1
+
+
+@pytest.mark.parametrize("n_members", [5, 8])
+def test_vmapped_losses_equal_the_loop(recall, n_members):
+    """Regression: XLA CPU once returned member 0's loss for member 3 under jit(vmap)."""
+    b = sources.held_out(recall, 256)
+    logits = jax.random.normal(jax.random.key(0), (n_members, *b.probs_BxLxV.shape))
+    for f in (sources.cross_entropy, sources.sampled_cross_entropy, sources.accuracy,
+              lambda l, b: sources.kl_divergence(l, 0.5 * l[::-1], b)):
+        vmapped = jax.jit(jax.vmap(f, (0, None)))(logits, b)
+        looped = [float(f(logits[i], b)) for i in range(n_members)]
+        np.testing.assert_allclose(vmapped, looped, rtol=1e-5)
