@@ -51,13 +51,12 @@ def test_diverged_member_is_flagged_and_does_not_poison_others():
 
 
 def test_plan_compiles_once_per_unit_and_is_deterministic():
-    grid = engine.Grid(student_sizes=(3, 4, 6), teacher_sizes=(5, 16), student_budgets=(30 * 64,),
+    grid = engine.Grid(student_sizes=(3, 4), teacher_sizes=(5, 7), student_budgets=(30 * 64,),
                        teacher_budgets=(30 * 64,), seeds=(0, 1))
     units = engine.plan(MLP, grid, FAST)
-    assert [u.kind for u in units][:2] == ["teacher", "teacher"]
-    assert len({u.uid for u in units}) == len(units)
-    # 4 and 3 share the bucket of width 4; 6 pads to 8
-    assert {u.uid for u in units if u.kind == "supervised"} == {"supervised-w4-b1920", "supervised-w8-b1920"}
+    # sizes 3 and 4 share the bucket of width 4, teachers 5 and 7 that of width 8: 3 units
+    assert [u.uid for u in units] == ["teacher-w8-b1920", "supervised-w4-b1920", "distilled-s4-t8-b1920-random"]
+    assert len(units[2].members) == 2 * 2 * 2 and units[2].needs == ((5, 1920, 0), (5, 1920, 1), (7, 1920, 0), (7, 1920, 1))
     before = engine.compile_count()
     first = engine.run_grid(MLP, grid, FAST)
     assert engine.compile_count() - before == len(units)
@@ -65,13 +64,12 @@ def test_plan_compiles_once_per_unit_and_is_deterministic():
     assert engine.compile_count() - before == len(units)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]
     assert strip(first) == strip(second)
-    n_distilled = 3 * 2 * 2
-    assert len(first) == 2 * 2 + 3 * 2 + n_distilled
+    assert len(first) == 4 + 4 + 8
     for r in first:
         assert set(r) == set(rows.COLUMNS) and r["family"] == "mlp" and not r["diverged"]
         assert r["flops"] > 0 and r["wall_s"] > 0
-    d = next(r for r in first if r["run_kind"] == "distilled" and r["teacher_size"] == 16)
-    t = next(r for r in first if r["run_kind"] == "teacher" and r["teacher_size"] == 16 and r["seed"] == d["seed"])
+    d = next(r for r in first if r["run_kind"] == "distilled" and r["teacher_size"] == 7)
+    t = next(r for r in first if r["run_kind"] == "teacher" and r["teacher_size"] == 7 and r["seed"] == d["seed"])
     assert d["teacher_loss"] == pytest.approx(t["teacher_loss"], abs=1e-5)
     assert d["student_init"] == "random" and d["lam"] == 1.0 and d["kl_to_teacher"] >= 0
 
