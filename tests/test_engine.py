@@ -29,10 +29,13 @@ def member(tree, i):
 
 
 def test_vmapped_member_equals_run_alone_and_padded_equals_unpadded():
-    params, metrics = train([8, 5, 8], [0, 1, 1], padded=8)
-    for i, (size, seed) in enumerate([(8, 0), (5, 1), (8, 1)]):
+    # >= 4 members on purpose: XLA CPU once mixed up member 3 under jit(vmap) (see sources.py)
+    sizes, seeds = [8, 5, 8, 3, 8, 6], [0, 1, 1, 2, 3, 0]
+    params, metrics = train(sizes, seeds, padded=8)
+    for i, (size, seed) in enumerate(zip(sizes, seeds)):
         alone_p, alone_m = member(train([size], [seed], padded=8), 0)
-        np.testing.assert_allclose(metrics["loss"][i], alone_m["loss"], atol=1e-5)
+        for k in ("loss", "accuracy"):
+            np.testing.assert_allclose(metrics[k][i], alone_m[k], atol=1e-5)
         for k in params:
             np.testing.assert_allclose(params[k][i], alone_p[k], atol=1e-5)
     # width 5 padded to 8 above vs width 5 unpadded (its own bucket size 5)
@@ -41,6 +44,24 @@ def test_vmapped_member_equals_run_alone_and_padded_equals_unpadded():
     for k, v in unpad(padded_p, MLP.param_shapes(5)).items():
         np.testing.assert_allclose(v, p5[k], atol=1e-5)
         assert not np.any(padded_p[k][tuple(slice(s, None) for s in v.shape)])  # padding stays 0
+
+
+def test_vmapped_distilled_member_equals_run_alone():
+    sizes, tsizes, seeds = [4, 3, 4, 4, 2], [8, 5, 6, 8, 7], [0, 0, 1, 2, 3]
+    teachers = [MLP.init(jax.random.key(100 + i), t, 8) for i, t in enumerate(tsizes)]
+
+    def distill(idx):
+        m = members([sizes[i] for i in idx], [seeds[i] for i in idx])
+        m["teacher"] = {k: jnp.stack([teachers[i][k] for i in idx]) for k in teachers[0]}
+        m["teacher_size"] = jnp.array([tsizes[i] for i in idx], jnp.int32)
+        return jax.tree.map(np.asarray, engine.run_bucket(MLP, "distilled", 4, 8, STEPS * 64, 64, m))
+
+    _, together = distill(range(5))
+    for i in range(5):
+        _, alone = distill([i])
+        for k in ("loss", "kl_to_teacher", "teacher_loss", "accuracy"):
+            np.testing.assert_allclose(together[k][i], alone[k][0], atol=1e-5, err_msg=f"{k} member {i}")
+    assert len(set(together["kl_to_teacher"].tolist())) == 5
 
 
 def test_diverged_member_is_flagged_and_does_not_poison_others():
