@@ -56,3 +56,61 @@ def test_training_approaches_the_source_entropy(src):
     E = float(sources.entropy(held))
     assert after < before
     assert after - E < 0.3 * (before - E), (before, after, E)
+
+
+# --- the engine's family interface ----------------------------------------------------------
+
+def small_family(**kw):
+    from simgap.families import get_family
+
+    return get_family("transformer", source="markov", depth=1, held_out_sequences=128,
+                      source_params=dict(vocab_size=16, support=4, seq_len=12), **kw)
+
+
+def test_family_registered_with_true_shapes_and_counts():
+    fam = small_family()
+    assert fam.source_params == (("seq_len", 12), ("support", 4), ("vocab_size", 16))
+    params = fam.init(jax.random.key(0), 16, 16)
+    assert {k: v.shape for k, v in params.items()} == fam.param_shapes(16)
+    assert sum(v.size for v in params.values()) == fam.param_count(16)
+    assert fam.steps(64 * 12 * 10, 64) == 10 and fam.samples_seen(64 * 12 * 10, 64) == 64 * 12 * 10
+    assert 0 < fam.irreducible_loss() < np.log(4)
+    with pytest.raises(TypeError):
+        small_family(source_params=dict(vocab_size=16, nope=1))
+
+
+def run(fam, kind, size, seeds, budget, teacher=None, tsize=None):
+    from simgap import engine
+
+    n = len(seeds)
+    m = dict(seed=jnp.array(seeds, jnp.uint32), size=jnp.full(n, size, jnp.int32),
+             lr=jnp.full(n, 1e-2), warmup_frac=jnp.full(n, 0.05), weight_decay=jnp.zeros(n),
+             lam=jnp.ones(n), tau=jnp.ones(n))
+    if teacher is not None:
+        m.update(teacher=teacher, teacher_size=jnp.full(n, tsize, jnp.int32))
+    out = engine.run_bucket(fam, kind, size, tsize or 0, budget, 32, m)
+    return jax.tree.map(np.asarray, out)
+
+
+@pytest.mark.slow  # two engine compiles: ~30 s alone, minutes on a shared CPU
+def test_vmapped_member_equals_the_run_alone():
+    fam = small_family()
+    budget = 32 * 12 * 40
+    teacher = jax.vmap(lambda k: fam.init(k, 16, 16))(jax.random.split(jax.random.key(9), 2))
+    params, metrics = run(fam, "distilled", 8, [0, 1], budget, teacher, 16)
+    alone_p, alone_m = run(fam, "distilled", 8, [1], budget,
+                           jax.tree.map(lambda a: a[1:], teacher), 16)
+    for k in ("loss", "kl_to_teacher", "teacher_loss"):
+        np.testing.assert_allclose(metrics[k][1], alone_m[k][0], atol=2e-5)
+    for k in params:
+        np.testing.assert_allclose(params[k][1], alone_p[k][0], atol=2e-5)
+
+
+@pytest.mark.slow  # two engine compiles: ~30 s alone, minutes on a shared CPU
+def test_wider_teachers_reach_lower_held_out_loss_at_equal_budget():
+    fam = small_family()
+    seeds, budget = [0, 1, 2], 32 * 12 * 150
+    losses = {d: run(fam, "teacher", d, seeds, budget)[1]["loss"] for d in (8, 32)}
+    means = [losses[d].mean() for d in (8, 32)]
+    assert means[0] > means[1], losses
+    assert means[1] > fam.irreducible_loss()
