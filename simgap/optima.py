@@ -1,0 +1,153 @@
+"""Per-student optimal teacher size from a sweep's rows, with seed-paired uncertainty.
+
+The teacher grid is coarse (often ×2 steps), so the optimum is refined by the vertex of the
+parabola through the argmin and its two neighbours in log teacher size, clipped to that bracket.
+Uncertainty comes from a bootstrap over seeds: a seed's whole curve is resampled together,
+because a teacher and its students share the seed and comparisons are paired (REFERENCE.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TeacherOptimumEstimate:
+    student_size: float
+    budget: float  # NaN when the rows carry no budget column
+    optimal_teacher: float  # refined (parabolic vertex in log size); the grid value at an edge
+    optimal_teacher_grid: float  # argmin of the seed-mean curve
+    optimal_teacher_ci: tuple[float, float]  # percentile bootstrap over seeds (NaN with one seed)
+    interior: bool  # False: the mean curve is lowest at the smallest or largest teacher
+    edge: str  # "" | "smallest" | "largest"
+    min_loss: float  # seed-mean loss at the grid argmin
+    dip_depth: float  # mean over seeds of loss(largest teacher) − loss(grid argmin)
+    dip_ci: tuple[float, float]
+    dip_beyond_noise: bool  # the dip's CI excludes 0 (paired over seeds)
+    frac_interior: float  # share of bootstrap replicates whose optimum is interior
+    n_seeds: int
+    teacher_sizes: tuple[float, ...]
+    mean_loss: tuple[float, ...]  # seed-mean loss per teacher size
+    sem_loss: tuple[float, ...]  # standard error over seeds (NaN with one seed)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex of the parabola through argmin and neighbours, in log size; vectorised over rows.
+
+    Returns (refined log size, argmin index). At an edge, or when the three points are not convex,
+    the grid argmin itself."""
+    curve = np.atleast_2d(curve)
+    i = np.nanargmin(curve, axis=1)
+    n = len(log_t)
+    j = np.clip(i, 1, n - 2)
+    x0, x1, x2 = log_t[j - 1], log_t[j], log_t[j + 1]
+    rows = np.arange(len(curve))
+    y0, y1, y2 = curve[rows, j - 1], curve[rows, j], curve[rows, j + 1]
+    # Divided differences: y = y1 + b (x − x1) + a (x − x0)(x − x1) … the standard 3-point vertex.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d01 = (y1 - y0) / (x1 - x0)
+        d12 = (y2 - y1) / (x2 - x1)
+        a = (d12 - d01) / (x2 - x0)
+        vertex = 0.5 * (x0 + x1) - d01 / (2 * a)
+    ok = (i > 0) & (i < n - 1) & (a > 0) & np.isfinite(vertex)
+    refined = np.where(ok, np.clip(vertex, x0, x2), log_t[i])
+    return refined, i
+
+
+def _quantiles(v: np.ndarray, ci: float) -> tuple[float, float]:
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return (math.nan, math.nan)
+    a = (1 - ci) / 2
+    lo, hi = np.quantile(v, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def optimum_for_curves(
+    teacher_sizes: np.ndarray, losses_SxT: np.ndarray, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0,
+    student_size: float = math.nan, budget: float = math.nan,
+) -> TeacherOptimumEstimate:
+    """One student: rows = seeds, columns = teacher sizes (ascending; NaN where a run is missing)."""
+    log_t = np.log(np.asarray(teacher_sizes, float))
+    L = np.asarray(losses_SxT, float)
+    n_seeds, n_t = L.shape
+    mean = np.nanmean(L, axis=0)
+    sem = np.nanstd(L, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(L), 0)) if n_seeds > 1 else np.full(n_t, np.nan)
+    refined, i = refine_log_quadratic(log_t, mean[None])
+    i = int(i[0])
+    edge = "smallest" if i == 0 else "largest" if i == n_t - 1 else ""
+    per_seed_dip = L[:, -1] - L[:, i]
+    dip = float(np.nanmean(per_seed_dip))
+    opt_ci = dip_ci = (math.nan, math.nan)
+    frac_interior = math.nan
+    if n_seeds > 1 and n_boot > 0:
+        idx = np.random.default_rng(seed).integers(0, n_seeds, (n_boot, n_seeds))
+        with warnings.catch_warnings():  # a resample may hold only NaN for a missing run
+            warnings.simplefilter("ignore", RuntimeWarning)
+            boot_curves = np.nanmean(L[idx], axis=1)  # (n_boot, n_t)
+            boot_dip = np.nanmean(per_seed_dip[idx], axis=1)
+        valid = np.all(np.isfinite(boot_curves), axis=1)
+        b_ref, b_i = refine_log_quadratic(log_t, boot_curves[valid])
+        opt_ci = tuple(float(np.exp(q)) for q in _quantiles(b_ref, ci))
+        dip_ci = _quantiles(boot_dip, ci)
+        frac_interior = float(np.mean((b_i > 0) & (b_i < n_t - 1)))
+    return TeacherOptimumEstimate(
+        student_size=float(student_size), budget=float(budget),
+        optimal_teacher=float(np.exp(refined[0])), optimal_teacher_grid=float(np.exp(log_t[i])),
+        optimal_teacher_ci=opt_ci, interior=edge == "", edge=edge, min_loss=float(mean[i]),
+        dip_depth=dip, dip_ci=dip_ci, dip_beyond_noise=bool(dip_ci[0] > 0),
+        frac_interior=frac_interior, n_seeds=n_seeds,
+        teacher_sizes=tuple(map(float, np.exp(log_t))), mean_loss=tuple(map(float, mean)),
+        sem_loss=tuple(map(float, sem)),
+    )
+
+
+def teacher_optima(
+    student_size, teacher_size, student_loss, seed=None, budget=None, *,
+    n_boot: int = 1000, ci: float = 0.9, rng_seed: int = 0,
+) -> list[TeacherOptimumEstimate]:
+    """Optimal teacher per student size (and per budget when `budget` is given), from tidy rows.
+
+    Rows without a seed count as one seed (repeats are averaged; no CI). Needs ≥ 3 teacher sizes
+    per student to tell an interior optimum from an edge one.
+    """
+    S = np.asarray(student_size, float)
+    T = np.asarray(teacher_size, float)
+    L = np.asarray(student_loss, float)
+    n = len(S)
+    sd = np.zeros(n) if seed is None else np.asarray(seed, float)
+    bd = np.full(n, np.nan) if budget is None else np.asarray(budget, float)
+    if not (len(T) == len(L) == len(sd) == len(bd) == n):
+        raise ValueError("student_size, teacher_size, student_loss, seed and budget must have equal lengths")
+    for name, a in (("student_size", S), ("teacher_size", T), ("student_loss", L)):
+        bad = ~np.isfinite(a) | (a <= 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"column {name!r} row {i}: value {a[i]!r} must be finite and > 0")
+    out = []
+    budget_keys = [math.nan] if budget is None else sorted(set(bd[np.isfinite(bd)].tolist()))
+    for b in budget_keys:
+        in_b = np.ones(n, bool) if budget is None else bd == b
+        for s in np.unique(S[in_b]):
+            m = in_b & (S == s)
+            teachers = np.unique(T[m])
+            if len(teachers) < 3:
+                raise ValueError(f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}")
+            seeds = np.unique(sd[m])
+            count = np.zeros((len(seeds), len(teachers)))
+            si, ti = np.searchsorted(seeds, sd[m]), np.searchsorted(teachers, T[m])
+            np.add.at(count, (si, ti), 1)
+            sums = np.zeros_like(count)
+            np.add.at(sums, (si, ti), L[m])
+            grid = np.where(count > 0, sums / np.maximum(count, 1), np.nan)
+            out.append(optimum_for_curves(teachers, grid, n_boot=n_boot, ci=ci, seed=rng_seed,
+                                          student_size=s, budget=b))
+    return out

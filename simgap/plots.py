@@ -1,0 +1,155 @@
+"""Figures for the fit CLI and the sweep: each function takes data and a path and writes one PNG."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from simgap import laws  # noqa: E402
+from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
+
+
+def _as_dict(x) -> dict:
+    return asdict(x) if is_dataclass(x) else dict(x)
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss vs teacher size") -> Path:
+    """(a) One line per student size: seed-mean loss with a ±z·SEM band; the refined optimum is
+    marked (filled: interior, open: edge of the teacher grid)."""
+    z = float(stats.norm.ppf(0.5 + ci / 2))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for o in map(_as_dict, optima):
+        t, m = np.asarray(o["teacher_sizes"], float), np.asarray(o["mean_loss"], float)
+        sem = np.asarray([np.nan if v is None else v for v in o["sem_loss"]], float)
+        (line,) = ax.plot(t, m, "-o", ms=3, label=f"student {o['student_size']:g}")
+        if np.isfinite(sem).any():
+            ax.fill_between(t, m - z * sem, m + z * sem, color=line.get_color(), alpha=0.2, lw=0)
+        mark = dict(marker="*", ms=12, color=line.get_color())
+        if not o["interior"]:
+            mark.update(mfc="none")
+        ax.plot([o["optimal_teacher"]], [o["min_loss"]], ls="none", **mark)
+    ax.set_xscale("log")
+    ax.set_xlabel("teacher size")
+    ax.set_ylabel("student loss")
+    ax.set_title(f"{title} (band: {ci:.0%} CI of the seed mean; star: optimum)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_teacher_law(
+    student_size, optimal_teacher, path, *, edge=None, ci_low=None, ci_high=None,
+    linear: dict | None = None, power: dict | None = None, title: str = "Optimal teacher vs student size",
+) -> Path:
+    """(b) Optimal teacher per student with CIs; edge-of-grid optima as open triangles; the fitted
+    linear law T* = k·S + b and power law T* = c·S^p as lines (dicts with slope/intercept or c/p)."""
+    S, T = np.asarray(student_size, float), np.asarray(optimal_teacher, float)
+    edge = np.zeros(len(S), bool) if edge is None else np.asarray(edge, bool)
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    if ci_low is not None and ci_high is not None:
+        lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.errorbar(S[ok], T[ok], yerr=[T[ok] - lo[ok], hi[ok] - T[ok]], fmt="none", ecolor="gray", capsize=3)
+    ax.plot(S[~edge], T[~edge], "o", color="C0", label="interior optimum")
+    if edge.any():
+        ax.plot(S[edge], T[edge], "^", mfc="none", color="C3", label="edge of teacher grid (bound)")
+    xs = np.geomspace(S.min() * 0.8, S.max() * 1.25, 100)
+    if linear:
+        k, b = linear["slope"], linear["intercept"]
+        ax.plot(xs, k * xs + b, "-", color="C1", label=f"T* = {k:.3g}·S {'+' if b >= 0 else '−'} {abs(b):.3g}")
+    if power:
+        c, p = power["c"], power["p"]
+        ax.plot(xs, c * xs**p, "--", color="C2", label=f"T* = {c:.3g}·S^{p:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("student size")
+    ax.set_ylabel("optimal teacher size")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fitted vs observed") -> Path:
+    """(c) Predicted vs observed loss with the identity line and ±1 % lines."""
+    o, p = np.asarray(observed, float), np.asarray(predicted, float)
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    lo, hi = min(o.min(), p.min()), max(o.max(), p.max())
+    xs = np.array([lo, hi])
+    ax.plot(xs, xs, "k-", lw=1)
+    ax.plot(xs, xs * 1.01, "k:", lw=0.8, label="±1 %")
+    ax.plot(xs, xs * 0.99, "k:", lw=0.8)
+    ax.plot(o, p, "o", ms=3, alpha=0.7)
+    rel = np.abs(p / o - 1)
+    ax.set_xlabel("observed loss")
+    ax.set_ylabel("predicted loss")
+    ax.set_title(f"{title}\nmax rel. err {rel.max():.2%}, mean {rel.mean():.2%}", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_distill_curves(
+    N, D, teacher_loss, student_loss, path, *, supervised: SupervisedParams | dict,
+    distill: DistillParams | dict, title: str = "Student loss vs teacher loss",
+) -> Path:
+    """(d) Observed student loss vs teacher loss per student (N, D), the fitted broken power law
+    through them, the supervised baseline L̃_S (dashed) and the break d1·L̃_S (dotted)."""
+    sup = supervised if isinstance(supervised, SupervisedParams) else SupervisedParams(**supervised)
+    dist = distill if isinstance(distill, DistillParams) else DistillParams(**distill)
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    LT, LS = np.asarray(teacher_loss, float), np.asarray(student_loss, float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    students = sorted(set(zip(N.tolist(), D.tolist())))
+    lt_grid = np.geomspace(LT.min() * 0.9, LT.max() * 1.1, 300)
+    for j, (n, d) in enumerate(students):
+        color = f"C{j % 10}"
+        m = (N == n) & (D == d)
+        ax.plot(LT[m], LS[m], "o", ms=3, color=color)
+        ax.plot(lt_grid, laws.distill_loss(n, d, lt_grid, sup, dist), "-", color=color, lw=1,
+                label=f"N={n:.3g}" + (f", D={d:.3g}" if len(set(D.tolist())) > 1 else ""))
+        l_sup = float(laws.supervised_loss(n, d, sup))
+        ax.axhline(l_sup, color=color, ls="--", lw=0.8)
+        ax.axvline(dist.d1 * l_sup, color=color, ls=":", lw=0.6)
+    ax.plot(lt_grid, lt_grid, "k-", lw=0.6, label="L_S = L_T")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("teacher loss L_T")
+    ax.set_ylabel("student loss L_S")
+    ax.set_title(f"{title} (dashed: supervised L~_S; dotted: d1·L~_S)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, path)
+
+
+def plot_supervised(N, D, loss, path, *, params: SupervisedParams | dict, title: str = "Supervised law") -> Path:
+    """(e) Loss vs student size, one colour per data budget, with the fitted law."""
+    p = params if isinstance(params, SupervisedParams) else SupervisedParams(**params)
+    N, D, L = np.asarray(N, float), np.asarray(D, float), np.asarray(loss, float)
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    xs = np.geomspace(N.min() * 0.8, N.max() * 1.25, 200)
+    for j, d in enumerate(sorted(set(D.tolist()))):
+        m = D == d
+        color = f"C{j % 10}"
+        ax.plot(N[m], L[m], "o", ms=3, color=color)
+        ax.plot(xs, laws.supervised_loss(xs, d, p), "-", color=color, lw=1, label=f"D={d:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("student size N")
+    ax.set_ylabel("loss")
+    e = "≈0" if p.E < 1e-6 else f"{p.E:.3g}"
+    ax.set_title(f"{title}: E={e}, α={p.alpha:.3g}, γ={p.gamma:.3g}", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
