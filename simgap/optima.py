@@ -26,8 +26,8 @@ class TeacherOptimumEstimate:
     edge: str  # "" | "smallest" | "largest"
     min_loss: float  # seed-mean loss at the grid argmin
     dip_depth: float  # mean over seeds of loss(largest teacher) − loss(grid argmin)
-    dip_ci: tuple[float, float]
-    dip_beyond_noise: bool  # the dip's CI excludes 0 (paired over seeds)
+    dip_ci: tuple[float, float]  # paired over seeds, simultaneous over teachers (selection-aware)
+    dip_beyond_noise: bool  # the dip's CI excludes 0
     frac_interior: float  # share of bootstrap replicates whose optimum is interior
     n_seeds: int
     teacher_sizes: tuple[float, ...]
@@ -84,8 +84,9 @@ def optimum_for_curves(
     refined, i = refine_log_quadratic(log_t, mean[None])
     i = int(i[0])
     edge = "smallest" if i == 0 else "largest" if i == n_t - 1 else ""
-    per_seed_dip = L[:, -1] - L[:, i]
-    dip = float(np.nanmean(per_seed_dip))
+    diff_SxT = L[:, -1:] - L  # per seed: loss at the largest teacher minus loss at each teacher
+    mean_diff = np.nanmean(diff_SxT, axis=0)
+    dip = float(mean_diff[i])
     opt_ci = dip_ci = (math.nan, math.nan)
     frac_interior = math.nan
     if n_seeds > 1 and n_boot > 0:
@@ -93,11 +94,17 @@ def optimum_for_curves(
         with warnings.catch_warnings():  # a resample may hold only NaN for a missing run
             warnings.simplefilter("ignore", RuntimeWarning)
             boot_curves = np.nanmean(L[idx], axis=1)  # (n_boot, n_t)
-            boot_dip = np.nanmean(per_seed_dip[idx], axis=1)
+            boot_diff = np.nanmean(diff_SxT[idx], axis=1)  # (n_boot, n_t)
         valid = np.all(np.isfinite(boot_curves), axis=1)
         b_ref, b_i = refine_log_quadratic(log_t, boot_curves[valid])
         opt_ci = tuple(float(np.exp(q)) for q in _quantiles(b_ref, ci))
-        dip_ci = _quantiles(boot_dip, ci)
+        # The argmin was chosen on the same data, so a plain CI at that teacher is biased upwards
+        # (the minimum of noisy means). Use a simultaneous band over all teachers instead: the
+        # ci-quantile q of max_j |boot_diff_j − mean_diff_j| bounds every teacher's error at
+        # once, so it also covers the selected one: dip ± q.
+        sup_err = np.nanmax(np.abs(boot_diff - mean_diff), axis=1)
+        q = float(np.quantile(sup_err[np.isfinite(sup_err)], ci))
+        dip_ci = (dip - q, dip + q)
         frac_interior = float(np.mean((b_i > 0) & (b_i < n_t - 1)))
     return TeacherOptimumEstimate(
         student_size=float(student_size), budget=float(budget),

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from simgap import optima
+
+TEACHERS = 2.0 ** np.arange(3, 11)  # 8 … 1024
+
+
+def _rows(curve, students, n_seeds=5, seed_sd=0.02, noise=0.002, rng_seed=0):
+    """Tidy rows from loss = curve(student, teacher) + a per-seed offset (paired) + noise."""
+    rng = np.random.default_rng(rng_seed)
+    S, T, L, seed = [], [], [], []
+    for s in students:
+        for k in range(n_seeds):
+            offset = rng.normal(0, seed_sd)
+            for t in TEACHERS:
+                S.append(s), T.append(t), seed.append(k)
+                L.append(curve(s, t) + offset + rng.normal(0, noise))
+    return np.array(S), np.array(T), np.array(L), np.array(seed)
+
+
+def u_curve(s, t):
+    return 1.0 + 0.05 * (np.log(t) - np.log(2.5 * s)) ** 2  # minimum exactly at T* = 2.5·S
+
+
+def test_u_curve_minimum_recovered_between_grid_points():
+    S, T, L, seed = _rows(u_curve, [12, 40, 100])
+    res = optima.teacher_optima(S, T, L, seed, n_boot=400)
+    for r in res:
+        truth = 2.5 * r.student_size
+        assert r.interior and r.edge == ""
+        assert r.optimal_teacher == pytest.approx(truth, rel=0.05)  # grid steps are ×2
+        lo, hi = r.optimal_teacher_ci
+        assert lo < hi and lo <= r.optimal_teacher <= hi and hi / lo < 1.3
+        assert r.dip_beyond_noise and r.dip_ci[0] > 0 and r.frac_interior > 0.9
+        assert r.n_seeds == 5 and len(r.mean_loss) == len(TEACHERS)
+
+
+def test_refinement_is_exact_for_a_parabola_in_log_size():
+    log_t = np.log(TEACHERS)
+    curve = (log_t - np.log(77.0)) ** 2
+    refined, i = optima.refine_log_quadratic(log_t, curve)
+    assert np.exp(refined[0]) == pytest.approx(77.0, rel=1e-9)
+
+
+def test_monotone_curve_is_flagged_as_edge():
+    S, T, L, seed = _rows(lambda s, t: 1.0 + 1.0 / t, [16])
+    (r,) = optima.teacher_optima(S, T, L, seed, n_boot=200)
+    assert not r.interior and r.edge == "largest"
+    assert r.optimal_teacher == pytest.approx(TEACHERS[-1]) and r.dip_depth == 0.0
+    assert not r.dip_beyond_noise
+    S, T, L, seed = _rows(lambda s, t: 1.0 + 0.001 * t, [16])
+    (r,) = optima.teacher_optima(S, T, L, seed, n_boot=200)
+    assert r.edge == "smallest" and r.optimal_teacher == pytest.approx(TEACHERS[0])
+
+
+def test_flat_curve_dip_is_not_beyond_noise_at_about_the_nominal_rate():
+    """No dip at all, per-run noise 0.01, 6 seeds: the argmin of 8 noisy means is always below the
+    largest teacher's, so a naive CI at the argmin would almost always exclude 0. The
+    selection-aware band must call it noise in ≥ 80 % of 40 replicates (nominal 90 %)."""
+    calls = []
+    for k in range(40):
+        S, T, L, seed = _rows(lambda s, t: 1.0, [16], n_seeds=6, noise=0.01, rng_seed=k)
+        (r,) = optima.teacher_optima(S, T, L, seed, n_boot=300, rng_seed=k)
+        calls.append(r.dip_beyond_noise)
+    assert np.mean(calls) <= 0.2
+
+
+def test_budgets_are_separate_and_missing_runs_tolerated():
+    S, T, L, seed = _rows(u_curve, [20], n_seeds=3)
+    budget = np.concatenate([np.full(len(S), 1e6), np.full(len(S), 4e6)])
+    S2, T2, L2, seed2 = (np.concatenate([a, a]) for a in (S, T, L, seed))
+    keep = np.ones(len(S2), bool)
+    keep[5] = False  # one run missing
+    res = optima.teacher_optima(S2[keep], T2[keep], L2[keep], seed2[keep], budget[keep], n_boot=100)
+    assert [r.budget for r in res] == [1e6, 4e6]
+    assert all(r.interior for r in res)
+    d = res[0].to_dict()
+    assert isinstance(d["teacher_sizes"], list) and d["student_size"] == 20
+
+
+def test_single_seed_gives_no_ci_and_bad_input_is_named():
+    S, T, L, _ = _rows(u_curve, [20], n_seeds=1)
+    (r,) = optima.teacher_optima(S, T, L)
+    assert np.isnan(r.optimal_teacher_ci[0]) and r.n_seeds == 1
+    L[4] = np.nan
+    with pytest.raises(ValueError, match=r"'student_loss' row 4"):
+        optima.teacher_optima(S, T, L)
+    with pytest.raises(ValueError, match="≥ 3 teacher sizes"):
+        optima.teacher_optima([1, 1], [2, 4], [1.0, 0.9])
