@@ -1,6 +1,6 @@
 """Write a results CSV from the papers' reference laws and run `python -m simgap.fit` on it.
 
-The table mimics a sweep: supervised rows (8 sizes × 3 budgets), and distilled rows where 4
+The table mimics a sweep: supervised rows (8 sizes × 3 budgets, 2e9–5e10), and distilled rows where 4
 students (D = 20·N and 80·N) learn from 13 teachers (N_T from 1e9 to 1e12, D_T = 20·N_T, teacher loss from
 the supervised law) over 3 seeds. Losses get multiplicative log-normal noise (default 1e-3) and a
 per-seed offset, so the fit CLI has something to be uncertain about.
@@ -28,9 +28,9 @@ def reference_rows(*, noise: float = 1e-3, seed: int = 0, n_seeds: int = 3) -> l
     rng = np.random.default_rng(seed)
     rows = []
     for N in np.geomspace(5e7, 3e9, 8):
-        for mult in (10, 20, 80):
-            L = laws.supervised_loss(N, mult * N, SUP) * np.exp(rng.normal(0, noise))
-            rows.append(dict(run_kind="supervised", seed=0, student_size=N, student_tokens=mult * N, student_loss=L))
+        for D in (2e9, 1e10, 5e10):  # a budget grid independent of N, so B and β are identifiable
+            L = laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, noise))
+            rows.append(dict(run_kind="supervised", seed=0, student_size=N, student_tokens=D, student_loss=L))
     teachers = np.geomspace(1e9, 1e12, 13)
     teacher_loss = laws.supervised_loss(teachers, 20 * teachers, SUP)
     for s in range(n_seeds):

@@ -862,6 +862,16 @@ def _budget_varies_per_student(S: np.ndarray, budget: np.ndarray) -> bool:
     return any(len(np.unique(budget[S == s])) > 1 for s in np.unique(S))
 
 
+def _budget_key(S: np.ndarray, budget: np.ndarray, tok_c: str, size_c: str) -> tuple[np.ndarray, str]:
+    """What to split optima and teacher laws by: the budget itself when its values are shared
+    across student sizes, else the budget per unit size (D = 20·N and 80·N are two series of
+    'tokens per parameter', not eight one-student budgets). Returns (key per row, its name)."""
+    ratio = np.round(budget / S, 9 - int(np.floor(np.log10(np.max(budget / S)))))
+    if len(np.unique(ratio)) < len(np.unique(budget)):
+        return ratio, f"{tok_c}/{size_c}"
+    return budget, tok_c
+
+
 def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tuple[dict, np.ndarray]]:
     """Split the masked rows by every listed column that is present (NaN equals NaN)."""
     present = [c for c in names if c in cols]
@@ -935,10 +945,13 @@ def fit_table(table, options: FitOptions | None = None) -> dict:
                 T = _require_rows(cols, tsize_c, m)
                 LS = _require_rows(cols, "student_loss", m)
                 seed = cols["seed"][m].astype(float) if "seed" in cols else None
-                budget = cols[tok_c][m].astype(float) if tok_c and _budget_varies_per_student(S, cols[tok_c][m]) else None
+                budget, budget_kind = None, None
+                if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
+                    budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
                 try:
                     ests = teacher_optima_rows(S, T, LS, seed, budget, opt)
-                    setting["optima"] = {"status": "ok", "per_student": [e.to_dict() for e in ests]}
+                    setting["optima"] = {"status": "ok", "budget_kind": budget_kind,
+                                         "per_student": [e.to_dict() for e in ests]}
                     budgets = sorted({e.budget for e in ests}, key=lambda b: (math.isnan(b), b))
                     setting["teacher_law"] = [
                         {"budget": b, **_teacher_law_section(
@@ -1029,6 +1042,8 @@ def summarize(result: dict) -> str:
             elif op:
                 lines.append(f"  optima: {op['status']} ({op['reason']})")
             for tl in st.get("teacher_law", []):
+                if tl["budget"] is not None:
+                    lines.append(f"  [{op['budget_kind']} = {tl['budget']:g}]")
                 lin = tl["linear"]
                 if lin["status"] == "ok":
                     lines.append(f"  linear teacher law: T* = {lin['slope']:.4g}·S + {lin['intercept']:.4g} "

@@ -1,0 +1,78 @@
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _demo():
+    spec = importlib.util.spec_from_file_location("fit_demo", ROOT / "experiments" / "fit_demo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "simgap.fit", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_cli_end_to_end_on_reference_table(tmp_path):
+    demo = _demo()
+    table = demo.write_csv(demo.reference_rows(noise=1e-3, n_seeds=2), tmp_path / "ref.csv")
+    out = tmp_path / "out"
+    r = _run(table, "--out", out, "--bootstrap", 2, "--ci", 0.8, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    assert "supervised law" in r.stdout and "linear teacher law" in r.stdout and "distillation law" in r.stdout
+    res = json.loads((out / "fit.json").read_text())
+    assert set(res) == {"input", "options", "families", "plots"}
+    assert res["options"]["ci"] == 0.8 and res["options"]["n_boot"] == 2
+    fam = res["families"][0]
+    sup = fam["supervised"]
+    assert sup["status"] == "ok" and sup["fit"]["max_rel_error"] < 5e-3 and "ci" in sup
+    assert sup["extrapolation"]["max_rel_error"] < 1e-2
+    (st,) = fam["settings"]
+    per = st["optima"]["per_student"]
+    assert len(per) == 8 and all(o["interior"] and o["dip_beyond_noise"] for o in per)  # 4 students × 2 budgets
+    assert st["optima"]["budget_kind"] == "student_tokens/student_size"  # D = 20·N and 80·N series
+    assert [tl["budget"] for tl in st["teacher_law"]] == [20, 80]
+    assert all(tl["linear"]["status"] == "ok" and tl["loglog"]["status"] == "ok" for tl in st["teacher_law"])
+    assert st["teacher_law"][0]["linear"]["r2"] > 0.95 and st["teacher_law"][0]["linear"]["slope_ci"][0] > 0
+    ds = st["distillation"]
+    assert ds["status"] == "ok" and ds["fit"]["max_rel_error"] < 1e-2
+    assert ds["extrapolation"]["status"] == "ok" and ds["extrapolation"]["max_rel_error"] < 1e-2
+    assert {"P1", "P2", "P3", "P4", "E."} <= {c["name"][:2] for c in ds["property_checks"]}
+    pngs = {Path(p).name for p in res["plots"]}
+    for kind in ("supervised", "u_curves", "teacher_law", "distill_parity", "distill_curves"):
+        assert any(kind in p for p in pngs), kind
+    assert all((out / p).stat().st_size > 5000 for p in pngs)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.csv", "--out", "o"], "cannot read table"),
+        (["{table}", "--out", "o", "--ci", "1.5"], "--ci must be in (0, 1)"),
+        (["{table}", "--out", "o", "--bootstrap", "-1"], "--bootstrap must be"),
+        (["{table}"], "required: --out"),
+        (["{bad}", "--out", "o"], "'student_loss' row 1"),
+        (["{empty}", "--out", "o"], "no data rows"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(tmp_path, args, message):
+    table = tmp_path / "t.csv"
+    table.write_text("student_size,student_loss\n1e7,3.0\n2e7,2.9\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("student_size,teacher_size,student_loss\n1e7,1e8,3.0\n1e7,2e8,\n1e7,4e8,2.9\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("student_size,student_loss\n")
+    args = [a.format(table=table, bad=bad, empty=empty) for a in args]
+    r = _run(*args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert message in r.stderr
+    assert len([line for line in r.stderr.splitlines() if "error" in line]) == 1
