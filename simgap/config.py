@@ -165,11 +165,11 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
 
     family = raw["family"]
     family_params = dict(raw.get("family_params", {}))
-    from simgap.families import get_family
+    from simgap.families import FAMILIES, get_family
     try:
         get_family(family, **family_params)
     except (ValueError, TypeError) as e:
-        fail("family" if "family" not in str(e).lower() or not family_params else "[family_params]", str(e))
+        fail("[family_params]" if family in FAMILIES else "family", str(e))
 
     train = TrainSpec(**sections["train"], **sections["distill"])
     fit = FitSpec(**sections["fit"])

@@ -1,0 +1,99 @@
+import copy
+
+import pytest
+import tomli_w
+
+from simgap.config import ConfigError, load_config, parse_config, shipped_configs
+
+BASE = {
+    "name": "t",
+    "family": "kernel",
+    "grid": {"student_sizes": [10, 20], "teacher_sizes": [5, 10, 40], "seeds": 2},
+}
+
+
+def with_change(path: tuple, value):
+    raw = copy.deepcopy(BASE)
+    d = raw
+    for k in path[:-1]:
+        d = d.setdefault(k, {})
+    if value is None:
+        d.pop(path[-1])
+    else:
+        d[path[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.grid.student_sizes and cfg.grid.teacher_sizes and cfg.grid.seeds
+    # the resolved config round-trips: what a run directory stores parses to the same config
+    again = parse_config(cfg.to_dict(), source="roundtrip")
+    assert again == cfg
+
+
+def test_shipped_configs_include_default_and_each_family():
+    names = {p.stem for p in shipped_configs()}
+    assert "default" in names
+    families = {load_config(p).family for p in shipped_configs()}
+    assert {"kernel", "mlp"} <= families
+
+
+def test_seeds_override_and_defaults():
+    cfg = parse_config(BASE, seeds=5)
+    assert cfg.grid.seeds == (0, 1, 2, 3, 4)
+    assert cfg.grid.student_init == "random" and cfg.train.lam == 1.0 and cfg.train.tau == 1.0
+
+
+@pytest.mark.parametrize(
+    "path, value, words",
+    [
+        (("grid", "student_sizes"), [], "[grid].student_sizes"),
+        (("grid", "student_sizes"), [10, -3], "positive integers"),
+        (("grid", "teacher_sizes"), [5, 5], "duplicates"),
+        (("grid", "teacher_sizes"), "big", "[grid].teacher_sizes"),
+        (("grid", "seeds"), 0, "[grid].seeds"),
+        (("grid", "seeds"), True, "[grid].seeds"),
+        (("grid", "colour"), 1, "unknown key"),
+        (("grid", "student_init"), "magic", "student_init"),
+        (("train", "learning_rate"), -1.0, "[train].learning_rate"),
+        (("train", "batch_size"), 1.5, "[train].batch_size"),
+        (("distill", "lam"), 1.5, "[distill].lam"),
+        (("fit", "ci"), 90, "[fit].ci"),
+        (("grid",), None, "grid: missing"),
+        (("colour",), "red", "colour: unknown key"),
+        (("family",), "quantum", "family"),
+    ],
+)
+def test_bad_config_names_key(path, value, words):
+    with pytest.raises(ConfigError) as e:
+        parse_config(with_change(path, value), source="bad.toml")
+    msg = str(e.value)
+    assert msg.startswith("bad.toml: ") and words in msg
+
+
+def test_pruned_student_larger_than_teachers_is_refused():
+    raw = with_change(("grid", "student_init"), "pruned")
+    raw["family"] = "mlp"
+    raw["grid"]["student_sizes"] = [10, 80]
+    with pytest.raises(ConfigError, match="larger than the largest teacher"):
+        parse_config(raw, source="bad.toml")
+
+
+def test_unknown_family_param_is_named():
+    raw = with_change(("family_params", "wibble"), 3)
+    with pytest.raises(ConfigError, match=r"\[family_params\].*wibble"):
+        parse_config(raw, source="bad.toml")
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "broken.toml"
+    bad.write_text("grid = [")
+    with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
+        load_config(bad)
+    good = tmp_path / "ok.toml"
+    good.write_text(tomli_w.dumps(BASE))
+    assert load_config(good).name == "t"
