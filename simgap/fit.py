@@ -71,10 +71,10 @@ def _column(values, name: str, *, positive: bool = True) -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {a[i]!r} is not finite")
+        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} is not finite")
     if positive and (a <= 0).any():
         i = int(np.flatnonzero(a <= 0)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {a[i]!r} must be > 0")
+        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} must be > 0")
     return a
 
 
@@ -728,7 +728,7 @@ def _require_rows(cols: dict, name: str, mask: np.ndarray, positive: bool = True
     bad = mask & (~np.isfinite(a) | ((a <= 0) if positive else False))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {a[i]!r} must be finite and > 0")
+        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
     return a[mask]
 
 

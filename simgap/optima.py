@@ -138,7 +138,7 @@ def teacher_optima(
         bad = ~np.isfinite(a) | (a <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column {name!r} row {i}: value {a[i]!r} must be finite and > 0")
+            raise ValueError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
     out = []
     budget_keys = [math.nan] if budget is None else sorted(set(bd[np.isfinite(bd)].tolist()))
     for b in budget_keys:

@@ -216,6 +216,21 @@ def _table_from_reference(rng, n_seeds=2):
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
 
+def test_fit_table_supervised_and_optima_from_dict_columns():
+    """No teacher_loss column: supervised law + optima + teacher laws only (cheap)."""
+    table = _table_from_reference(np.random.default_rng(11), n_seeds=2)
+    del table["teacher_loss"]
+    res = fit.fit_table(table, fit.FitOptions(n_boot=0, n_top=3, n_random=1, optima_boot=100))
+    json.dumps(res, allow_nan=False)
+    assert res["input"]["row_kinds_from"].startswith("teacher_loss/teacher_size")
+    assert res["input"]["n_supervised"] == 21 and res["input"]["n_distilled"] == 176
+    (st,) = res["families"][0]["settings"]
+    assert "distillation" not in st and st["optima"]["budget_kind"] == "student_tokens/student_size"
+    assert [tl["budget"] for tl in st["teacher_law"]] == [20, 60]
+    assert all(tl["linear"]["status"] == "ok" for tl in st["teacher_law"])
+
+
+@pytest.mark.slow  # ≈ 15–30 s on 2 busy cores; the CLI end-to-end test covers the same path
 def test_fit_table_fits_everything_the_columns_allow_and_is_json():
     table = _table_from_reference(np.random.default_rng(10))
     res = fit.fit_table(table, fit.FitOptions(n_boot=3, n_top=3, n_random=1, optima_boot=200))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from simgap import fit
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,16 +65,28 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
         (["{empty}", "--out", "o"], "no data rows"),
     ],
 )
-def test_cli_errors_are_one_line_without_traceback(tmp_path, args, message):
+def test_cli_errors_are_one_clear_message(tmp_path, monkeypatch, capsys, args, message):
+    """In-process (fast); the subprocess test below checks the no-traceback exit for real."""
     table = tmp_path / "t.csv"
     table.write_text("student_size,student_loss\n1e7,3.0\n2e7,2.9\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("student_size,teacher_size,student_loss\n1e7,1e8,3.0\n1e7,2e8,\n1e7,4e8,2.9\n")
     empty = tmp_path / "empty.csv"
     empty.write_text("student_size,student_loss\n")
+    monkeypatch.chdir(tmp_path)
     args = [a.format(table=table, bad=bad, empty=empty) for a in args]
-    r = _run(*args, cwd=tmp_path)
-    assert r.returncode != 0
-    assert "Traceback" not in r.stderr
-    assert message in r.stderr
-    assert len([line for line in r.stderr.splitlines() if "error" in line]) == 1
+    try:
+        code = fit.main(args)
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_cli_bad_csv_exits_nonzero_without_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("student_size,teacher_size,student_loss\n1e7,1e8,3.0\n1e7,-2e8,2.9\n1e7,4e8,2.9\n")
+    r = _run(bad, "--out", tmp_path / "o", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["simgap.fit: error: column 'teacher_size' row 1: value -200000000.0 must be finite and > 0"]
