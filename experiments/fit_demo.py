@@ -24,14 +24,14 @@ SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
 COLUMNS = ("run_kind", "seed", "student_size", "teacher_size", "student_tokens", "teacher_loss", "student_loss")
 
 
-def reference_rows(*, noise: float = 1e-3, seed: int = 0, n_seeds: int = 3) -> list[dict]:
+def reference_rows(*, noise: float = 1e-3, seed: int = 0, n_seeds: int = 3, n_teachers: int = 13) -> list[dict]:
     rng = np.random.default_rng(seed)
     rows = []
     for N in np.geomspace(5e7, 3e9, 8):
         for D in (2e9, 1e10, 5e10):  # a budget grid independent of N, so B and β are identifiable
             L = laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, noise))
             rows.append(dict(run_kind="supervised", seed=0, student_size=N, student_tokens=D, student_loss=L))
-    teachers = np.geomspace(1e9, 1e12, 13)
+    teachers = np.geomspace(1e9, 1e12, n_teachers)
     teacher_loss = laws.supervised_loss(teachers, 20 * teachers, SUP)
     for s in range(n_seeds):
         offset = rng.normal(0, noise)  # a seed shifts all of its runs together (paired design)

@@ -25,7 +25,7 @@ def _run(*args, cwd=ROOT):
 
 def test_cli_end_to_end_on_reference_table(tmp_path):
     demo = _demo()
-    table = demo.write_csv(demo.reference_rows(noise=1e-3, n_seeds=2), tmp_path / "ref.csv")
+    table = demo.write_csv(demo.reference_rows(noise=1e-3, n_seeds=2, n_teachers=7), tmp_path / "ref.csv")
     out = tmp_path / "out"
     r = _run(table, "--out", out, "--bootstrap", 2, "--ci", 0.8, "--seed", 1)
     assert r.returncode == 0, r.stderr
