@@ -156,6 +156,7 @@ def render_report(cfg, rows, opt, fits, n_div) -> str:
         L += [f"Law fits could not run: {fits['error']}", ""]
     L += _teacher_law_findings(setting, opt) + [""]
     L += _distillation_findings(fam, setting, cfg) + [""]
+    L += ["## What to conclude before an expensive run", ""] + _conclusions(opt, setting) + [""]
     L += ["## Optimal teacher per student", "",
           "| student | params | budget | T* (size) | CI | T* (params) | interior | dip (nats) | dip CI | beyond noise | supervised loss | best distilled loss |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -182,9 +183,15 @@ def _gap_findings(opt) -> list[str]:
         return ["No distilled runs: nothing to say about a capacity gap."]
     interior = [o for o in opt if o["interior"]]
     real = [o for o in interior if o["dip_beyond_noise"]]
-    lines = [f"**Capacity gap: {'yes' if real else 'not shown'}.** {len(interior)} of {len(opt)} students have "
-             f"an interior optimal teacher; for {len(real)} of them the largest teacher is worse than the optimum "
-             "beyond seed noise (the paired dip's CI excludes 0)."]
+    verdict = "yes" if real else "suggested, not beyond seed noise" if interior else "not shown"
+    lines = [f"**Capacity gap: {verdict}.** {len(interior)} of {len(opt)} students have an interior optimal "
+             f"teacher; for {len(real)} of them the largest teacher is worse than the optimum beyond seed noise "
+             "(the dip's CI, paired over seeds and simultaneous over teachers so that picking the best one is "
+             "accounted for, excludes 0)."]
+    if interior:
+        knob = [o["optimal_teacher_size"] / o["student_size"] for o in interior]
+        lines.append(f"Optimal teacher / student in the capacity knob (width, d_model or basis functions): "
+                     f"{', '.join(f'{r:.2g}' for r in knob)} (median {np.median(knob):.3g}).")
     for o in opt:
         where = "interior" if o["interior"] else f"at the {o['edge']} teacher (edge of the grid: only a bound)"
         lines.append(f"- student {o['student_size']:g} ({o['student_params']:g} params): best teacher "
@@ -260,3 +267,55 @@ def _distillation_findings(fam, setting, cfg) -> list[str]:
                      f"{o['student_loss']:.4g} vs supervised {o['supervised_loss']:.4g} "
                      f"({'distillation helps' if o['beats_supervised'] else 'no teacher beats supervised training'}).")
     return lines
+
+
+def _span(v) -> str:
+    lo, hi = f"{min(v):.3g}", f"{max(v):.3g}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def _conclusions(opt, setting) -> list[str]:
+    """Plain-words advice, each sentence tied to a number measured above."""
+    out = []
+    interior = [o for o in opt if o["interior"]]
+    real = [o for o in interior if o["dip_beyond_noise"]]
+    if real:
+        ratios = [o["optimal_teacher_params"] / o["student_params"] for o in real]
+        out.append(f"- Do not default to the largest teacher: for {len(real)} student(s) a smaller teacher was "
+                   f"better beyond seed noise, at {_span(ratios)}× the student's parameters.")
+    elif interior:
+        out.append("- Interior optima appeared but none is beyond seed noise: run more seeds before acting on them.")
+    elif opt:
+        out.append("- No capacity gap in this grid: the largest teacher was (about) best; widen the teacher grid "
+                   "or shrink the students to look for the turn.")
+    helped = [o for o in opt if math.isfinite(o["supervised_loss"]) and o["min_loss"] < o["supervised_loss"]]
+    if opt:
+        out.append(f"- Distillation from the best teacher beat supervised training for {len(helped)} of {len(opt)} "
+                   "students (seed-mean loss).")
+    edge = [o for o in opt if not o["interior"]]
+    if edge:
+        names = ", ".join(f"{o['student_size']:g}" for o in edge)
+        out.append(f"- {len(edge)} optimum(s) sit at the edge of the teacher grid "
+                   f"(students {names}): they are bounds, excluded "
+                   "from the teacher-law fits; extend the grid to locate them.")
+    tl = (setting or {}).get("teacher_law") or []
+    lin = tl[0]["linear"] if tl else {"status": "skipped"}
+    if lin["status"] == "ok":
+        lo, hi = lin["slope_ci"]
+        out.append(f"- The linear teacher law rests on {lin['n_points']} optima (R² {lin['r2']:.3f}, slope CI "
+                   f"[{lo:.3g}, {hi:.3g}]): " + ("tight enough to plan with." if lin["n_points"] >= 4 and
+                                                  lin["r2"] > 0.95 and lo > 0 else
+                                                  "too loose to extrapolate from; add student sizes or seeds."))
+    ds = (setting or {}).get("distillation") or {}
+    ex = ds.get("extrapolation") or {}
+    if ds.get("status") == "ok" and ex.get("status") == "ok":
+        ok = ex["max_rel_error"] <= 0.01
+        out.append(f"- The distillation law {'extrapolates' if ok else 'does NOT extrapolate'} to stronger runs "
+                   f"within Busbridge et al.'s 1 % (max error {ex['max_rel_error']:.2%}): "
+                   + ("its predicted optimal teacher loss is usable." if ok else
+                      "treat its predictions for larger runs as rough."))
+        failed = sorted({c["name"] for c in ds.get("property_checks", []) if not c["passed"]})
+        if failed:
+            out.append(f"- The fitted law breaks limit properties it was built to have ({'; '.join(failed)}): "
+                       "this family's data do not pin those regimes down.")
+    return out or ["- Nothing to conclude: no distilled runs."]
