@@ -3,16 +3,26 @@
 Law fits are done in log space with log-sum-exp, a Huber loss on (log predicted − log observed)
 and L-BFGS-B from a grid of starts (REFERENCE.md §2 "Fitting").
 
-Start selection. The full grids are large (supervised 9,600 points; distillation 216,000). Every
-grid point is *evaluated* (vectorised, ≈ 0.1 s / 2 s), but L-BFGS-B is run only from the
-`n_top` best grid points plus `n_random` others drawn with a seeded RNG (for diversity), and the
-best optimum is kept. Measured on 2 CPU cores (`experiments/fit_demo.py`-style data, 48
-supervised / 144 distillation points, 1e-3 noise): on the supervised law, top-10 + 6 random
-starts (≈ 0.3 s) reached the same objective (to 1e-6 relative) as 300 random grid starts
-(≈ 6 s). The distillation grid is extended with c1 ∈ {10, 100, 1000} because the paper's c1 ≈ 523
+Start selection. The full grids are large (supervised 12,800 points with the two extra log E
+values; distillation 378,000 with the extra c1 values). Every supervised grid point and a seeded
+random 20,000 of the distillation grid are *evaluated* (vectorised, ≈ 0.1 s / 0.3 s); short
+L-BFGS-B runs (300 iterations) start from the `n_top` best of them plus `n_random` others drawn
+with a seeded RNG (for diversity); the 3 best are polished to convergence and the best kept.
+Measured on 2 busy CPU cores (`experiments/fit_demo.py` data: 24 supervised, 312 distillation
+rows, 1e-3 noise):
+- supervised: top-5 + 3 starts 0.8–2.2 s, top-10 + 6 3–4 s, 100 random grid starts 9–15 s, all the
+  same objective to 1e-12. But on 1 of 8 random-parameter recovery draws top-5 + 3 ended in a
+  local minimum (4 % in-sample error) that top-10 + 6 avoided, so the supervised default is
+  10 + 6 (≈ 3–6 s);
+- distillation: 20k-subsampled grid + top-5 + 3: objective 3499.29 in 6.7 s; the full 378k grid
+  with top-10 + 6: 3499.38 in 42.7 s; 30 + 20 starts: 3496.03 (−0.1 %) in 55 s with the same
+  0.42 % max error. Default 5 + 3.
+The distillation grid is extended with c1 ∈ {10, 100, 1000} because the paper's c1 ≈ 523
 is far outside {0, 0.5, 1, 1.5}, and c1 is fitted as log c1 (c1 = 0 becomes 1e-3): past the break
 the factor is ≈ 0 for any large c1, so c1 lies in a long flat valley that a linear parameter
-crawls along for thousands of iterations; see `DIST_GRID`.
+crawls along for thousands of iterations; see `DIST_GRID`. log A and log B are fitted centred on
+the mean log N and log D (see `_centre`), which made L-BFGS-B converge in hundreds instead of
+thousands of iterations.
 
 The objective is Σ huber_δ(r)/δ², which has the same minimiser as Σ huber_δ(r) but is O(n·|r|/δ)
 instead of O(n·δ·|r|): L-BFGS-B's ftol test is relative to max(|f|, 1), so the unscaled objective
@@ -373,7 +383,7 @@ def _errors(pred_log: np.ndarray, y: np.ndarray) -> dict:
 
 
 def fit_supervised(
-    N, D, loss, *, huber_delta: float = 1e-4, n_top: int = 5, n_random: int = 3, seed: int = 0,
+    N, D, loss, *, huber_delta: float = 1e-4, n_top: int = 10, n_random: int = 6, seed: int = 0,
     init: SupervisedParams | None = None, reduced: bool | None = None, _multistart_off: bool = False,
 ) -> LawFit:
     """Fit L(N, D) = E + (A/N^α + B/D^β)^γ. With < 2 distinct D (or reduced=True) the data term
@@ -536,6 +546,11 @@ def bootstrap(
 # ----- extrapolation -----------------------------------------------------------------------
 
 
+def _starts(n_top: int | None, n_random: int | None) -> dict:
+    """Only the start counts that were given, so each fitter keeps its own defaults."""
+    return {k: v for k, v in (("n_top", n_top), ("n_random", n_random)) if v is not None}
+
+
 def split_weak_strong(loss: np.ndarray, N: np.ndarray, *, by: str = "loss", threshold: float | None = None,
                       holdout_frac: float = 0.25) -> np.ndarray:
     """Boolean mask of training (weaker) rows. by="loss": loss ≥ threshold (default: the
@@ -550,14 +565,14 @@ def split_weak_strong(loss: np.ndarray, N: np.ndarray, *, by: str = "loss", thre
     raise FitInputError(f"extrapolation split must be 'loss' or 'size', got {by!r}")
 
 
-def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int = 5, n_random: int = 3,
+def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = None, n_random: int | None = None,
                         seed: int = 0) -> dict:
     """Refit on the rows in `train` (the weaker runs), report relative error on the others."""
     d = fit.data
     test = ~train
     if test.sum() == 0:
         raise TooFewPoints("extrapolation check: no held-out rows")
-    kw = dict(huber_delta=fit.huber_delta, n_top=n_top, n_random=n_random, seed=seed, reduced=fit.reduced)
+    kw = dict(huber_delta=fit.huber_delta, seed=seed, reduced=fit.reduced, **_starts(n_top, n_random))
     if fit.law == "supervised":
         sub = fit_supervised(d["N"][train], d["D"][train], d["loss"][train], **kw)
         pred = laws.supervised_loss(d["N"][test], d["D"][test], sub.raw_params)
@@ -663,8 +678,8 @@ class FitOptions:
     extrapolate_by: str = "loss"  # "loss" | "size"
     extrapolate_threshold: float | None = None  # default: hold out the strongest holdout_frac / largest size
     holdout_frac: float = 0.25
-    n_top: int = 5
-    n_random: int = 3
+    n_top: int | None = None  # None: each fitter's default (supervised 10 + 6, distillation 5 + 3)
+    n_random: int | None = None
     optima_boot: int = 1000
     exclude_edge: bool = True
     weighted_teacher_law: bool = False  # weights 1/σ² from the optima's CIs
@@ -767,7 +782,7 @@ def _supervised_section(N, D, loss, opt: FitOptions, has_tokens: bool) -> tuple[
     holder: dict = {}
 
     def run() -> dict:
-        f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, n_top=opt.n_top, n_random=opt.n_random,
+        f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, **_starts(opt.n_top, opt.n_random),
                            seed=opt.seed)
         holder["fit"] = f
         out = {"fit": f.summary(), "tokens_column": has_tokens}
@@ -805,8 +820,8 @@ def _distillation_section(N, D, LT, LS, sup_fit: LawFit | None, opt: FitOptions)
     def run() -> dict:
         if sup_fit is None:
             raise TooFewPoints("distillation law needs a converged supervised law (supervised rows in the table)")
-        f = fit_distillation(N, D, LT, LS, sup_fit.raw_params, huber_delta=opt.huber_delta, n_top=opt.n_top,
-                             n_random=opt.n_random, seed=opt.seed)
+        f = fit_distillation(N, D, LT, LS, sup_fit.raw_params, huber_delta=opt.huber_delta,
+                             **_starts(opt.n_top, opt.n_random), seed=opt.seed)
         holder["fit"] = f
         out = {"fit": f.summary()}
         if not f.converged:

@@ -37,7 +37,9 @@ def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss v
     for o in map(_as_dict, optima):
         t, m = np.asarray(o["teacher_sizes"], float), np.asarray(o["mean_loss"], float)
         sem = np.asarray([np.nan if v is None else v for v in o["sem_loss"]], float)
-        (line,) = ax.plot(t, m, "-o", ms=3, label=f"student {o['student_size']:g}")
+        budget = o.get("budget")
+        label = f"student {o['student_size']:g}" + (f", budget {budget:g}" if budget is not None and budget == budget else "")
+        (line,) = ax.plot(t, m, "-o", ms=3, label=label)
         if np.isfinite(sem).any():
             ax.fill_between(t, m - z * sem, m + z * sem, color=line.get_color(), alpha=0.2, lw=0)
         mark = dict(marker="*", ms=12, color=line.get_color())

@@ -19,7 +19,7 @@ KERNEL = {
     "family": "kernel",
     "family_params": {"coefficients": 200, "teacher_norm": 5.0, "student_norm": 4.5},
     "grid": {"student_sizes": [40, 60, 80, 100], "teacher_sizes": list(range(10, 201, 10)), "seeds": 3},
-    "fit": {"bootstrap": 20},
+    "fit": {"bootstrap": 0},
 }
 MLP = {
     "name": "tiny-mlp",

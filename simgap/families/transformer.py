@@ -159,10 +159,7 @@ def distill_loss(logits_BxLxV, batch: sources.SeqBatch, teacher_BxLxV, lam, tau)
     ce = sources.sampled_cross_entropy(logits_BxLxV, batch)
     if teacher_BxLxV is None:
         return ce
-    log_s = jax.nn.log_softmax(logits_BxLxV / tau, -1)
-    log_t = jax.nn.log_softmax(teacher_BxLxV / tau, -1)
-    kl_BxL = jnp.sum(jnp.exp(log_t) * (log_t - log_s), -1)
-    kl = jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    kl = sources.kl_divergence(teacher_BxLxV / tau, logits_BxLxV / tau, batch)
     return lam * tau**2 * kl + (1 - lam) * ce
 
 
@@ -203,10 +200,8 @@ def evaluate(cfg: ModelConfig, params: nnx.State, batch: sources.SeqBatch) -> di
 
 def kl_between(cfg_a, params_a, cfg_b, params_b, batch: sources.SeqBatch) -> jax.Array:
     """Held-out KL(model a || model b) over the scored positions."""
-    log_a = jax.nn.log_softmax(apply(cfg_a, params_a, batch.inputs_BxL), -1)
-    log_b = jax.nn.log_softmax(apply(cfg_b, params_b, batch.inputs_BxL), -1)
-    kl_BxL = jnp.sum(jnp.exp(log_a) * (log_a - log_b), -1)
-    return jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+    return sources.kl_divergence(apply(cfg_a, params_a, batch.inputs_BxL),
+                                 apply(cfg_b, params_b, batch.inputs_BxL), batch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,8 +339,6 @@ class TransformerFamily:
             out["kl_to_teacher"] = out["teacher_loss"] = jnp.array(jnp.nan)
         else:
             t_logits = self.apply(teacher, batch.inputs_BxL, teacher_size)
-            log_t, log_s = jax.nn.log_softmax(t_logits, -1), jax.nn.log_softmax(logits, -1)
-            kl_BxL = jnp.sum(jnp.exp(log_t) * (log_t - log_s), -1)
-            out["kl_to_teacher"] = jnp.sum(kl_BxL * batch.weights_BxL) / jnp.sum(batch.weights_BxL)
+            out["kl_to_teacher"] = sources.kl_divergence(t_logits, logits, batch)
             out["teacher_loss"] = sources.cross_entropy(t_logits, batch)
         return out
