@@ -1,0 +1,372 @@
+"""`python experiments/benchmark.py [--quick] [--json PATH]`: simgap's engine against the same
+models trained one at a time (a jitted per-model JAX step in a Python loop, and plain PyTorch).
+
+Prints, and writes to JSON: the machine's f32 matmul peak; the engine's models/s, useful
+GFLOP/s (true unpadded sizes), fraction of peak, compiles and compile time on the teacher
+buckets of the MLP CPU preset; the per-model JAX loop and PyTorch on the same models (same
+init, same data stream, same optimizer) with their final losses compared; the engine on big
+models (fraction of peak); and run time vs number of grid cells (linear fit, compile apart).
+`--devices N` splits each bucket over N forced host devices (set before JAX is imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny grid and few steps (smoke test, ~1 min)")
+    p.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    p.add_argument("--steps", type=int, default=None, help="Adam steps per compared model (default 1000; quick 60)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per width (default: the preset's 8; quick 2)")
+    p.add_argument("--devices", type=int, default=1, help="forced host devices the buckets are sharded over")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.devices > 1:  # must precede the first `import jax`
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={ARGS.devices}").strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from simgap import engine  # noqa: E402
+from simgap.families import get_family  # noqa: E402
+from simgap.families.mlp import all_inputs  # noqa: E402
+
+# The MLP CPU preset (configs/mlp.toml): teacher widths, seeds, optimizer.
+PRESET = dict(classes=8, widths=(16, 32, 64, 96, 128), seeds=8, learning_rate=1e-3, batch_size=512,
+              warmup_frac=0.05)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What one run trains: the compared grid, the big-model grid, the time-vs-cells series."""
+    widths: tuple[int, ...] = PRESET["widths"]
+    seeds: int = PRESET["seeds"]
+    steps: int = 1000
+    big_widths: tuple[int, ...] = (512, 1024)  # big enough that matmuls, not per-op overhead, set the pace
+    big_seeds: int = 4
+    big_steps: int = 60
+    cells: tuple[int, ...] = (4, 8, 16, 32)
+    cells_width: int = 32
+    cells_steps: int = 300
+    peak_n: int = 2048
+    classes: int = PRESET["classes"]
+
+
+QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2, big_steps=10,
+              cells=(2, 4, 8), cells_steps=30, peak_n=1024)
+
+
+# --- compile accounting ---------------------------------------------------------------------
+
+_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+                   "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                   "/jax/core/compile/backend_compile_duration")
+_compile = {"seconds": 0.0, "backend_compiles": 0}
+
+
+def _on_event(event, duration, **_):
+    if event in _COMPILE_EVENTS:
+        _compile["seconds"] += duration
+        _compile["backend_compiles"] += event == _COMPILE_EVENTS[-1]
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+def timed(fn, *args):
+    """(result, wall seconds, of which compiling seconds, XLA compiles) of one blocking call."""
+    c0, n0 = _compile["seconds"], _compile["backend_compiles"]
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    wall = time.perf_counter() - t0
+    return out, wall, _compile["seconds"] - c0, _compile["backend_compiles"] - n0
+
+
+# --- 1. peak --------------------------------------------------------------------------------
+
+def matmul_peak(n: int = 2048, reps: int = 10) -> float:
+    """Best-of-reps f32 GFLOP/s of one n x n jnp.dot (all cores)."""
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    b = jax.random.normal(jax.random.key(1), (n, n))
+    dot = jax.jit(jnp.dot)
+    dot(a, b).block_until_ready()
+    best = min(timed(dot, a, b)[1] for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+# --- 2. the engine --------------------------------------------------------------------------
+
+def engine_grid(family, widths, seeds, steps, train):
+    """Teacher buckets of `widths` x `seeds` through engine.run_unit, as a sweep runs them."""
+    grid = engine.Grid(student_sizes=(), teacher_sizes=tuple(widths), student_budgets=(),
+                       teacher_budgets=(steps * train.batch_size,), seeds=tuple(range(seeds)),
+                       supervised=False)
+    units = engine.plan(family, grid, train)
+    buckets0 = engine.compile_count()
+    wall = compile_s = 0.0
+    compiles = 0
+    losses, flops = {}, 0.0
+    for unit in units:
+        rows, w, c, n = timed(engine.run_unit, family, unit, grid, train, {})
+        wall, compile_s, compiles = wall + w, compile_s + c, compiles + n
+        for r in rows:
+            losses[(r["teacher_size"], r["seed"])] = r["teacher_loss"]
+            flops += r["flops"]  # family.train_flops of the true (unpadded) width
+    return dict(models=len(losses), buckets=[u.uid for u in units], wall_s=wall, compile_s=compile_s,
+                run_s=wall - compile_s, bucket_compiles=engine.compile_count() - buckets0,
+                xla_compiles=compiles, useful_flops=flops), losses
+
+
+# --- 3. per-model JAX loop ------------------------------------------------------------------
+
+def make_step(family, width: int, steps: int, train):
+    """What a JAX user writes by hand: one jitted Adam step, donated state, the engine's schedule."""
+    adam = optax.scale_by_adam()
+
+    def loss_fn(p, x, y):
+        return family.loss(family.apply(p, x, width), y)
+
+    def step(p, s, data_key, t):
+        x, y = family.sample({}, jax.random.fold_in(data_key, t), train.batch_size)
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        u, s = adam.update(g, s, p)
+        lr = engine.one_cycle(t, steps, train.learning_rate, train.warmup_frac)
+        return jax.tree.map(lambda w, d: w - lr * d, p, u), s, loss
+
+    init = jax.jit(lambda key: family.init(key, width, width))
+    evaluate = jax.jit(lambda p: family.evaluate({}, p, width, None, None)["loss"])
+    return init, jax.jit(step, donate_argnums=(0, 1)), evaluate, adam
+
+
+def loop_train(fns, seed: int, steps: int):
+    init, step, evaluate, adam = fns
+    keys = engine.streams(seed)
+    p = init(keys["teacher_init"])
+    s = adam.init(p)
+    for t in range(steps):
+        p, s, _ = step(p, s, keys["teacher_data"], t)
+    return float(evaluate(p))
+
+
+def loop_grid(family, widths, seeds, steps, train):
+    wall = compile_s = 0.0
+    compiles = 0
+    losses = {}
+    for width in widths:
+        fns = make_step(family, width, steps, train)
+        for seed in range(seeds):
+            losses[(width, seed)], w, c, n = timed(loop_train, fns, seed, steps)
+            wall, compile_s, compiles = wall + w, compile_s + c, compiles + n
+    return dict(models=len(losses), wall_s=wall, compile_s=compile_s, run_s=wall - compile_s,
+                xla_compiles=compiles), losses
+
+
+# --- 4. PyTorch -----------------------------------------------------------------------------
+
+_LAYERS = ("hidden1", "hidden2", "out")
+
+
+def torch_inputs(family, width: int, seed: int, steps: int, train):
+    """The JAX run's initial params, batch indices and learning rates, so PyTorch trains the
+    same model on the same data (made outside the timed region)."""
+    keys = engine.streams(seed)
+    init = jax.jit(lambda key: family.init(key, width, width))(keys["teacher_init"])
+    n_inputs = len(all_inputs(family.classes)[1])
+    idx = jax.jit(jax.vmap(lambda t: jax.random.randint(jax.random.fold_in(keys["teacher_data"], t),
+                                                        (train.batch_size,), 0, n_inputs)))(jnp.arange(steps))
+    lrs = engine.one_cycle(jnp.arange(steps), steps, train.learning_rate, train.warmup_frac)
+    return {k: np.asarray(v) for k, v in init.items()}, np.asarray(idx), np.asarray(lrs, np.float64)
+
+
+def torch_train(torch, classes: int, init, idx, lrs) -> float:
+    """Plain PyTorch: the same MLP, torch.optim.Adam, one model at a time."""
+    F = torch.nn.functional
+    x_np, y_np = all_inputs(classes)
+    x_all, y_all = torch.from_numpy(x_np), torch.from_numpy(y_np).long()
+    params = [torch.tensor(init[f"{layer}/{name}"], requires_grad=True) for layer in _LAYERS
+              for name in ("kernel", "bias")]
+    w1, b1, w2, b2, w3, b3 = params
+    forward = lambda x: F.relu(F.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
+    opt = torch.optim.Adam(params, lr=float(lrs[0]), betas=(0.9, 0.999), eps=1e-8)
+    idx = torch.from_numpy(np.array(idx, np.int64))
+    for t in range(len(lrs)):
+        opt.param_groups[0]["lr"] = float(lrs[t])
+        loss = F.cross_entropy(forward(x_all[idx[t]]), y_all[idx[t]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(F.cross_entropy(forward(x_all), y_all))
+
+
+def _fastest_threads(torch, family, width: int, train, probe_steps: int = 30) -> int:
+    """Intra-op threads that train `width` fastest: on 2 shared cores, torch's spinning OpenMP
+    pool can run 10x slower with 2 threads than with 1, and the baseline should be torch at its best."""
+    inputs = torch_inputs(family, width, 0, probe_steps, train)
+    best = {}
+    for n in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(n)
+        t0 = time.perf_counter()
+        torch_train(torch, family.classes, *inputs)
+        best[n] = time.perf_counter() - t0
+    return min(best, key=best.get)
+
+
+def torch_grid(family, widths, seeds, steps, train):
+    try:
+        import torch
+    except ImportError:
+        return None, {}
+    threads = _fastest_threads(torch, family, max(widths), train)
+    torch.set_num_threads(threads)
+    wall = 0.0
+    losses = {}
+    for width in widths:
+        for seed in range(seeds):
+            inputs = torch_inputs(family, width, seed, steps, train)
+            t0 = time.perf_counter()
+            losses[(width, seed)] = torch_train(torch, family.classes, *inputs)
+            wall += time.perf_counter() - t0
+    return dict(models=len(losses), wall_s=wall, run_s=wall, threads=torch.get_num_threads(),
+                version=torch.__version__), losses
+
+
+# --- 5. time vs grid cells ------------------------------------------------------------------
+
+def scaling(family, width: int, cells, steps: int, train):
+    """One bucket of `n` members (seeds) for each n: compile cost constant, run time linear in n."""
+    points = []
+    for n in cells:
+        stats, _ = engine_grid(family, (width,), n, steps, train)
+        points.append(dict(cells=n, compile_s=stats["compile_s"], run_s=stats["run_s"]))
+    n = np.array([p["cells"] for p in points], float)
+    run = np.array([p["run_s"] for p in points])
+    slope, intercept = np.polyfit(n, run, 1)
+    fit = slope * n + intercept
+    r2 = 1 - ((run - fit) ** 2).sum() / max(((run - run.mean()) ** 2).sum(), 1e-30)
+    return dict(width=width, steps=steps, points=points, run_s_per_cell=slope, run_s_intercept=intercept,
+                r2=r2, compile_s_mean=float(np.mean([p["compile_s"] for p in points])),
+                compile_s_spread=float(np.ptp([p["compile_s"] for p in points])))
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+def agreement(a: dict, b: dict) -> dict:
+    keys = sorted(set(a) & set(b))
+    d = np.array([abs(a[k] - b[k]) for k in keys])
+    return dict(compared=len(keys), max_abs_diff=float(d.max()), mean_abs_diff=float(d.mean()),
+                mean_loss_a=float(np.mean([a[k] for k in keys])), mean_loss_b=float(np.mean([b[k] for k in keys])))
+
+
+def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print) -> dict:
+    z = sizes
+    widths, seeds, steps = z.widths, z.seeds, z.steps
+    family = get_family("mlp", classes=z.classes)
+    train = engine.TrainSpec(learning_rate=PRESET["learning_rate"], batch_size=PRESET["batch_size"],
+                             warmup_frac=PRESET["warmup_frac"])
+    out = dict(machine=dict(devices=len(jax.devices()), cpus=os.cpu_count(), jax=jax.__version__,
+                            load_1min=os.getloadavg()[0]),
+               sizes=asdict(z), batch_size=train.batch_size)
+    echo(f"simgap benchmark: jax {jax.__version__}, {len(jax.devices())} device(s), {os.cpu_count()} cpus, "
+         f"load {os.getloadavg()[0]:.2f}")
+
+    peak = matmul_peak(z.peak_n)
+    out["peak_gflops"] = peak
+    echo(f"1. f32 matmul peak ({z.peak_n}^2 jnp.dot): {peak:.1f} GFLOP/s")
+
+    echo(f"   grid: MLP preset teacher widths {list(widths)} x {seeds} seeds, {steps} steps of "
+         f"{train.batch_size} = {len(widths) * seeds} models")
+    eng, eng_loss = engine_grid(family, widths, seeds, steps, train)
+    eng["models_per_s"] = eng["models"] / eng["run_s"]
+    eng["useful_gflops"] = eng["useful_flops"] / eng["run_s"] / 1e9
+    eng["fraction_of_peak"] = eng["useful_gflops"] / peak
+    out["engine"] = eng
+    row = "   {:<14s} {:>8.2f} s run {:>7.2f} s compile ({:>3d} XLA compiles) {:>8.2f} models/s {:>7.2f} GFLOP/s"
+    echo("2-4. same models, same init/data/optimizer:")
+    echo(row.format("engine", eng["run_s"], eng["compile_s"], eng["xla_compiles"], eng["models_per_s"],
+                    eng["useful_gflops"]) + f" = {100 * eng['fraction_of_peak']:.1f}% of peak, "
+         f"{eng['bucket_compiles']} buckets {eng['buckets']}")
+
+    loop, loop_loss = loop_grid(family, widths, seeds, steps, train)
+    loop["models_per_s"] = loop["models"] / loop["run_s"]
+    loop["useful_gflops"] = eng["useful_flops"] / loop["run_s"] / 1e9
+    out["jax_loop"] = loop
+    echo(row.format("JAX loop", loop["run_s"], loop["compile_s"], loop["xla_compiles"], loop["models_per_s"],
+                    loop["useful_gflops"]))
+
+    tch, tch_loss = torch_grid(family, widths, seeds, steps, train) if use_torch else (None, {})
+    if tch is None:
+        echo("   PyTorch        skipped: torch is not importable (pip install -e '.[bench]')"
+             if use_torch else "   PyTorch        skipped (--no-torch)")
+    else:
+        tch["models_per_s"] = tch["models"] / tch["run_s"]
+        tch["useful_gflops"] = eng["useful_flops"] / tch["run_s"] / 1e9
+        echo(f"   {'PyTorch':<14s} {tch['run_s']:>8.2f} s run {'(eager, ' + str(tch['threads']) + ' thread(s))':>34s} "
+             f"{tch['models_per_s']:>8.2f} models/s {tch['useful_gflops']:>7.2f} GFLOP/s")
+    out["torch"] = tch
+
+    out["ratios"] = dict(engine_vs_jax_loop=loop["run_s"] / eng["run_s"],
+                         engine_vs_jax_loop_with_compile=loop["wall_s"] / eng["wall_s"],
+                         engine_vs_torch=tch["run_s"] / eng["run_s"] if tch else None)
+    r = out["ratios"]
+    echo(f"5. speed-up of the engine (run time): {r['engine_vs_jax_loop']:.2f}x the JAX loop "
+         f"({r['engine_vs_jax_loop_with_compile']:.2f}x with compiles)"
+         + (f", {r['engine_vs_torch']:.2f}x PyTorch" if tch else ""))
+    out["agreement"] = dict(engine_vs_jax_loop=agreement(eng_loss, loop_loss),
+                            engine_vs_torch=agreement(eng_loss, tch_loss) if tch_loss else None)
+    a = out["agreement"]
+    echo(f"   final population loss, engine vs JAX loop: max |diff| {a['engine_vs_jax_loop']['max_abs_diff']:.2e} "
+         f"over {a['engine_vs_jax_loop']['compared']} models (mean loss {a['engine_vs_jax_loop']['mean_loss_a']:.4f})")
+    if a["engine_vs_torch"]:
+        t = a["engine_vs_torch"]
+        echo(f"   engine vs PyTorch (same init and batches): max |diff| {t['max_abs_diff']:.2e}, mean |diff| "
+             f"{t['mean_abs_diff']:.2e} (mean loss {t['mean_loss_a']:.4f} vs {t['mean_loss_b']:.4f})")
+    out["per_model_loss"] = [dict(width=w, seed=s, engine=eng_loss[(w, s)], jax_loop=loop_loss.get((w, s)),
+                                  torch=tch_loss.get((w, s))) for (w, s) in sorted(eng_loss)]
+
+    big_widths, big_seeds, big_steps = z.big_widths, z.big_seeds, z.big_steps
+    big, _ = engine_grid(family, big_widths, big_seeds, big_steps, train)
+    big["useful_gflops"] = big["useful_flops"] / big["run_s"] / 1e9
+    big["fraction_of_peak"] = big["useful_gflops"] / peak
+    big["grid"] = dict(widths=list(big_widths), seeds=big_seeds, steps=big_steps)
+    out["engine_big"] = big
+    echo(f"   big models (widths {list(big_widths)} x {big_seeds} seeds, {big_steps} steps): "
+         f"{big['useful_gflops']:.1f} GFLOP/s = {100 * big['fraction_of_peak']:.1f}% of peak "
+         f"(run {big['run_s']:.2f} s, compile {big['compile_s']:.2f} s)")
+
+    sc = scaling(family, z.cells_width, z.cells, z.cells_steps, train)
+    out["scaling"] = sc
+    echo(f"   time vs cells (width {sc['width']}, {sc['steps']} steps, one bucket of n seeds): "
+         + ", ".join(f"n={p['cells']}: run {p['run_s']:.2f} s + compile {p['compile_s']:.2f} s" for p in sc["points"]))
+    echo(f"   fit: run = {sc['run_s_intercept']:.3f} s + {sc['run_s_per_cell']:.4f} s x cells (R^2 {sc['r2']:.3f}); "
+         f"compile {sc['compile_s_mean']:.2f} s per bucket (spread {sc['compile_s_spread']:.2f} s)")
+    return out
+
+
+def main(args) -> int:
+    sizes = QUICK if args.quick else Sizes()
+    sizes = replace(sizes, steps=args.steps or sizes.steps, seeds=args.seeds or sizes.seeds)
+    out = run(sizes, use_torch=not args.no_torch)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(ARGS))

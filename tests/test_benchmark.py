@@ -1,0 +1,39 @@
+"""Smoke test of experiments/benchmark.py on a tiny grid: every section runs, figures are
+sane, and the engine and the per-model JAX loop (and PyTorch, when installed) agree."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "experiments" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("simgap_benchmark", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_benchmark_runs_and_engine_matches_loop(bench, tmp_path):
+    sizes = bench.Sizes(widths=(6, 8), seeds=2, steps=8, big_widths=(16,), big_seeds=1, big_steps=3,
+                        cells=(1, 2), cells_width=8, cells_steps=3, peak_n=256, classes=4)
+    lines = []
+    out = bench.run(sizes, echo=lines.append)
+    text = "\n".join(lines)
+    for needle in ("matmul peak", "engine", "JAX loop", "PyTorch", "speed-up", "fit: run"):
+        assert needle in text
+    assert out["peak_gflops"] > 0
+    eng = out["engine"]
+    assert eng["models"] == 4 and eng["bucket_compiles"] == 1 and eng["useful_flops"] > 0  # 6, 8 share w8
+    assert eng["run_s"] > 0 and eng["compile_s"] > 0 and 0 < eng["fraction_of_peak"]
+    assert out["agreement"]["engine_vs_jax_loop"]["max_abs_diff"] < 1e-4
+    if out["torch"] is not None:
+        assert out["agreement"]["engine_vs_torch"]["max_abs_diff"] < 1e-3
+    assert [p["cells"] for p in out["scaling"]["points"]] == [1, 2]
+    json.dumps(out, default=float)  # everything serialises
