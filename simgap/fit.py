@@ -1111,6 +1111,8 @@ def write_plots(result: dict, out_dir) -> list[str]:
                     paths.append(plots.plot_teacher_law(
                         [o["student_size"] for o in ests], [o["optimal_teacher"] for o in ests],
                         out_dir / f"{stag}_b{bi}_teacher_law.png", edge=[not o["interior"] for o in ests],
+                        title="Optimal teacher vs student size" + (
+                            f" ({op['budget_kind']} = {tl['budget']:g})" if tl["budget"] is not None else ""),
                         ci_low=lo, ci_high=hi,
                         linear=tl["linear"] if tl["linear"]["status"] == "ok" else None,
                         power=tl["loglog"]["power_law"] if tl["loglog"]["status"] == "ok" else None))
