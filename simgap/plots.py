@@ -49,7 +49,8 @@ def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss v
     ax.set_xscale("log")
     ax.set_xlabel("teacher size")
     ax.set_ylabel("student loss")
-    ax.set_title(f"{title} (band: {ci:.0%} CI of the seed mean; star: optimum)", fontsize=9)
+    ax.set_title(f"{title}\nband: {ci:.0%} CI of the seed mean; star: refined optimum (hollow: grid edge)",
+                 fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
 

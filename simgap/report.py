@@ -117,7 +117,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print) -> dict:
         fits = {"error": str(e)}
     if opt:
         plots.plot_u_curves([o["_curve"].to_dict() for o in opt], out / "u_curves.png", ci=cfg.fit.ci,
-                            title=f"{cfg.name}: student loss vs teacher size ({len(cfg.grid.seeds)} seeds)")
+                            title=f"{cfg.name}: student loss vs teacher size, {len(cfg.grid.seeds)} seeds")
     laws = {"config": cfg.name, "family": cfg.family, "n_rows": len(rows), "n_diverged": n_div,
             "optima": [{k: v for k, v in o.items() if k != "_curve"} for o in opt], "fits": fits}
     laws = fit_lib._jsonable(laws)
