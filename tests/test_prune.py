@@ -82,8 +82,8 @@ def test_importance_beats_random_choice(src, teacher):
 
 @pytest.mark.parametrize("name,params,sizes", [
     ("mlp", dict(classes=4), (4, 6)),
-    ("transformer", dict(source="recall", depth=1,
-                         source_params=dict(n_keys=8, n_values=8, n_pairs=3, n_queries=2)), (8,)),
+    pytest.param("transformer", dict(source="recall", depth=1, source_params=dict(
+        n_keys=8, n_values=8, n_pairs=3, n_queries=2)), (8,), marks=pytest.mark.slow),  # 3 compiles
 ])
 def test_engine_pruned_students_start_from_the_largest_teacher(name, params, sizes):
     from simgap import engine
