@@ -4,6 +4,10 @@ A run directory holds one file per finished unit (compiled bucket): `units/<uid>
 `teachers/<uid>.npz` for teacher units. Each is written atomically and the unit's CSV is written
 last, so its presence marks the unit done: killing the process loses at most the unit in flight,
 and re-running into the same directory (or `--resume DIR`) finishes the rest without duplicates.
+
+Multi-host (JAX's multi-process runtime, see simgap.distributed): every process runs the same
+units over one global device mesh and only process 0 writes, so the run directory must be on a
+filesystem all hosts share (resume reads it on every process).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 import tomli_w
 import tomllib
 
-from simgap import engine, rows as rows_lib
+from simgap import distributed, engine, rows as rows_lib
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config, parse_config
 
 # Rough CPU throughput for the dry-run estimate (small vmapped models reach a fraction of the
@@ -117,7 +121,9 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
 
     from simgap.families import get_family
 
-    prepare_run_dir(cfg, out)
+    writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
+    if writer:
+        prepare_run_dir(cfg, out)
     family = get_family(cfg.family, **cfg.family_params)
     units = engine.plan(family, cfg.grid, cfg.train)
     done = {u.uid for u in units if (out / "units" / f"{u.uid}.csv").exists()}
@@ -127,7 +133,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
     if done:
         echo(f"resuming {out}: {len(done)}/{len(units)} buckets already done")
     compiles0 = engine.compile_count()
-    bar = tqdm(total=total, initial=already, unit="run", disable=not progress, file=sys.stderr,
+    bar = tqdm(total=total, initial=already, unit="run", disable=not (progress and writer), file=sys.stderr,
                dynamic_ncols=True)
     t_start = time.perf_counter()
     for i, unit in enumerate(units):
@@ -136,6 +142,8 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
         t0 = time.perf_counter()
         before = set(teachers)
         unit_rows = engine.run_unit(family, unit, cfg.grid, cfg.train, teachers)
+        if not writer:
+            continue
         if unit.kind == "teacher":
             teachers.save(unit.uid, sorted(set(teachers) - before))
         rows_lib.atomic_write_text(out / "units" / f"{unit.uid}.csv", rows_lib.to_csv(unit_rows))
@@ -145,6 +153,8 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
         bar.write(f"[{i + 1}/{len(units)}] {unit.uid}: {len(unit.members)} runs in "
                   f"{time.perf_counter() - t0:.1f} s" + (f", {n_div} DIVERGED" if n_div else ""))
     bar.close()
+    if not writer:
+        return []
     all_rows = collect_rows(out, units)
     rows_lib.atomic_write_text(out / "results.csv", rows_lib.to_csv(all_rows))
     echo(f"trained {total - already} runs in {time.perf_counter() - t_start:.1f} s "
@@ -189,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    distributed.initialize()  # joins a multi-process JAX runtime when launched as one (no-op otherwise)
     try:
         out = args.resume or args.out
         if args.resume and args.out and args.resume != args.out:
