@@ -92,8 +92,7 @@ def run(fam, kind, size, seeds, budget, teacher=None, tsize=None):
     return jax.tree.map(np.asarray, out)
 
 
-@pytest.mark.slow  # two engine compiles: ~30 s alone, minutes on a shared CPU
-def test_vmapped_member_equals_the_run_alone():
+def test_vmapped_member_equals_the_run_alone():  # two engine compiles: ~30 s on 2 cores
     fam = small_family()
     budget = 32 * 12 * 40
     teacher = jax.vmap(lambda k: fam.init(k, 16, 16))(jax.random.split(jax.random.key(9), 2))
@@ -106,8 +105,7 @@ def test_vmapped_member_equals_the_run_alone():
         np.testing.assert_allclose(params[k][1], alone_p[k][0], atol=2e-5)
 
 
-@pytest.mark.slow  # two engine compiles: ~30 s alone, minutes on a shared CPU
-def test_wider_teachers_reach_lower_held_out_loss_at_equal_budget():
+def test_wider_teachers_reach_lower_held_out_loss_at_equal_budget():  # two compiles: ~30 s
     fam = small_family()
     seeds, budget = [0, 1, 2], 32 * 12 * 150
     losses = {d: run(fam, "teacher", d, seeds, budget)[1]["loss"] for d in (8, 32)}
