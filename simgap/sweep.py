@@ -25,10 +25,11 @@ import tomllib
 from simgap import distributed, engine, rows as rows_lib
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config, parse_config
 
-# Rough CPU throughput for the dry-run estimate (small vmapped models reach a fraction of the
-# ~200 GFLOP/s matmul peak of the 2-core reference machine), plus a per-bucket compile cost.
-_EST_FLOPS_PER_S = 2e10
-_EST_COMPILE_S = 2.0
+# Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 1.2e13
+# padded FLOPs in 249 s, compiles included), plus a per-bucket compile and analysis cost.
+_EST_FLOPS_PER_S = 5e10
+_EST_COMPILE_S = 1.0
+_EST_ANALYSIS_S = 30.0
 
 
 class SweepError(RuntimeError):
@@ -178,7 +179,7 @@ def dry_run(cfg: SweepConfig, echo=print) -> None:
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
     flops = sum(engine.estimate_flops(family, u, cfg.grid, cfg.train) for u in units)
-    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units)
+    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S
     echo(f"  total {sum(len(u.members) for u in units)} runs, {len(units)} compiles, "
          f"{flops:.3g} FLOPs, rough CPU estimate {est / 60:.1f} min")
 
