@@ -2,11 +2,12 @@
 
 A bucket ("unit") holds every (size, teacher size, budget, seed) whose shapes agree after
 padding, so a sweep compiles once per bucket, never once per (size, seed). All arrays keep
-the member axis first so it can later be sharded over devices.
+the member axis first: run_unit shards it over every device and host (simgap.distributed).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from simgap import rows as rows_lib
+from simgap import distributed, rows as rows_lib
 from simgap.families.base import pad, unpad
 
 ROLES = ("teacher", "supervised", "distilled")
@@ -250,9 +251,9 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
     m = _member_arrays(family, unit, train, teachers)
     if grid.student_init == "pruned" and unit.kind != "teacher":
         m["init"] = _pruned_inits(family, unit, grid, teachers)
-    params, metrics = jax.block_until_ready(run_bucket(*_statics(family, unit, train), m))
-    params = jax.tree.map(np.asarray, params)
-    metrics = jax.tree.map(np.asarray, metrics)
+    # members split over every device (and host); numpy results, padding members dropped
+    bucket = functools.partial(run_bucket, *_statics(family, unit, train))
+    params, metrics = distributed.run_sharded(bucket, m)
     wall = (time.perf_counter() - start) / len(unit.members)
 
     out = []
