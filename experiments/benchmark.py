@@ -6,7 +6,7 @@ GFLOP/s (true unpadded sizes), fraction of peak, compiles and compile time on th
 buckets of the MLP CPU preset; the per-model JAX loop and PyTorch on the same models (same
 init, same data stream, same optimizer) with their final losses compared; the engine on big
 models (fraction of peak); and run time vs number of grid cells (linear fit, compile apart).
-`--devices N` splits each bucket over N forced host devices (set before JAX is imported).
+`--devices N` splits each bucket over N host devices (default: one per core).
 """
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from simgap import engine
+from simgap.families import get_family
+from simgap.families.mlp import all_inputs
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,24 +35,12 @@ def parse_args(argv=None):
     p.add_argument("--json", type=Path, default=None, help="also write every figure here")
     p.add_argument("--steps", type=int, default=None, help="Adam steps per compared model (default 1000; quick 60)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per width (default: the preset's 8; quick 2)")
-    p.add_argument("--devices", type=int, default=1, help="forced host devices the buckets are sharded over")
+    p.add_argument("--devices", type=int, default=os.cpu_count() or 1,
+                   help="host devices the engine shards buckets over (default: one per core, which ran the "
+                        "MLP preset 1.8x faster than 1 device on 2 cores; the loop and PyTorch are unaffected)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     return p.parse_args(argv)
 
-
-ARGS = parse_args() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.devices > 1:  # must precede the first `import jax`
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={ARGS.devices}").strip()
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from simgap import engine  # noqa: E402
-from simgap.families import get_family  # noqa: E402
-from simgap.families.mlp import all_inputs  # noqa: E402
 
 # The MLP CPU preset (configs/mlp.toml): teacher widths, seeds, optimizer.
 PRESET = dict(classes=8, widths=(16, 32, 64, 96, 128), seeds=8, learning_rate=1e-3, batch_size=512,
@@ -369,4 +366,6 @@ def main(args) -> int:
 
 
 if __name__ == "__main__":
+    ARGS = parse_args()
+    jax.config.update("jax_num_cpu_devices", ARGS.devices)  # before the first computation
     sys.exit(main(ARGS))
