@@ -384,6 +384,24 @@ def _errors(pred_log: np.ndarray, y: np.ndarray) -> dict:
 
 
 
+def _solve(lp, gr, y, names, grid_spec, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
+           single_start: bool):
+    """Multistart L-BFGS-B in centred coordinates (or one start from `init`); returns the
+    optimum in natural coordinates with its objective, convergence, start count and errors."""
+    extra = [_centre(_from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
+    bounds = [_CENTRED_BOUNDS.get(k, BOUNDS[k]) for k in names]
+    if single_start:
+        res = _lbfgs(lp, gr, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
+        theta, obj, n_starts = res.x, float(res.fun), 1
+        conv, msg = _converged(lp, gr, y, res, bounds, huber_delta)
+    else:
+        grid = _centre(_grid(grid_spec, names), names, mN, mD, -1)
+        theta, obj, conv, msg, n_starts = _multistart(lp, gr, y, names, grid, huber_delta,
+                                                      n_top, n_random, seed, extra, bounds=bounds)
+    errors = _errors(lp(theta), y)
+    return _centre(theta, names, mN, mD, +1), obj, conv, msg, n_starts, errors
+
+
 def _one_blas_thread(fn):
     """Run `fn` with BLAS on one thread: L-BFGS-B on ~10 parameters makes tiny BLAS calls, and
     OpenBLAS's threads spinning against JAX's made whole fits 25x slower (61 s vs 2.5 s)."""
@@ -417,19 +435,9 @@ def fit_supervised(
     cN, cD = logN - mN, logD - mD
     lp = lambda th: _sup_logpred(th, cN, cD, reduced)  # noqa: E731
     gr = lambda th: _sup_grad(th, cN, cD, reduced)  # noqa: E731
-    extra = [_centre(_from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
-    bounds = [_CENTRED_BOUNDS.get(k, BOUNDS[k]) for k in names]
     t0 = time.perf_counter()
-    if _multistart_off:
-        res = _lbfgs(lp, gr, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
-        theta, obj, n_starts = res.x, float(res.fun), 1
-        conv, msg = _converged(lp, gr, y, res, bounds, huber_delta)
-    else:
-        grid = _centre(_grid(SUP_GRID, names), names, mN, mD, -1)
-        theta, obj, conv, msg, n_starts = _multistart(lp, gr, y, names, grid, huber_delta,
-                                                      n_top, n_random, seed, extra, bounds=bounds)
-    errors = _errors(lp(theta), y)
-    theta = _centre(theta, names, mN, mD, +1)
+    theta, obj, conv, msg, n_starts, errors = _solve(
+        lp, gr, y, names, SUP_GRID, init, reduced, mN, mD, huber_delta, n_top, n_random, seed, _multistart_off)
     note = (f"single data budget D = {D[0]:g}: B/D^beta is not identifiable; fitted as one constant "
             f"C (reported as B = C, beta = 0)" if reduced else _collinear_note(logN, logD))
     return LawFit("supervised", names, tuple(map(float, theta)), conv, msg, reduced, note, n,
@@ -462,19 +470,9 @@ def fit_distillation(
     cN, cD = logN - mN, logD - mD
     lp = lambda th: _dist_logpred(th, cN, cD, logLT, logLsup, reduced)  # noqa: E731
     gr = lambda th: _dist_grad(th, cN, cD, logLT, logLsup, reduced)  # noqa: E731
-    extra = [_centre(_from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
-    bounds = [_CENTRED_BOUNDS.get(k, BOUNDS[k]) for k in names]
     t0 = time.perf_counter()
-    if _multistart_off:
-        res = _lbfgs(lp, gr, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
-        theta, obj, n_starts = res.x, float(res.fun), 1
-        conv, msg = _converged(lp, gr, y, res, bounds, huber_delta)
-    else:
-        grid = _centre(_grid(DIST_GRID, names), names, mN, mD, -1)
-        theta, obj, conv, msg, n_starts = _multistart(lp, gr, y, names, grid, huber_delta,
-                                                      n_top, n_random, seed, extra, bounds=bounds)
-    errors = _errors(lp(theta), y)
-    theta = _centre(theta, names, mN, mD, +1)
+    theta, obj, conv, msg, n_starts, errors = _solve(
+        lp, gr, y, names, DIST_GRID, init, reduced, mN, mD, huber_delta, n_top, n_random, seed, _multistart_off)
     note = (f"single data budget D = {D[0]:g}: B'/D^beta' fitted as one constant C' (reported as B = C', "
             f"beta = 0)" if reduced else _collinear_note(logN, logD))
     return LawFit("distillation", names, tuple(map(float, theta)), conv, msg, reduced, note, n,

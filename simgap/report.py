@@ -41,7 +41,7 @@ def with_supervised_loss(rows: list[dict]) -> list[dict]:
 def fit_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     """Rows -> the columns fit_table reads. Budgets that are not finite (closed-form families'
     infinite data) are dropped, so the supervised law is fitted in its reduced, single-D form."""
-    cols = {c: np.array([r[c] for r in rows], dtype=object if c in rows_lib._STRING_COLUMNS else None)
+    cols = {c: np.array([r[c] for r in rows], dtype=object if c in rows_lib.STRING_COLUMNS else None)
             for c in rows_lib.COLUMNS}
     cols["diverged"] = cols["diverged"].astype(bool)
     used = cols["run_kind"] != "teacher"
@@ -94,7 +94,7 @@ def _csv(rows: list[dict], columns) -> str:
     w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({c: rows_lib._cell(r[c]) for c in columns})
+        w.writerow({c: rows_lib.cell(r[c]) for c in columns})
     return buf.getvalue()
 
 

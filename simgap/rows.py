@@ -45,7 +45,7 @@ def empty_row(**values) -> dict:
     return row
 
 
-_STRING_COLUMNS = ("run_kind", "family", "student_init", "bucket")
+STRING_COLUMNS = ("run_kind", "family", "student_init", "bucket")
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -68,17 +68,17 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: _cell(row[c]) for c in COLUMNS})
+        writer.writerow({c: cell(row[c]) for c in COLUMNS})
     return buf.getvalue()
 
 
-def _cell(v):
+def cell(v):
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
         return "" if math.isnan(v) else repr(v)
     if hasattr(v, "item"):  # numpy scalar
-        return _cell(v.item())
+        return cell(v.item())
     return v
 
 
@@ -92,7 +92,7 @@ def read_csv(path) -> list[dict]:
             row = {}
             for c in COLUMNS:
                 v = raw.get(c, "")
-                if c in _STRING_COLUMNS:
+                if c in STRING_COLUMNS:
                     row[c] = v
                 elif c == "diverged":
                     row[c] = v == "true"
