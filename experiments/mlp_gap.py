@@ -12,13 +12,12 @@ difference is more than two standard errors above zero.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from collections import defaultdict
 
 import numpy as np
 
-from simgap import engine
+from simgap import engine, rows as rows_lib
 from simgap.config import load_config
 from simgap.families import get_family
 
@@ -85,10 +84,7 @@ def main(argv=None) -> list[dict]:
           f"{len(engine.plan(family, cfg.grid, cfg.train))} units")
     print(report(rows))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        rows_lib.atomic_write_text(args.csv, rows_lib.to_csv(rows))
     return rows
 
 

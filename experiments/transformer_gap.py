@@ -14,13 +14,12 @@ difference exceeds two standard errors.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import time
 
 from mlp_gap import report  # experiments/ is on sys.path when this file runs as a script
 
-from simgap import engine
+from simgap import engine, rows as rows_lib
 from simgap.config import load_config
 from simgap.families import get_family
 
@@ -59,10 +58,7 @@ def main(argv=None) -> list[dict]:
     args = ap.parse_args(argv)
     rows = run(args.config, tuple(args.init), args.seeds)
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        rows_lib.atomic_write_text(args.csv, rows_lib.to_csv(rows))
     return rows
 
 

@@ -812,15 +812,19 @@ def _supervised_section(N, D, loss, opt: FitOptions, has_tokens: bool) -> tuple[
             out["ci"] = b.intervals()
             out["bootstrap"] = {"n_boot": b.n_boot, "n_failed": b.n_failed, "ci": b.ci}
         out["predicted_loss_at_query"] = float(laws.supervised_loss(*q, f.raw_params))
-        train = split_weak_strong(loss, N, by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
-                                  holdout_frac=opt.holdout_frac)
-        out["extrapolation"] = _section(lambda: extrapolation_check(f, train, n_top=opt.n_top,
-                                                                    n_random=opt.n_random, seed=opt.seed))
+        out["extrapolation"] = _extrapolation(f, loss, N, opt)
         return out
 
     sec = _section(run)
     f = holder.get("fit")
     return sec, (f if f is not None and f.converged else None)
+
+
+def _extrapolation(f: LawFit, loss: np.ndarray, N: np.ndarray, opt: FitOptions) -> dict:
+    """Refit on the weaker runs and score the held-out stronger ones (Busbridge's ≤ 1 % check)."""
+    train = split_weak_strong(loss, N, by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
+                              holdout_frac=opt.holdout_frac)
+    return _section(lambda: extrapolation_check(f, train, n_top=opt.n_top, n_random=opt.n_random, seed=opt.seed))
 
 
 def _students_for_checks(N: np.ndarray, D: np.ndarray, k: int) -> list[tuple[float, float]]:
@@ -858,10 +862,7 @@ def _distillation_section(N, D, LT, LS, sup_fit: LawFit | None, opt: FitOptions)
         out["property_checks"] = [asdict(c) | {"N": n_, "D": d_} for n_, d_ in students
                                   for c in laws.check_properties(s, p, [(n_, d_)])]
         out["all_properties_pass"] = all(c["passed"] for c in out["property_checks"])
-        train = split_weak_strong(LS, N, by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
-                                  holdout_frac=opt.holdout_frac)
-        out["extrapolation"] = _section(lambda: extrapolation_check(f, train, n_top=opt.n_top,
-                                                                    n_random=opt.n_random, seed=opt.seed))
+        out["extrapolation"] = _extrapolation(f, LS, N, opt)
         return out
 
     sec = _section(run)
