@@ -23,10 +23,26 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class FitSpec:
-    huber_delta: float = 1e-4
-    bootstrap: int = 200
+class FitOptions:
+    """How laws are fitted (simgap.fit); a sweep config's [fit] table sets the first three
+    (`bootstrap` there is n_boot here). One default for every entry point: 100 refits."""
+
+    huber_delta: float = 1e-4  # Busbridge et al.'s δ on log residuals (Hoffmann and Epoch use 1e-3)
+    n_boot: int = 100  # law bootstrap replicates (refits); 0 = no CIs
     ci: float = 0.9
+    seed: int = 0
+    size_column: str = "student_size"  # or "student_params" for parameter counts
+    teacher_size_column: str = "teacher_size"  # or "teacher_params"
+    extrapolate_by: str = "loss"  # "loss" | "size"
+    extrapolate_threshold: float | None = None  # default: hold out the strongest holdout_frac / largest size
+    holdout_frac: float = 0.25
+    n_top: int | None = None  # None: each fitter's default (supervised 10 + 6, distillation 5 + 3)
+    n_random: int | None = None
+    optima_boot: int = 1000  # seed-bootstrap replicates per student optimum
+    teacher_law_boot: int = 2000  # point-bootstrap replicates of a teacher law
+    exclude_edge: bool = True
+    weighted_teacher_law: bool = False  # weights 1/σ² from the optima's CIs
+    max_check_students: int = 3
 
 
 @dataclass(frozen=True)
@@ -36,7 +52,7 @@ class SweepConfig:
     family_params: dict[str, Any]
     grid: Grid
     train: TrainSpec
-    fit: FitSpec
+    fit: FitOptions
     description: str = ""
     source: str = field(default="", compare=False)
 
@@ -49,8 +65,8 @@ class SweepConfig:
         out = {"name": self.name, "family": self.family}
         if self.description:
             out["description"] = self.description
-        out.update(family_params=dict(self.family_params), grid=_lists(grid), train=train,
-                   distill=distill, fit=dataclasses.asdict(self.fit))
+        fit = {"huber_delta": self.fit.huber_delta, "bootstrap": self.fit.n_boot, "ci": self.fit.ci}
+        out.update(family_params=dict(self.family_params), grid=_lists(grid), train=train, distill=distill, fit=fit)
         return out
 
 
@@ -172,7 +188,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
         fail("[family_params]" if family in FAMILIES else "family", str(e))
 
     train = TrainSpec(**sections["train"], **sections["distill"])
-    fit = FitSpec(**sections["fit"])
+    fit = FitOptions(**{("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()})
     name = raw.get("name") or Path(source).stem
     return SweepConfig(name=name, family=family, family_params=family_params, grid=grid,
                        train=train, fit=fit, description=raw.get("description", ""), source=source)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+import math
 from pathlib import Path
 
 import matplotlib
@@ -10,15 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from simgap import laws  # noqa: E402
+from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
-
-
-def _as_dict(x) -> dict:
-    return asdict(x) if is_dataclass(x) else dict(x)
-
 
 def _save(fig, path) -> Path:
     path = Path(path)
@@ -32,20 +27,18 @@ def _save(fig, path) -> Path:
 def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss vs teacher size") -> Path:
     """(a) One line per student size: seed-mean loss with a ±z·SEM band; the refined optimum is
     marked (filled: interior, open: edge of the teacher grid)."""
-    z = float(stats.norm.ppf(0.5 + ci / 2))
+    z = z_of(ci)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for o in map(_as_dict, optima):
-        t, m = np.asarray(o["teacher_sizes"], float), np.asarray(o["mean_loss"], float)
-        sem = np.asarray([np.nan if v is None else v for v in o["sem_loss"]], float)
-        budget = o.get("budget")
-        label = f"student {o['student_size']:g}" + (f", budget {budget:g}" if budget is not None and budget == budget else "")
+    for o in optima:
+        t, m, sem = (np.asarray(v, float) for v in (o.teacher_sizes, o.mean_loss, o.sem_loss))
+        label = f"student {o.student_size:g}" + (f", budget {o.budget:g}" if math.isfinite(o.budget) else "")
         (line,) = ax.plot(t, m, "-o", ms=3, label=label)
         if np.isfinite(sem).any():
             ax.fill_between(t, m - z * sem, m + z * sem, color=line.get_color(), alpha=0.2, lw=0)
         mark = dict(marker="*", ms=12, color=line.get_color())
-        if not o["interior"]:
+        if not o.interior:
             mark.update(mfc="none")
-        ax.plot([o["optimal_teacher"]], [o["min_loss"]], ls="none", **mark)
+        ax.plot([o.optimal_teacher], [o.min_loss], ls="none", **mark)
     ax.set_xscale("log")
     ax.set_xlabel("teacher size")
     ax.set_ylabel("student loss")
@@ -56,27 +49,27 @@ def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss v
 
 
 def plot_teacher_law(
-    student_size, optimal_teacher, path, *, edge=None, ci_low=None, ci_high=None,
-    linear: dict | None = None, power: dict | None = None, title: str = "Optimal teacher vs student size",
+    optima, path, *, linear=None, power=None, title: str = "Optimal teacher vs student size",
 ) -> Path:
-    """(b) Optimal teacher per student with CIs; edge-of-grid optima as open triangles; the fitted
-    linear law T* = k·S + b and power law T* = c·S^p as lines (dicts with slope/intercept or c/p)."""
-    S, T = np.asarray(student_size, float), np.asarray(optimal_teacher, float)
-    edge = np.zeros(len(S), bool) if edge is None else np.asarray(edge, bool)
+    """(b) Optimal teacher per student (TeacherOptimumEstimate) with CIs; edge-of-grid optima as
+    open triangles; the fitted linear law T* = k·S + b and power law T* = c·S^p (TeacherLawFit)."""
+    S = np.array([o.student_size for o in optima], float)
+    T = np.array([o.optimal_teacher for o in optima], float)
+    edge = np.array([not o.interior for o in optima], bool)
+    lo, hi = np.array([o.optimal_teacher_ci for o in optima], float).reshape(-1, 2).T
     fig, ax = plt.subplots(figsize=(5.6, 4.4))
-    if ci_low is not None and ci_high is not None:
-        lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
-        ok = np.isfinite(lo) & np.isfinite(hi)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if ok.any():
         ax.errorbar(S[ok], T[ok], yerr=[T[ok] - lo[ok], hi[ok] - T[ok]], fmt="none", ecolor="gray", capsize=3)
     ax.plot(S[~edge], T[~edge], "o", color="C0", label="interior optimum")
     if edge.any():
         ax.plot(S[edge], T[edge], "^", mfc="none", color="C3", label="edge of teacher grid (bound)")
     xs = np.geomspace(S.min() * 0.8, S.max() * 1.25, 100)
-    if linear:
-        k, b = linear["slope"], linear["intercept"]
+    if linear is not None:
+        k, b = linear.slope, linear.intercept
         ax.plot(xs, k * xs + b, "-", color="C1", label=f"T* = {k:.3g}·S {'+' if b >= 0 else '−'} {abs(b):.3g}")
-    if power:
-        c, p = power["c"], power["p"]
+    if power is not None:
+        c, p = math.exp(power.intercept), power.slope
         ax.plot(xs, c * xs**p, "--", color="C2", label=f"T* = {c:.3g}·S^{p:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -106,13 +99,12 @@ def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fi
 
 
 def plot_distill_curves(
-    N, D, teacher_loss, student_loss, path, *, supervised: SupervisedParams | dict,
-    distill: DistillParams | dict, title: str = "Student loss vs teacher loss",
+    N, D, teacher_loss, student_loss, path, *, supervised: SupervisedParams,
+    distill: DistillParams, title: str = "Student loss vs teacher loss",
 ) -> Path:
     """(d) Observed student loss vs teacher loss per student (N, D), the fitted broken power law
     through them, the supervised baseline L̃_S (dashed) and the break d1·L̃_S (dotted)."""
-    sup = supervised if isinstance(supervised, SupervisedParams) else SupervisedParams(**supervised)
-    dist = distill if isinstance(distill, DistillParams) else DistillParams(**distill)
+    sup, dist = supervised, distill
     N, D = np.asarray(N, float), np.asarray(D, float)
     LT, LS = np.asarray(teacher_loss, float), np.asarray(student_loss, float)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -137,9 +129,9 @@ def plot_distill_curves(
     return _save(fig, path)
 
 
-def plot_supervised(N, D, loss, path, *, params: SupervisedParams | dict, title: str = "Supervised law") -> Path:
+def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = "Supervised law") -> Path:
     """(e) Loss vs student size, one colour per data budget, with the fitted law."""
-    p = params if isinstance(params, SupervisedParams) else SupervisedParams(**params)
+    p = params
     N, D, L = np.asarray(N, float), np.asarray(D, float), np.asarray(loss, float)
     fig, ax = plt.subplots(figsize=(5.6, 4.4))
     xs = np.geomspace(N.min() * 0.8, N.max() * 1.25, 200)

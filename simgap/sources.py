@@ -150,7 +150,7 @@ def markov_source(
     seed: int, vocab_size: int = 64, order: int = 1, support: int = 8, zipf: float = 1.0,
     seq_len: int = 32,
 ) -> MarkovSource:
-    """REFERENCE §4's chain by default (V=64, order 1, Zipf 1 on 8 tokens)."""
+    """The pilot's chain by default (V=64, order 1, Zipf 1 on 8 tokens)."""
     rng = np.random.default_rng(seed)
     n_ctx = vocab_size**order
     w = np.arange(1, support + 1, dtype=np.float64) ** -zipf

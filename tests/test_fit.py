@@ -6,6 +6,7 @@ import pytest
 from scipy import optimize
 
 from simgap import fit, laws
+from simgap.fit import objectives, solver
 from simgap.laws import DistillParams, SupervisedParams
 
 
@@ -21,13 +22,13 @@ def test_gradients_match_finite_differences():
     logN, logD = np.log(rng.uniform(1e7, 1e9, 20)), np.log(rng.uniform(1e9, 1e11, 20))
     logLT, logLs = np.log(rng.uniform(1.5, 3.5, 20)), np.log(rng.uniform(2, 3, 20))
     for reduced in (False, True):
-        th = fit._from_params(laws.BUSBRIDGE_SUPERVISED, reduced) * 1.03
-        f = lambda t: fit._sup_logpred(t, logN, logD, reduced) @ np.arange(20)  # noqa: E731
-        g = lambda t: fit._sup_grad(t, logN, logD, reduced) @ np.arange(20)  # noqa: E731
+        th = objectives.from_params(laws.BUSBRIDGE_SUPERVISED, reduced) * 1.03
+        f = lambda t: objectives.sup_logpred(t, logN, logD, reduced) @ np.arange(20)  # noqa: E731
+        g = lambda t: objectives.sup_grad(t, logN, logD, reduced) @ np.arange(20)  # noqa: E731
         assert optimize.check_grad(f, g, th) < 1e-5 * np.abs(g(th)).max()
-        th = fit._from_params(laws.BUSBRIDGE_DISTILL, reduced) * 1.03
-        f = lambda t: fit._dist_logpred(t, logN, logD, logLT, logLs, reduced) @ np.arange(20)  # noqa: E731
-        g = lambda t: fit._dist_grad(t, logN, logD, logLT, logLs, reduced) @ np.arange(20)  # noqa: E731
+        th = objectives.from_params(laws.BUSBRIDGE_DISTILL, reduced) * 1.03
+        f = lambda t: objectives.dist_logpred(t, logN, logD, logLT, logLs, reduced) @ np.arange(20)  # noqa: E731
+        g = lambda t: objectives.dist_grad(t, logN, logD, logLT, logLs, reduced) @ np.arange(20)  # noqa: E731
         assert optimize.check_grad(f, g, th) < 1e-5 * np.abs(g(th)).max()
 
 
@@ -50,8 +51,8 @@ def test_single_budget_is_detected_and_fitted_reduced():
     rng = np.random.default_rng(1)
     N, D, L = _sup_design(rng, laws.BUSBRIDGE_SUPERVISED, n_sizes=9, budgets=(5e9,))
     f = fit.fit_supervised(N, D, L, n_top=3, n_random=0)
-    assert f.reduced and f.names == fit.SUP_NAMES_REDUCED and f.params.beta == 0.0
-    assert "not identifiable" in f.note and f.summary()["reduced_form"] is True
+    assert f.reduced and f.names == objectives.SUP_NAMES_REDUCED and f.params.beta == 0.0
+    assert "not identifiable" in f.note and f.to_json()["reduced_form"] is True
     assert f.max_rel_error < 5e-3
 
 
@@ -92,11 +93,11 @@ def test_distillation_recovery_predicts_held_out_points():
 def test_unconverged_fit_is_not_a_result(monkeypatch):
     rng = np.random.default_rng(4)
     N, D, L = _sup_design(rng, laws.BUSBRIDGE_SUPERVISED)
-    real = fit._lbfgs
-    monkeypatch.setattr(fit, "_lbfgs", lambda *a, **k: real(*a[:-1], a[-1], maxiter=2))
+    real = solver._lbfgs
+    monkeypatch.setattr(solver, "_lbfgs", lambda *a, **k: real(*a[:-1], a[-1], maxiter=2))
     f = fit.fit_supervised(N, D, L, n_top=1, n_random=0)
     assert not f.converged and f.params is None
-    assert f.summary()["params"] is None and f.summary()["unconverged_params"] is not None
+    assert f.to_json()["params"] is None and f.to_json()["unconverged_params"] is not None
     with pytest.raises(fit.FitNotConverged, match="did not converge"):
         f.require()
 
@@ -121,7 +122,7 @@ def test_extrapolation_from_weak_to_strong_runs():
     for by in ("loss", "size"):
         train = fit.split_weak_strong(L, N, by=by)
         r = fit.extrapolation_check(f, train, n_top=4, n_random=0)
-        assert r["n_test"] > 0 and r["converged"] and r["max_rel_error"] < 1e-2, (by, r)
+        assert r.n_test > 0 and r.converged and r.max_rel_error < 1e-2, (by, r)
     assert fit.split_weak_strong(L, N, by="loss", threshold=2.5).sum() == (L >= 2.5).sum()
 
 
@@ -141,7 +142,7 @@ def test_linear_law_recovers_slope_intercept_and_excludes_edges():
     assert r.slope_ci[0] < r.slope < r.slope_ci[1] and r.r2 > 0.99
     power = 2.5 * S**0.9 * np.exp(rng.normal(0, 0.02, S.size))
     p = fit.fit_teacher_law(S, power, edge=edge, form="loglog")
-    assert p.slope == pytest.approx(0.9, abs=0.03) and p.summary()["power_law"]["c"] == pytest.approx(2.5, rel=0.15)
+    assert p.slope == pytest.approx(0.9, abs=0.03) and p.to_json()["power_law"]["c"] == pytest.approx(2.5, rel=0.15)
 
 
 def test_weighted_linear_law_downweights_noisy_points():
@@ -221,36 +222,37 @@ def test_fit_table_supervised_and_optima_from_dict_columns():
     table = _table_from_reference(np.random.default_rng(11), n_seeds=2)
     del table["teacher_loss"]
     res = fit.fit_table(table, fit.FitOptions(n_boot=0, n_top=3, n_random=1, optima_boot=100))
-    json.dumps(res, allow_nan=False)
-    assert res["input"]["row_kinds_from"].startswith("teacher_loss/teacher_size")
-    assert res["input"]["n_supervised"] == 21 and res["input"]["n_distilled"] == 176
-    (st,) = res["families"][0]["settings"]
-    assert "distillation" not in st and st["optima"]["budget_kind"] == "student_tokens/student_size"
-    assert [tl["budget"] for tl in st["teacher_law"]] == [20, 60]
-    assert all(tl["linear"]["status"] == "ok" for tl in st["teacher_law"])
+    json.dumps(fit.to_json(res), allow_nan=False)
+    assert res.input.row_kinds_from.startswith("teacher_loss/teacher_size")
+    assert res.input.n_supervised == 21 and res.input.n_distilled == 176
+    ((_, st),) = res.settings()
+    assert st.distillation is None and st.optima.budget_kind == "student_tokens/student_size"
+    assert [tl.budget for tl in st.teacher_law] == [20, 60]
+    assert all(isinstance(tl.linear, fit.TeacherLawFit) for tl in st.teacher_law)
 
 
 @pytest.mark.slow  # ≈ 15–30 s on 2 busy cores; the CLI end-to-end test covers the same path
 def test_fit_table_fits_everything_the_columns_allow_and_is_json():
     table = _table_from_reference(np.random.default_rng(10))
     res = fit.fit_table(table, fit.FitOptions(n_boot=3, n_top=3, n_random=1, optima_boot=200))
-    json.dumps(res, allow_nan=False)
-    assert set(res) == {"input", "options", "families"}
-    fam = res["families"][0]
-    assert fam["supervised"]["status"] == "ok" and fam["supervised"]["fit"]["max_rel_error"] < 2e-3
-    (st,) = fam["settings"]
-    assert st["optima"]["status"] == "ok" and len(st["optima"]["per_student"]) == 8  # 4 sizes × 2 budgets
-    assert all(o["interior"] for o in st["optima"]["per_student"])
-    assert [tl["budget"] for tl in st["teacher_law"]] == sorted({o["budget"] for o in st["optima"]["per_student"]})
-    ds = st["distillation"]
-    assert ds["status"] == "ok" and ds["fit"]["max_rel_error"] < 5e-3
+    doc = fit.to_json(res)
+    json.dumps(doc, allow_nan=False)
+    assert set(doc) == {"input", "options", "families"}
+    fam = res.families[0]
+    assert fit.ok(fam.supervised) and fam.supervised.fit.max_rel_error < 2e-3
+    (st,) = fam.settings
+    assert fit.ok(st.optima) and len(st.optima.per_student) == 8  # 4 sizes × 2 budgets
+    assert all(o.interior for o in st.optima.per_student)
+    assert [tl.budget for tl in st.teacher_law] == sorted({o.budget for o in st.optima.per_student})
+    ds = st.distillation
+    assert fit.ok(ds) and ds.fit.max_rel_error < 5e-3
     # P1–P4 hold for any fitted parameters; E.6 (an extrapolation to D = ∞) may fail for a fit whose
     # power term is weakly identified, and then the result must say so rather than hide it.
-    checks = ds["property_checks"]
-    assert all(c["passed"] for c in checks if c["name"][:2] in ("P1", "P2", "P3", "P4"))
-    assert ds["all_properties_pass"] == all(c["passed"] for c in checks)
-    assert ds["extrapolation"]["status"] == "ok" and ds["extrapolation"]["max_rel_error"] < 1e-2
-    assert "ci" in ds and any(k.startswith("optimal_teacher_loss") for k in ds["ci"])
+    checks = [c for _, c in ds.property_checks]
+    assert all(c.passed for c in checks if c.name[:2] in ("P1", "P2", "P3", "P4"))
+    assert ds.all_properties_pass == all(c.passed for c in checks)
+    assert fit.ok(ds.extrapolation) and ds.extrapolation.max_rel_error < 1e-2
+    assert any(k.startswith("optimal_teacher_loss") for k in ds.ci)
 
 
 def test_fit_table_errors_name_the_problem():
@@ -268,4 +270,4 @@ def test_fit_table_errors_name_the_problem():
 def test_fit_table_too_few_points_is_skipped_not_fatal():
     table = {"student_size": np.array([1e7, 2e7, 3e7]), "loss": np.array([3.0, 2.9, 2.8])}
     res = fit.fit_table(table, fit.FitOptions(n_boot=0))
-    assert res["families"][0]["supervised"]["status"] == "skipped"
+    assert res.families[0].supervised.status == "skipped"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simgap import fit
+from simgap.fit import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def test_cli_errors_are_one_clear_message(tmp_path, monkeypatch, capsys, args, m
     monkeypatch.chdir(tmp_path)
     args = [a.format(table=table, bad=bad, empty=empty) for a in args]
     try:
-        code = fit.main(args)
+        code = cli.main(args)
     except SystemExit as e:  # argparse errors
         code = e.code
     err = capsys.readouterr().err

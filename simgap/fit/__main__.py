@@ -1,0 +1,5 @@
+import sys
+
+from simgap.fit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""`python -m simgap.fit TABLE.csv --out DIR`: fit the laws a table allows; writes fit.json, plots
+and a plain-text summary (one line per finding)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from simgap import laws
+from simgap.config import FitOptions
+from simgap.fit.inputs import FitInputError
+from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
+from simgap.fit.table import fit_table
+from simgap.fit.teacher import TeacherLawFit
+
+
+def _fmt_ci(ci: dict, name: str) -> str:
+    lo, hi = ci.get(name, (math.nan, math.nan))
+    return "" if not math.isfinite(lo) else f" [{lo:.4g}, {hi:.4g}]"
+
+
+def _params(sec: LawSection) -> str:
+    p = sec.fit.raw_params.__dict__
+    return ", ".join(f"{k}={v:.4g}{_fmt_ci(sec.ci, k)}" for k, v in p.items())
+
+
+def _teacher_law_lines(tl: TeacherLawSection, budget_kind: str | None, ci: float) -> list[str]:
+    out = [f"  [{budget_kind} = {tl.budget:g}]"] if math.isfinite(tl.budget) else []
+    lin, pw = tl.linear, tl.loglog
+    if isinstance(lin, TeacherLawFit):
+        out.append(f"  linear teacher law: T* = {lin.slope:.4g}·S + {lin.intercept:.4g} "
+                   f"(slope {ci:.0%} CI [{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}]), "
+                   f"R² = {lin.r2:.4f}, {lin.n_points} pts, {lin.n_excluded_edge} edge excluded")
+    else:
+        out.append(f"  linear teacher law: {lin.status} ({lin.reason})")
+    if isinstance(pw, TeacherLawFit):
+        out.append(f"  power teacher law: T* = {math.exp(pw.intercept):.4g}·S^{pw.slope:.4g}, R²(log) = {pw.r2:.4f}")
+    return out
+
+
+def summarize(result: TableFit) -> str:
+    """A short human-readable account of fit_table's result."""
+    i = result.input
+    lines = [f"rows: {i.n_rows} ({i.n_supervised} supervised, {i.n_distilled} distilled, "
+             f"{i.n_diverged_dropped} diverged dropped)"]
+    for fam in result.families:
+        lines.append(f"== family {fam.family or '(no family column)'}")
+        sec = fam.supervised
+        if ok(sec):
+            f = sec.fit
+            lines.append(f"supervised law ({f.n_points} pts, {f.fit_time_s:.1f} s): {_params(sec)}")
+            lines.append(f"  rmse(log) {f.rmse_log:.2e}, max rel err {f.max_rel_error:.2%}" + (f"; {f.note}" if f.note else ""))
+            if ok(sec.extrapolation):
+                ex = sec.extrapolation
+                lines.append(f"  extrapolation to {ex.n_test} held-out stronger runs: max rel err {ex.max_rel_error:.2%}")
+        else:
+            lines.append(f"supervised law: {sec.status} ({sec.reason})")
+        for st in fam.settings:
+            key = ", ".join(f"{k}={v}" for k, v in st.key.items())
+            lines.append(f"-- distilled rows{' (' + key + ')' if key else ''}: {st.n_rows}")
+            if ok(st.optima):
+                for o in st.optima.per_student:
+                    where = "interior" if o.interior else f"EDGE ({o.edge})"
+                    lo, hi = o.optimal_teacher_ci
+                    dlo, dhi = o.dip_ci
+                    lines.append(f"  student {o.student_size:g}: T* = {o.optimal_teacher:.3g}"
+                                 + (f" [{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) else "") + f" {where}; "
+                                 f"dip {o.dip_depth:.3g}" + (f" [{dlo:.3g}, {dhi:.3g}]" if math.isfinite(dlo) else ""))
+                for tl in st.teacher_law:
+                    lines += _teacher_law_lines(tl, st.optima.budget_kind, result.options.ci)
+            elif st.optima is not None:
+                lines.append(f"  optima: {st.optima.status} ({st.optima.reason})")
+            ds = st.distillation
+            if ok(ds):
+                f = ds.fit
+                lines.append(f"  distillation law ({f.n_points} pts, {f.fit_time_s:.1f} s): {_params(ds)}")
+                lines.append(f"    rmse(log) {f.rmse_log:.2e}, max rel err {f.max_rel_error:.2%}")
+                if ok(ds.extrapolation):
+                    ex = ds.extrapolation
+                    lines.append(f"    extrapolation: max rel err {ex.max_rel_error:.2%} on {ex.n_test} held-out")
+                failed = [c.name for _, c in ds.property_checks if not c.passed]
+                lines.append("    property checks: " + ("all pass" if not failed else "FAILED " + "; ".join(failed)))
+            elif ds is not None:
+                lines.append(f"  distillation law: {ds.status} ({ds.reason})")
+    return "\n".join(lines)
+
+
+def write_plots(result: TableFit, out_dir) -> list[str]:
+    """The PNGs for fit_table's result, wherever the data for them exist."""
+    from simgap import plots
+
+    out_dir = Path(out_dir)
+    paths = []
+    for fi, fam in enumerate(result.families):
+        tag = fam.family or f"f{fi}"
+        sup = fam.supervised
+        if ok(sup):
+            d = sup.fit.data
+            paths.append(plots.plot_supervised(d["N"], d["D"], d["loss"], out_dir / f"{tag}_supervised.png",
+                                               params=sup.fit.raw_params))
+        for si, st in enumerate(fam.settings):
+            stag = f"{tag}_s{si}"
+            if ok(st.optima):
+                paths.append(plots.plot_u_curves(st.optima.per_student, out_dir / f"{stag}_u_curves.png",
+                                                 ci=result.options.ci))
+                for bi, tl in enumerate(st.teacher_law):
+                    title = "Optimal teacher vs student size" + (
+                        f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
+                    ests = [o for o in st.optima.per_student if o.budget == tl.budget
+                            or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
+                    paths.append(plots.plot_teacher_law(ests, out_dir / f"{stag}_b{bi}_teacher_law.png", title=title,
+                                                        linear=tl.linear if ok(tl.linear) else None,
+                                                        power=tl.loglog if ok(tl.loglog) else None))
+            ds = st.distillation
+            if ok(ds):
+                d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
+                pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], s, p)
+                paths.append(plots.plot_parity(d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
+                paths.append(plots.plot_distill_curves(d["N"], d["D"], d["teacher_loss"], d["loss"],
+                                                       out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))
+    return [str(p) for p in paths]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m simgap.fit", description=(
+        "Fit the laws a results table allows (supervised, distillation, per-student optimal teacher, "
+        "linear teacher law); writes DIR/fit.json, PNG plots and a summary on stdout."))
+    d = FitOptions()
+    ap.add_argument("table", help="tidy CSV, one row per run")
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--huber-delta", type=float, default=d.huber_delta)
+    ap.add_argument("--bootstrap", type=int, default=d.n_boot, help="bootstrap refits per law (0: no CIs)")
+    ap.add_argument("--ci", type=float, default=d.ci)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--size-column", default="student_size", choices=["student_size", "student_params"])
+    ap.add_argument("--extrapolate-by", default="loss", choices=["loss", "size"])
+    ap.add_argument("--extrapolate-threshold", type=float, default=None)
+    ap.add_argument("--no-plots", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not 0 < args.ci < 1:
+        ap.error(f"--ci must be in (0, 1), got {args.ci}")
+    if args.bootstrap < 0:
+        ap.error(f"--bootstrap must be ≥ 0, got {args.bootstrap}")
+    if not args.huber_delta > 0:
+        ap.error(f"--huber-delta must be > 0, got {args.huber_delta}")
+    opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,
+                     size_column=args.size_column,
+                     teacher_size_column=args.size_column.replace("student", "teacher"),
+                     extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold)
+    try:
+        result = fit_table(args.table, opt)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        doc = to_json(result)
+        if not args.no_plots:
+            doc["plots"] = write_plots(result, out)
+        (out / "fit.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
+    except (FitInputError, OSError) as e:
+        print(f"simgap.fit: error: {e}", file=sys.stderr)
+        return 2
+    print(summarize(result))
+    print(f"wrote {out / 'fit.json'}" + (f" and {len(doc['plots'])} plots" if "plots" in doc else ""))
+    return 0

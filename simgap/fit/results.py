@@ -1,0 +1,173 @@
+"""What `fit_table` returns: frozen dataclasses from the fitting code to the report and the CLI.
+
+They become JSON in one place, `to_json`, at the edge (fit.json, laws.json). A new report section
+reads these fields; a new analysis adds a field here and fills it in `simgap.fit.table`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simgap.config import FitOptions
+from simgap.fit.resample import Bootstrap, Extrapolation
+from simgap.fit.solver import LawFit
+from simgap.fit.teacher import TeacherLawFit
+from simgap.laws import PropertyCheck, TeacherOptimum
+from simgap.optima import TeacherOptimumEstimate
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A section that did not run: "skipped" (the data cannot support it) or "failed" (no convergence)."""
+
+    reason: str
+    status: str = "skipped"
+
+
+def ok(section) -> bool:
+    """A section that ran (not None, not Skipped)."""
+    return section is not None and not isinstance(section, Skipped)
+
+
+@dataclass(frozen=True)
+class StudentCheck:
+    """The fitted distillation law at one student (N, D): its optimal teacher loss and P1–P4 (+E.6)."""
+
+    N: float
+    D: float
+    optimum: TeacherOptimum
+    checks: tuple[PropertyCheck, ...]
+
+
+@dataclass(frozen=True)
+class LawSection:
+    """A converged law fit with everything computed from it."""
+
+    fit: LawFit
+    bootstrap: Bootstrap | None  # None when no bootstrap was asked for
+    extrapolation: Extrapolation | Skipped
+    query: tuple[float, float] | None = None  # supervised: (N, D) of the largest run
+    predicted_loss_at_query: float = math.nan
+    students: tuple[StudentCheck, ...] = ()  # distillation: the students checked
+
+    @property
+    def ci(self) -> dict[str, tuple[float, float]]:
+        return self.bootstrap.intervals() if self.bootstrap else {}
+
+    @property
+    def property_checks(self) -> list[tuple[StudentCheck, PropertyCheck]]:
+        return [(s, c) for s in self.students for c in s.checks]
+
+    @property
+    def all_properties_pass(self) -> bool:
+        return all(c.passed for _, c in self.property_checks)
+
+    def to_json(self) -> dict:
+        out = {"status": "ok", "fit": self.fit, "extrapolation": self.extrapolation,
+               "data": {("student_loss" if k == "loss" and self.fit.law == "distillation" else k): v
+                        for k, v in self.fit.data.items()}}
+        if self.bootstrap:
+            b = self.bootstrap
+            out["ci"] = self.ci
+            out["bootstrap"] = {"n_boot": b.n_boot, "n_failed": b.n_failed, "ci": b.ci,
+                                "supervised_refit_each_replicate": self.fit.law == "distillation"}
+        if self.query is not None:
+            out["query_point"] = {"N": self.query[0], "D": self.query[1]}
+            out["predicted_loss_at_query"] = self.predicted_loss_at_query
+        if self.fit.law == "distillation":
+            out["optimal_teacher_loss"] = [{"N": s.N, "D": s.D, **_fields(s.optimum)} for s in self.students]
+            out["property_checks"] = [{**_fields(c), "N": s.N, "D": s.D} for s, c in self.property_checks]
+            out["all_properties_pass"] = self.all_properties_pass
+        return out
+
+
+@dataclass(frozen=True)
+class OptimaSection:
+    """Per-student optimal teacher on the table's size axis; `by_knob` on the capacity knob
+    (student_size/teacher_size) when the sizes are parameter counts and the knob is in the table."""
+
+    budget_kind: str | None  # what the optima are split by, when one student saw several budgets
+    per_student: tuple[TeacherOptimumEstimate, ...]
+    by_knob: tuple[TeacherOptimumEstimate, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"status": "ok", **_fields(self)}
+
+
+@dataclass(frozen=True)
+class TeacherLawSection:
+    budget: float  # the budget series these optima belong to; NaN when optima are not split
+    linear: TeacherLawFit | Skipped
+    loglog: TeacherLawFit | Skipped
+
+
+@dataclass(frozen=True)
+class SettingFit:
+    """Distilled rows of one setting (lam, tau, student_init)."""
+
+    key: dict
+    n_rows: int
+    optima: OptimaSection | Skipped | None = None  # None: the table has no teacher sizes
+    teacher_law: tuple[TeacherLawSection, ...] = ()
+    distillation: LawSection | Skipped | None = None  # None: the table has no teacher losses
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    family: str
+    supervised: LawSection | Skipped
+    settings: tuple[SettingFit, ...]
+
+
+@dataclass(frozen=True)
+class TableInput:
+    n_rows: int
+    n_supervised: int
+    n_distilled: int
+    n_diverged_dropped: int
+    row_kinds_from: str
+    size_column: str
+    tokens_column: str | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class TableFit:
+    input: TableInput
+    options: FitOptions
+    families: tuple[FamilyFit, ...]
+
+    def settings(self):
+        """(family, setting) for every setting of every family: nothing is reported only for the first."""
+        return [(fam, st) for fam in self.families for st in fam.settings]
+
+
+def _fields(x) -> dict:
+    return {f.name: getattr(x, f.name) for f in fields(x)}
+
+
+def to_json(x):
+    """Results → strict-JSON-ready data: NaN/inf → None, numpy → Python, tuples → lists."""
+    if hasattr(x, "to_json"):
+        return to_json(x.to_json())
+    if is_dataclass(x):
+        return to_json(_fields(x))
+    if isinstance(x, dict):
+        return {str(k): to_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_json(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [to_json(v) for v in x.tolist()]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
+    return x

@@ -1,0 +1,100 @@
+"""One analysis each: a law with its CIs and checks, or a teacher law over per-student optima.
+
+Each returns a typed section (simgap.fit.results) or `Skipped` with the reason: too few points is
+"skipped", a fit that did not converge is "failed"; neither stops the rest of the table.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from simgap import laws
+from simgap.config import FitOptions
+from simgap.fit.inputs import FitNotConverged, TooFewPoints
+from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong, start_counts
+from simgap.fit.results import LawSection, Skipped, StudentCheck, TeacherLawSection
+from simgap.fit.solver import LawFit, fit_distillation, fit_supervised
+from simgap.fit.teacher import fit_teacher_law
+from simgap.intervals import z_of
+from simgap.optima import TeacherOptimumEstimate
+
+
+def guarded(fn: Callable[[], object]):
+    """Run one analysis; too few points → skipped, no convergence → failed."""
+    try:
+        return fn()
+    except TooFewPoints as e:
+        return Skipped(str(e))
+    except FitNotConverged as e:
+        return Skipped(str(e), status="failed")
+
+
+def supervised_section(N, D, loss, opt: FitOptions) -> LawSection | Skipped:
+    def run() -> LawSection:
+        f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
+                           seed=opt.seed)
+        f.require()
+        q = (float(N.max()), float(D.max()))
+        b = None
+        if opt.n_boot > 0:
+            b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed,
+                          derived={"predicted_loss_at_query": lambda p, _: float(laws.supervised_loss(*q, p))})
+        return LawSection(f, b, _extrapolation(f, loss, N, opt), query=q,
+                          predicted_loss_at_query=float(laws.supervised_loss(*q, f.raw_params)))
+
+    return guarded(run)
+
+
+def distillation_section(N, D, LT, LS, sup: LawSection | Skipped, opt: FitOptions) -> LawSection | Skipped:
+    def run() -> LawSection:
+        if not isinstance(sup, LawSection):
+            raise TooFewPoints("distillation law needs a converged supervised law (supervised rows in the table)")
+        s = sup.fit.raw_params
+        f = fit_distillation(N, D, LT, LS, s, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
+                             seed=opt.seed)
+        p = f.require()
+        students = _students_for_checks(N, D, opt.max_check_students)
+        b = None
+        if opt.n_boot > 0:
+            derived = {f"optimal_teacher_loss[N={n_:g},D={d_:g}]":
+                       (lambda pp, ss, n_=n_, d_=d_: laws.optimal_teacher_loss(n_, d_, ss, pp).teacher_loss)
+                       for n_, d_ in students}
+            b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=sup.fit, derived=derived)
+        checks = tuple(StudentCheck(n_, d_, laws.optimal_teacher_loss(n_, d_, s, p),
+                                    tuple(laws.check_properties(s, p, [(n_, d_)]))) for n_, d_ in students)
+        return LawSection(f, b, _extrapolation(f, LS, N, opt), students=checks)
+
+    return guarded(run)
+
+
+def _extrapolation(f: LawFit, loss: np.ndarray, N: np.ndarray, opt: FitOptions):
+    """Refit on the weaker runs and score the held-out stronger ones (Busbridge's ≤ 1 % check)."""
+    train = split_weak_strong(loss, N, by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
+                              holdout_frac=opt.holdout_frac)
+    return guarded(lambda: extrapolation_check(f, train, n_top=opt.n_top, n_random=opt.n_random, seed=opt.seed))
+
+
+def _students_for_checks(N: np.ndarray, D: np.ndarray, k: int) -> list[tuple[float, float]]:
+    pairs = sorted(set(zip(N.tolist(), D.tolist())))
+    if len(pairs) <= k:
+        return pairs
+    return [pairs[i] for i in np.linspace(0, len(pairs) - 1, k).round().astype(int)]
+
+
+def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt: FitOptions) -> TeacherLawSection:
+    """Linear and power teacher laws over one budget series' optima (edge optima excluded)."""
+    S = np.array([o.student_size for o in optima])
+    T = np.array([o.optimal_teacher for o in optima])
+    edge = np.array([not o.interior for o in optima])
+    sigma = None
+    if opt.weighted_teacher_law:
+        lo, hi = np.array([o.optimal_teacher_ci for o in optima]).T
+        sigma = (hi - lo) / (2 * z_of(opt.ci))
+        if not np.all(np.isfinite(sigma) & (sigma > 0)):
+            sigma = None
+    fits = {form: guarded(lambda form=form: fit_teacher_law(
+        S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, n_boot=opt.teacher_law_boot,
+        ci=opt.ci, seed=opt.seed)) for form in ("linear", "loglog")}
+    return TeacherLawSection(budget, fits["linear"], fits["loglog"])

@@ -1,0 +1,208 @@
+"""Fit whatever a table of runs allows: read it, split it into families, settings and budget
+series, and run each analysis once (simgap.fit.sections). A new analysis of a table goes here.
+
+Row kinds: `run_kind` ("supervised" / "distilled"; "teacher" rows are ignored) when present,
+otherwise a row with a finite teacher_loss or teacher_size is distilled, others supervised.
+Rows with diverged = true are dropped. Results are grouped by `family` (when present);
+distilled rows further by the settings columns lam, tau, student_init.
+- supervised rows with student_size, loss (or student_loss) [+ student_tokens or
+  student_budget; absent or single-valued → reduced form] → supervised law;
+- distilled rows with student_size, teacher_size, student_loss [+ seed, + budget] →
+  per-student optimal teacher (simgap.optima) → linear and log-log teacher laws;
+- distilled rows with teacher_loss (+ the supervised law above) → distillation law,
+  property checks, extrapolation check.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from simgap.config import FitOptions
+from simgap.fit.inputs import FitInputError, same_length
+from simgap.fit.results import FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput
+from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
+from simgap.fit.solver import one_blas_thread
+from simgap.optima import teacher_optima
+
+TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
+SUPERVISED_LOSS_COLUMNS = ("loss", "student_loss")
+SETTING_COLUMNS = ("lam", "tau", "student_init")  # distilled rows are grouped by these
+KNOB_COLUMNS = {"student_params": "student_size", "teacher_params": "teacher_size"}
+
+
+def read_table(path) -> dict[str, np.ndarray]:
+    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN),
+    booleans for true/false columns, strings otherwise."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise FitInputError(f"cannot read table {str(path)!r}: {e}") from None
+    if not rows:
+        raise FitInputError(f"table {str(path)!r} has no data rows")
+    out: dict[str, np.ndarray] = {}
+    for name in rows[0]:
+        if name is None:
+            continue
+        cells = [(r.get(name) or "").strip() for r in rows]
+        if {c.lower() for c in cells} <= {"true", "false", ""}:
+            out[name] = np.array([c.lower() == "true" for c in cells])
+            continue
+        try:
+            out[name] = np.array([float(c) if c else math.nan for c in cells])
+        except ValueError:
+            out[name] = np.array(cells, dtype=object)
+    return out
+
+
+def _as_columns(table) -> dict[str, np.ndarray]:
+    if isinstance(table, (str, Path)):
+        return read_table(table)
+    if not isinstance(table, dict) or not table:
+        raise FitInputError("table must be a non-empty dict of columns or a CSV path")
+    cols = {k: np.asarray(v) for k, v in table.items()}
+    same_length(**cols)
+    return cols
+
+
+def _num(cols: dict, name: str) -> np.ndarray:
+    a = cols[name]
+    if a.dtype == object:
+        raise FitInputError(f"column {name!r} is not numeric")
+    return a.astype(float)
+
+
+def _first(cols: dict, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in cols), None)
+
+
+def _require_rows(cols: dict, name: str, mask: np.ndarray) -> np.ndarray:
+    """The column on the selected rows; NaN / non-positive raises with the table row number."""
+    a = _num(cols, name)
+    bad = mask & (~np.isfinite(a) | (a <= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
+    return a[mask]
+
+
+def _row_kinds(cols: dict) -> tuple[np.ndarray, np.ndarray, str]:
+    """(supervised mask, distilled mask, how). run_kind decides when present; otherwise a row
+    with a finite teacher_loss or teacher_size is distilled and any other row supervised."""
+    n = len(next(iter(cols.values())))
+    keep = ~cols["diverged"].astype(bool) if "diverged" in cols and cols["diverged"].dtype == bool else np.ones(n, bool)
+    if "run_kind" in cols:
+        kind = cols["run_kind"].astype(str)
+        return keep & (kind == "supervised"), keep & (kind == "distilled"), "run_kind"
+    has_teacher = np.zeros(n, bool)
+    for c in ("teacher_loss", "teacher_size", "teacher_params"):
+        if c in cols and cols[c].dtype != object:
+            has_teacher |= np.isfinite(cols[c].astype(float))
+    return keep & ~has_teacher, keep & has_teacher, "teacher_loss/teacher_size present = distilled"
+
+
+def _budget_varies_per_student(S: np.ndarray, budget: np.ndarray) -> bool:
+    """Optima are split by budget only when one student size was trained on several budgets;
+    a budget that is a function of the size (D = 20·N) is not a separate axis."""
+    return any(len(np.unique(budget[S == s])) > 1 for s in np.unique(S))
+
+
+def _budget_key(S: np.ndarray, budget: np.ndarray, tok_c: str, size_c: str) -> tuple[np.ndarray, str]:
+    """What to split optima and teacher laws by: the budget itself when its values are shared
+    across student sizes, else the budget per unit size (D = 20·N and 80·N are two series of
+    'tokens per parameter', not eight one-student budgets). Returns (key per row, its name)."""
+    ratio = np.round(budget / S, 9 - int(np.floor(np.log10(np.max(budget / S)))))
+    if len(np.unique(ratio)) < len(np.unique(budget)):
+        return ratio, f"{tok_c}/{size_c}"
+    return budget, tok_c
+
+
+def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tuple[dict, np.ndarray]]:
+    """Split the masked rows by every listed column that is present (NaN equals NaN)."""
+    present = [c for c in names if c in cols]
+    keys = [tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in
+                  (cols[c][i].item() if hasattr(cols[c][i], "item") else cols[c][i] for c in present))
+            for i in range(len(mask))]
+    groups = []
+    for key in sorted({keys[i] for i in np.flatnonzero(mask)}, key=str):
+        m = mask & np.array([k == key for k in keys])
+        groups.append((dict(zip(present, key)), m))
+    return groups
+
+
+def _optima(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None, opt: FitOptions):
+    """Per-student optima (and their teacher laws) of one setting's distilled rows."""
+    S = _require_rows(cols, size_c, m)
+    LS = _require_rows(cols, "student_loss", m)
+    seed = cols["seed"][m].astype(float) if "seed" in cols else None
+    budget, budget_kind = None, None
+    if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
+        budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
+
+    def on(s_col: str, t_col: str):
+        return teacher_optima(_require_rows(cols, s_col, m), _require_rows(cols, t_col, m), LS, seed, budget,
+                              n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
+
+    try:
+        ests = on(size_c, tsize_c)
+        knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
+        by_knob = tuple(on(*knob)) if all(c in cols for c in knob) and None not in knob else ()
+    except FitInputError:
+        raise
+    except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
+        return Skipped(str(e)), ()
+    budgets = sorted({e.budget for e in ests}, key=lambda b: (math.isnan(b), b))
+    laws_ = tuple(teacher_law_section(b, [e for e in ests if e.budget == b or (math.isnan(b) and math.isnan(e.budget))],
+                                      opt) for b in budgets)
+    return OptimaSection(budget_kind, tuple(ests), by_knob), laws_
+
+
+@one_blas_thread
+def fit_table(table, options: FitOptions | None = None) -> TableFit:
+    """Fit every law the table's columns allow (module docstring); `table` is a CSV path or a dict of columns."""
+    opt = options or FitOptions()
+    if not 0 < opt.ci < 1:
+        raise FitInputError(f"ci must be in (0, 1), got {opt.ci}")
+    cols = _as_columns(table)
+    n = len(next(iter(cols.values())))
+    sup_mask, dist_mask, how = _row_kinds(cols)
+    size_c, tsize_c = opt.size_column, opt.teacher_size_column
+    tok_c = _first(cols, TOKEN_COLUMNS)
+    loss_c = _first(cols, SUPERVISED_LOSS_COLUMNS)
+    if size_c not in cols:
+        raise FitInputError(f"missing column {size_c!r} (needed by every law)")
+    can_optima = dist_mask.any() and tsize_c in cols and "student_loss" in cols
+    can_dist = dist_mask.any() and "teacher_loss" in cols and "student_loss" in cols
+    can_sup = sup_mask.any() and loss_c is not None
+    if not (can_optima or can_dist or can_sup):
+        raise FitInputError(
+            "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
+            f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(cols)}")
+    n_div = int(cols["diverged"].astype(bool).sum()) if "diverged" in cols and cols["diverged"].dtype == bool else 0
+    info = TableInput(n, int(sup_mask.sum()), int(dist_mask.sum()), n_div, how, size_c, tok_c,
+                      str(table) if isinstance(table, (str, Path)) else None)
+    families = []
+    for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
+        sm = fam_mask & sup_mask
+        if can_sup and sm.any():
+            N = _require_rows(cols, size_c, sm)
+            D = _require_rows(cols, tok_c, sm) if tok_c else np.ones(int(sm.sum()))
+            sup = supervised_section(N, D, _require_rows(cols, loss_c, sm), opt)
+        else:
+            sup = Skipped("no supervised rows with a loss column")
+        settings = []
+        for key, m in _group_keys(cols, fam_mask & dist_mask, SETTING_COLUMNS):
+            optima, teacher_laws = _optima(cols, m, size_c, tsize_c, tok_c, opt) if can_optima else (None, ())
+            dist = None
+            if can_dist and np.isfinite(_num(cols, "teacher_loss")[m]).any():
+                N = _require_rows(cols, size_c, m)
+                D = _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum()))
+                dist = distillation_section(N, D, _require_rows(cols, "teacher_loss", m),
+                                            _require_rows(cols, "student_loss", m), sup, opt)
+            settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
+        families.append(FamilyFit(fam_key.get("family", ""), sup, tuple(settings)))
+    return TableFit(info, opt, tuple(families))

@@ -1,0 +1,90 @@
+"""The teacher laws: the optimal teacher T* against the student size S (Zhang et al. 2025).
+
+Linear: T* = slope·S + intercept (their fit on GPT-2/Pythia pilots: T* = 2.498·S − 11.498, sizes in
+millions of parameters, R² = 0.9957). Power ("loglog"): log T* = slope·log S + intercept, i.e.
+T* = exp(intercept)·S^slope, since a synthetic family need not be linear. Optima at the edge of the
+teacher grid are only bounds and are excluded by default. CIs: percentile bootstrap over points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from simgap.fit.inputs import FitInputError, TooFewPoints, column, same_length
+from simgap.intervals import percentile_interval
+
+
+@dataclass(frozen=True)
+class TeacherLawFit:
+    """T* = slope·S + intercept (form "linear"), or log T* = slope·log S + intercept ("loglog":
+    T* = exp(intercept)·S^slope). R² and residuals are in the form's own space."""
+
+    form: str
+    slope: float
+    intercept: float
+    slope_ci: tuple[float, float]
+    intercept_ci: tuple[float, float]
+    ci: float
+    r2: float
+    residuals: tuple[float, ...]
+    n_points: int
+    n_excluded_edge: int
+    weighted: bool
+
+    def __call__(self, S) -> np.ndarray:
+        S = np.asarray(S, float)
+        return self.slope * S + self.intercept if self.form == "linear" else np.exp(self.intercept) * S**self.slope
+
+    def to_json(self) -> dict:
+        d = {"status": "ok", **asdict(self)}
+        d["residuals"] = list(self.residuals)
+        if self.form == "loglog":
+            d["power_law"] = {"c": math.exp(self.intercept), "p": self.slope}
+        return d
+
+
+def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares slope and intercept along the last axis (vectorised over replicates)."""
+    sw = w.sum(-1)
+    xm, ym = (w * x).sum(-1) / sw, (w * y).sum(-1) / sw
+    sxx = (w * (x - xm[..., None]) ** 2).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (w * (x - xm[..., None]) * (y - ym[..., None])).sum(-1) / sxx
+    return slope, ym - slope * xm
+
+
+def fit_teacher_law(
+    student_size, optimal_teacher, *, form: str = "linear", sigma=None, edge=None, exclude_edge: bool = True,
+    n_boot: int = 2000, ci: float = 0.9, seed: int = 0,
+) -> TeacherLawFit:
+    """Least squares T* on S (Zhang et al.); `sigma` (per-point s.d. of T*, e.g. from a bootstrap CI)
+    gives weights 1/σ²; points with edge=True (optimum at the edge of the teacher grid, so only a
+    bound) are dropped unless exclude_edge=False. CIs: percentile bootstrap over points."""
+    if form not in ("linear", "loglog"):
+        raise FitInputError(f"teacher law form must be 'linear' or 'loglog', got {form!r}")
+    S, T = column(student_size, "student_size"), column(optimal_teacher, "optimal_teacher")
+    same_length(student_size=S, optimal_teacher=T)
+    keep = np.ones(len(S), bool)
+    if edge is not None and exclude_edge:
+        keep = ~np.asarray(edge, bool)
+    n_excl = int((~keep).sum())
+    w = np.ones(len(S)) if sigma is None else 1.0 / column(sigma, "sigma") ** 2
+    S, T, w = S[keep], T[keep], w[keep]
+    if len(np.unique(S)) < 3:
+        raise TooFewPoints(f"teacher law needs ≥ 3 distinct student sizes with interior optima, got "
+                           f"{len(np.unique(S))} ({n_excl} edge optima excluded)")
+    x, y = (S, T) if form == "linear" else (np.log(S), np.log(T))
+    if form == "loglog" and sigma is not None:
+        w = w * T**2  # delta method: var(log T) ≈ σ²/T²
+    slope, intercept = _wls(x, y, w)
+    resid = y - (slope * x + intercept)
+    ym = (w * y).sum() / w.sum()
+    r2 = float(1 - (w * resid**2).sum() / (w * (y - ym) ** 2).sum())
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    bs, bi = _wls(x[idx], y[idx], w[idx])
+    return TeacherLawFit(form, float(slope), float(intercept), percentile_interval(bs, ci),
+                         percentile_interval(bi, ci), ci, r2,
+                         tuple(map(float, resid)), len(x), n_excl, sigma is not None)

@@ -1,0 +1,24 @@
+"""The two interval helpers every analysis shares: percentile intervals and normal z-scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def percentile_interval(samples, ci: float) -> tuple[float, float]:
+    """Central `ci` percentile interval of the finite samples; (NaN, NaN) when there are none."""
+    v = np.asarray(samples, float).reshape(-1)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return (math.nan, math.nan)
+    a = (1 - ci) / 2
+    lo, hi = np.quantile(v, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def z_of(ci: float) -> float:
+    """Two-sided normal quantile: an interval ±z·σ holds `ci` of a normal distribution."""
+    return float(stats.norm.ppf(0.5 + ci / 2))
