@@ -45,14 +45,10 @@ def with_supervised_loss(rows: list[dict]) -> list[dict]:
 
 
 def fit_columns(rows: list[dict]) -> dict[str, np.ndarray]:
-    """Rows -> the columns fit_table reads. Budgets that are not finite (closed-form families'
-    infinite data) are dropped, so the supervised law is fitted in its reduced, single-D form."""
+    """Rows -> the columns fit_table reads (the same columns results.csv holds)."""
     cols = {c: np.array([r[c] for r in rows], dtype=object if c in rows_lib.STRING_COLUMNS else None)
             for c in rows_lib.COLUMNS}
     cols["diverged"] = cols["diverged"].astype(bool)
-    used = cols["run_kind"] != "teacher"
-    if not np.all(np.isfinite(cols["student_budget"][used].astype(float))):
-        del cols["student_budget"]
     return cols
 
 
@@ -143,6 +139,8 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
          "", "## Findings", ""]
     if error:
         L += [f"Law fits could not run: {error}", ""]
+    for w in fits.warnings if fits else ():
+        L += [f"**Warning:** {w}.", ""]
     settings = fits.settings() if fits else []
     if not settings:
         L += ["No distilled runs: nothing to say about a capacity gap.", ""]
@@ -237,6 +235,9 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
         f = sup.fit
         lines.append(f"**Supervised law** L(N, D): fitted on {f.n_points} runs, RMSE of log residuals "
                      f"{f.rmse_log:.3g}, max relative error {f.max_rel_error:.2%}" + (f" ({f.note})" if f.note else "") + ".")
+        if not f.describes_data:
+            lines.append(f"The supervised law does not describe these data: {', '.join(f.at_bounds)} ended at the "
+                         "bound of the search box (the loss does not fall with size or data as the law requires).")
     else:
         lines.append(f"**Supervised law:** {sup.status}: {sup.reason}.")
     ds = st.distillation
@@ -261,11 +262,18 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
     lines.append("Limit properties of the fitted law: " + "; ".join(
         f"{name}: {'holds' if all(v) else 'FAILS' if not any(v) else f'{sum(v)}/{len(v)} students'}"
         for name, v in by_name.items()) + ".")
+    if not f.describes_data:
+        lines.append(f"The fitted distillation law has {', '.join(f.at_bounds)} at the bound of its search box: "
+                     "its form does not describe these data (a size or data exponent of 0 means no improvement).")
     for s in ds.students:
         o = s.optimum
+        verdict = "distillation helps" if o.beats_supervised else "no teacher beats supervised training"
+        if s.extrapolated:
+            lo, hi = s.observed_teacher_loss
+            verdict = (f"the law says {verdict}, but only by extrapolation: the observed teacher losses span "
+                       f"[{lo:.4g}, {hi:.4g}]")
         lines.append(f"- student N = {s.N:.3g}: predicted optimal teacher loss {o.teacher_loss:.4g} → student "
-                     f"{o.student_loss:.4g} vs supervised {o.supervised_loss:.4g} "
-                     f"({'distillation helps' if o.beats_supervised else 'no teacher beats supervised training'}).")
+                     f"{o.student_loss:.4g} vs supervised {o.supervised_loss:.4g} ({verdict}).")
     return lines
 
 
@@ -291,7 +299,16 @@ def _conclusions(opt, st: SettingFit) -> list[str]:
     helped = [o for o in opt if math.isfinite(o["supervised_loss"]) and o["min_loss"] < o["supervised_loss"]]
     if opt:
         out.append(f"- Distillation from the best teacher beat supervised training for {len(helped)} of {len(opt)} "
-                   "students (seed-mean loss).")
+                   "students (seed-mean loss, observed).")
+    ds = st.distillation
+    if ok(ds) and opt:
+        claims = [s for s in ds.students if s.optimum.beats_supervised]
+        if claims and not helped:
+            out.append(f"- The fitted law predicts that distillation helps for {len(claims)} of the students it was "
+                       "checked on, but no observed run supports it"
+                       + (" (the predicted optimal teacher lies outside the observed teacher losses)"
+                          if any(s.extrapolated for s in claims) else "")
+                       + ": trust the observed runs, and add teachers in the predicted range before acting on it.")
     edge = [o for o in opt if not o["interior"]]
     if edge:
         names = ", ".join(f"{o['student_size']:g}" for o in edge)
@@ -305,7 +322,6 @@ def _conclusions(opt, st: SettingFit) -> list[str]:
                    f"[{lo:.3g}, {hi:.3g}]): " + ("tight enough to plan with." if lin.n_points >= 4 and
                                                   lin.r2 > 0.95 and lo > 0 else
                                                   "too loose to extrapolate from; add student sizes or seeds."))
-    ds = st.distillation
     if ok(ds) and ok(ds.extrapolation):
         ex = ds.extrapolation
         out.append(f"- The distillation law {'extrapolates' if ex.within_1_percent else 'does NOT extrapolate'} to "

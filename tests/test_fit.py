@@ -237,7 +237,7 @@ def test_fit_table_fits_everything_the_columns_allow_and_is_json():
     res = fit.fit_table(table, fit.FitOptions(n_boot=3, n_top=3, n_random=1, optima_boot=200))
     doc = fit.to_json(res)
     json.dumps(doc, allow_nan=False)
-    assert set(doc) == {"input", "options", "families"}
+    assert set(doc) == {"input", "options", "families", "warnings"}
     fam = res.families[0]
     assert fit.ok(fam.supervised) and fam.supervised.fit.max_rel_error < 2e-3
     (st,) = fam.settings
@@ -261,7 +261,7 @@ def test_fit_table_errors_name_the_problem():
     with pytest.raises(fit.FitInputError, match="nothing to fit"):
         fit.fit_table({"student_size": np.ones(3), "teacher_size": np.ones(3)})
     bad = {"student_size": np.array([1e7, 2e7, 3e7]), "loss": np.array([3.0, np.nan, 2.0])}
-    with pytest.raises(fit.FitInputError, match=r"'loss' row 1"):
+    with pytest.raises(fit.FitInputError, match=r"'loss' row 2"):
         fit.fit_table(bad)
     with pytest.raises(fit.FitInputError, match="cannot read"):
         fit.fit_table("/nonexistent/table.csv")

@@ -31,7 +31,7 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "supervised law" in r.stdout and "linear teacher law" in r.stdout and "distillation law" in r.stdout
     res = json.loads((out / "fit.json").read_text())
-    assert set(res) == {"input", "options", "families", "plots"}
+    assert set(res) == {"input", "options", "families", "warnings", "plots"} and res["warnings"] == []
     assert res["options"]["ci"] == 0.8 and res["options"]["n_boot"] == 2
     fam = res["families"][0]
     sup = fam["supervised"]
@@ -61,7 +61,7 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
         (["{table}", "--out", "o", "--ci", "1.5"], "--ci must be in (0, 1)"),
         (["{table}", "--out", "o", "--bootstrap", "-1"], "--bootstrap must be"),
         (["{table}"], "required: --out"),
-        (["{bad}", "--out", "o"], "'student_loss' row 1"),
+        (["{bad}", "--out", "o"], "'student_loss' row 2 (line 3)"),
         (["{empty}", "--out", "o"], "no data rows"),
     ],
 )
@@ -89,4 +89,4 @@ def test_cli_bad_csv_exits_nonzero_without_traceback(tmp_path):
     bad.write_text("student_size,teacher_size,student_loss\n1e7,1e8,3.0\n1e7,-2e8,2.9\n1e7,4e8,2.9\n")
     r = _run(bad, "--out", tmp_path / "o", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["simgap.fit: error: column 'teacher_size' row 1: value -200000000.0 must be finite and > 0"]
+    assert r.stderr.strip().splitlines() == ["simgap.fit: error: column 'teacher_size' row 2 (line 3): value -200000000.0 must be finite and > 0"]

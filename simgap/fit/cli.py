@@ -4,12 +4,11 @@ and a plain-text summary (one line per finding)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
@@ -25,8 +24,10 @@ def _fmt_ci(ci: dict, name: str) -> str:
 
 
 def _params(sec: LawSection) -> str:
-    p = sec.fit.raw_params.__dict__
-    return ", ".join(f"{k}={v:.4g}{_fmt_ci(sec.ci, k)}" for k, v in p.items())
+    f = sec.fit
+    text = ", ".join(f"{k}={v:.4g}{_fmt_ci(sec.ci, k)}" for k, v in dataclasses.asdict(f.raw_params).items())
+    return text + (f"; AT BOUNDS {', '.join(f.at_bounds)}" if f.at_bounds else "") + (
+        "; the law does NOT describe these data (an exponent at 0)" if not f.describes_data else "")
 
 
 def _teacher_law_lines(tl: TeacherLawSection, budget_kind: str | None, ci: float) -> list[str]:
@@ -47,7 +48,7 @@ def summarize(result: TableFit) -> str:
     """A short human-readable account of fit_table's result."""
     i = result.input
     lines = [f"rows: {i.n_rows} ({i.n_supervised} supervised, {i.n_distilled} distilled, "
-             f"{i.n_diverged_dropped} diverged dropped)"]
+             f"{i.n_diverged_dropped} diverged dropped, {i.n_duplicates} duplicated)"]
     for fam in result.families:
         lines.append(f"== family {fam.family or '(no family column)'}")
         sec = fam.supervised
@@ -157,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                      size_column=args.size_column,
                      teacher_size_column=args.size_column.replace("student", "teacher"),
                      extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold)
+    out = Path(args.out)
     try:
+        _check_out_dir(out)
         result = fit_table(args.table, opt)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         doc = to_json(result)
         if not args.no_plots:
             doc["plots"] = write_plots(result, out)
@@ -170,4 +171,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(summarize(result))
     print(f"wrote {out / 'fit.json'}" + (f" and {len(doc['plots'])} plots" if "plots" in doc else ""))
+    for w in result.warnings:
+        print(f"simgap.fit: warning: {w}", file=sys.stderr)
+    if not result.fitted_anything:
+        print("simgap.fit: error: nothing could be fitted (every section was skipped or failed; see above)",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an --out that is a file or cannot be written, before any work."""
+    if out.exists() and not out.is_dir():
+        raise FitInputError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".simgap-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise FitInputError(f"--out {out}: cannot write there ({e.strerror or e})") from None

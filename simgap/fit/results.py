@@ -41,6 +41,13 @@ class StudentCheck:
     D: float
     optimum: TeacherOptimum
     checks: tuple[PropertyCheck, ...]
+    observed_teacher_loss: tuple[float, float]  # the range of L_T the law was fitted on
+
+    @property
+    def extrapolated(self) -> bool:
+        """The predicted optimal teacher loss lies outside the teacher losses the law has seen."""
+        lo, hi = self.observed_teacher_loss
+        return not lo <= self.optimum.teacher_loss <= hi
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,8 @@ class LawSection:
             out["query_point"] = {"N": self.query[0], "D": self.query[1]}
             out["predicted_loss_at_query"] = self.predicted_loss_at_query
         if self.fit.law == "distillation":
-            out["optimal_teacher_loss"] = [{"N": s.N, "D": s.D, **_fields(s.optimum)} for s in self.students]
+            out["optimal_teacher_loss"] = [{"N": s.N, "D": s.D, **_fields(s.optimum), "extrapolated": s.extrapolated,
+                                            "observed_teacher_loss": s.observed_teacher_loss} for s in self.students]
             out["property_checks"] = [{**_fields(c), "N": s.N, "D": s.D} for s, c in self.property_checks]
             out["all_properties_pass"] = self.all_properties_pass
         return out
@@ -133,6 +141,7 @@ class TableInput:
     size_column: str
     tokens_column: str | None
     path: str | None
+    n_duplicates: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,13 @@ class TableFit:
     input: TableInput
     options: FitOptions
     families: tuple[FamilyFit, ...]
+    warnings: tuple[str, ...] = ()  # things a user must know before trusting the numbers
+
+    @property
+    def fitted_anything(self) -> bool:
+        """Some law, optimum or teacher law could be fitted (a CLI run that fitted nothing fails)."""
+        return any(ok(f.supervised) for f in self.families) or any(
+            ok(st.optima) or ok(st.distillation) for _, st in self.settings())
 
     def settings(self):
         """(family, setting) for every setting of every family: nothing is reported only for the first."""

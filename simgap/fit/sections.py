@@ -62,8 +62,9 @@ def distillation_section(N, D, LT, LS, sup: LawSection | Skipped, opt: FitOption
                        (lambda pp, ss, n_=n_, d_=d_: laws.optimal_teacher_loss(n_, d_, ss, pp).teacher_loss)
                        for n_, d_ in students}
             b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=sup.fit, derived=derived)
+        seen = (float(LT.min()), float(LT.max()))
         checks = tuple(StudentCheck(n_, d_, laws.optimal_teacher_loss(n_, d_, s, p),
-                                    tuple(laws.check_properties(s, p, [(n_, d_)]))) for n_, d_ in students)
+                                    tuple(laws.check_properties(s, p, [(n_, d_)])), seen) for n_, d_ in students)
         return LawSection(f, b, _extrapolation(f, LS, N, opt), students=checks)
 
     return guarded(run)

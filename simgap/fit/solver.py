@@ -63,6 +63,15 @@ class LawFit:
     huber_delta: float
     data: dict = field(repr=False, compare=False, default_factory=dict)
     supervised: SupervisedParams | None = None  # the law held fixed in a distillation fit
+    at_bounds: tuple[str, ...] = ()  # parameters that ended on a bound of the search box
+
+    @property
+    def describes_data(self) -> bool:
+        """False when a fitted exponent sits at its lower bound: with α = 0 the loss does not fall
+        with size (β = 0: with data; γ → 0: at all), so the law's form does not describe the data
+        even though the optimiser converged."""
+        flat = {"alpha", "gamma"} | (set() if self.reduced else {"beta"})
+        return not any(b.endswith(":lower") and b.split(":")[0] in flat for b in self.at_bounds)
 
     @property
     def raw_params(self) -> SupervisedParams | DistillParams:
@@ -101,6 +110,8 @@ class LawFit:
             "n_starts": self.n_starts,
             "fit_time_s": self.fit_time_s,
             "huber_delta": self.huber_delta,
+            "at_bounds": list(self.at_bounds),
+            "describes_data": self.describes_data,
         }
 
 
@@ -273,4 +284,17 @@ def _fit_law(law, logpred, grad, loss, N, D, reduced, init, huber_delta, n_top, 
             f"constant C{prime} (reported as B = C{prime}, beta = 0)" if reduced else _collinear_note(logN, logD))
     return LawFit(law, names, tuple(map(float, theta)), conv, msg, reduced, note, len(N), **errors,
                   objective=objective, n_starts=n_starts, fit_time_s=time.perf_counter() - t0,
-                  huber_delta=huber_delta, data=data, supervised=supervised)
+                  huber_delta=huber_delta, data=data, supervised=supervised, at_bounds=_at_bounds(names, theta))
+
+
+def _at_bounds(names, theta, rtol: float = 1e-6) -> tuple[str, ...]:
+    """"name:lower"/"name:upper" for each shape parameter on its bound (scale parameters log A,
+    log B, log C have bounds far outside any data and are not reported)."""
+    out = []
+    for name, v in zip(names, theta):
+        if name in ("log_A", "log_B", "log_C"):
+            continue
+        lo, hi = obj.BOUNDS[name]
+        tol = rtol * max(1.0, hi - lo)
+        out += [f"{name}:lower"] if v <= lo + tol else [f"{name}:upper"] if v >= hi - tol else []
+    return tuple(out)

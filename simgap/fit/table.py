@@ -16,6 +16,8 @@ distilled rows further by the settings columns lam, tau, student_init.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 import math
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError, same_length
-from simgap.fit.results import FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput
+from simgap.fit.results import FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput, ok
 from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
 from simgap.optima import teacher_optima
@@ -34,29 +36,51 @@ SETTING_COLUMNS = ("lam", "tau", "student_init")  # distilled rows are grouped b
 KNOB_COLUMNS = {"student_params": "student_size", "teacher_params": "teacher_size"}
 
 
+_TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}
+LINE = "__line__"  # hidden column: each data row's line in the file, for error messages
+
+
 def read_table(path) -> dict[str, np.ndarray]:
-    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN),
-    booleans for true/false columns, strings otherwise."""
+    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN), booleans
+    for true/false columns (and 1/0, yes/no for `diverged`), strings otherwise. Tables from other
+    tools are read as they come: a UTF-8 byte-order mark, `;` or tab separators, padded cells."""
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
         raise FitInputError(f"cannot read table {str(path)!r}: {e}") from None
-    if not rows:
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first.count) if first else ","
+    try:
+        records = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as e:
+        raise FitInputError(f"cannot read table {str(path)!r}: {e}") from None
+    numbered = [(i + 1, r) for i, r in enumerate(records) if any(c.strip() for c in r)]
+    if len(numbered) < 2:
         raise FitInputError(f"table {str(path)!r} has no data rows")
-    out: dict[str, np.ndarray] = {}
-    for name in rows[0]:
-        if name is None:
-            continue
-        cells = [(r.get(name) or "").strip() for r in rows]
-        if {c.lower() for c in cells} <= {"true", "false", ""}:
-            out[name] = np.array([c.lower() == "true" for c in cells])
-            continue
-        try:
-            out[name] = np.array([float(c) if c else math.nan for c in cells])
-        except ValueError:
-            out[name] = np.array(cells, dtype=object)
+    header = [h.strip() for h in numbered[0][1]]
+    for line, r in numbered[1:]:
+        if len(r) != len(header):
+            raise FitInputError(f"table {str(path)!r} line {line}: {len(r)} cells, the header has {len(header)}")
+    out: dict[str, np.ndarray] = {LINE: np.array([line for line, _ in numbered[1:]])}
+    for j, name in enumerate(header):
+        cells = [r[j].strip() for _, r in numbered[1:]]
+        low = {c.lower() for c in cells} - {""}
+        if low <= {"true", "false"} or (name == "diverged" and low <= _TRUE | _FALSE):
+            out[name] = np.array([c.lower() in _TRUE for c in cells])
+        elif name == "run_kind":
+            out[name] = np.array([c.lower() for c in cells], dtype=object)
+        else:
+            try:
+                out[name] = np.array([float(c) if c else math.nan for c in cells])
+            except ValueError:
+                out[name] = np.array(cells, dtype=object)
     return out
+
+
+def _where(cols: dict, i: int) -> str:
+    """Row i as a user counts it: the 1-based data row, and the file line when read from a file."""
+    return f"row {i + 1}" + (f" (line {int(cols[LINE][i])})" if LINE in cols else "")
 
 
 def _as_columns(table) -> dict[str, np.ndarray]:
@@ -86,7 +110,7 @@ def _require_rows(cols: dict, name: str, mask: np.ndarray) -> np.ndarray:
     bad = mask & (~np.isfinite(a) | (a <= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
+        raise FitInputError(f"column {name!r} {_where(cols, i)}: value {float(a[i])!r} must be finite and > 0")
     return a[mask]
 
 
@@ -181,10 +205,19 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
     if not (can_optima or can_dist or can_sup):
         raise FitInputError(
             "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
-            f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(cols)}")
+            f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(c for c in cols if c != LINE)}")
+    warnings = []
+    if tok_c and not np.isfinite(_num(cols, tok_c)[sup_mask | dist_mask]).any():
+        warnings.append(f"{tok_c} is never finite (unlimited data, as in closed-form families): "
+                        "the laws are fitted in their single-budget form")
+        tok_c = None
     n_div = int(cols["diverged"].astype(bool).sum()) if "diverged" in cols and cols["diverged"].dtype == bool else 0
+    n_dup = _duplicates(cols)
+    if n_dup:
+        warnings.append(f"{n_dup} rows repeat an earlier row exactly: kept, but duplicates narrow the CIs "
+                        "as if they were independent runs")
     info = TableInput(n, int(sup_mask.sum()), int(dist_mask.sum()), n_div, how, size_c, tok_c,
-                      str(table) if isinstance(table, (str, Path)) else None)
+                      str(table) if isinstance(table, (str, Path)) else None, n_dup)
     families = []
     for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
         sm = fam_mask & sup_mask
@@ -205,4 +238,24 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
                                             _require_rows(cols, "student_loss", m), sup, opt)
             settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
         families.append(FamilyFit(fam_key.get("family", ""), sup, tuple(settings)))
-    return TableFit(info, opt, tuple(families))
+    result = TableFit(info, opt, tuple(families))
+    return dataclasses.replace(result, warnings=tuple(warnings + _bad_fit_warnings(result)))
+
+
+def _duplicates(cols: dict) -> int:
+    """Rows identical to an earlier row in every column."""
+    names = [c for c in cols if c != LINE]
+    keys = list(zip(*(cols[c].tolist() for c in names)))
+    return len(keys) - len(set(map(str, keys)))
+
+
+def _bad_fit_warnings(result: TableFit, limit: float = 0.5) -> list[str]:
+    """A converged fit can still miss the data by orders of magnitude (e.g. a 1e308 typo)."""
+    out = []
+    for fam in result.families:
+        for name, sec in [("supervised", fam.supervised)] + [("distillation", st.distillation) for st in fam.settings]:
+            if ok(sec) and sec.fit.max_rel_error > limit:
+                out.append(f"the {name} law{' of ' + fam.family if fam.family else ''} misses some runs by "
+                           f"{sec.fit.max_rel_error:.3g}× their loss (max relative error): check the table for "
+                           "absurd values before trusting it")
+    return out

@@ -1,0 +1,161 @@
+"""No silent wrong result from the fitting side (issue 13, cases 5–10 and 12): each test failed on
+the code before its fix."""
+
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+from simgap import fit, laws
+from simgap.config import shipped_configs
+from simgap.fit import cli
+from simgap.sweep import main as sweep_main
+
+SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
+
+
+def test_degenerate_bootstrap_resample_is_dropped_and_counted_not_fatal():
+    """Two supervised student sizes, one of them in a single row: about a third of the resamples
+    hold one size only and cannot be fitted. They are counted; the law and its CIs survive."""
+    rng = np.random.default_rng(0)
+    N = np.array([1e8] * 7 + [1e9])
+    D = np.array([1e9 * 2**k for k in range(7)] + [1e10])
+    sup = fit.fit_supervised(N, D, laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, 1e-3, 8)),
+                             n_top=3, n_random=0)
+    Ns = np.repeat([1e8, 1e9], 12)
+    LT = np.tile(np.geomspace(1.8, 4, 12), 2)
+    LS = laws.distill_loss(Ns, 20 * Ns, LT, SUP, DIST) * np.exp(rng.normal(0, 1e-3, Ns.size))
+    dist = fit.fit_distillation(Ns, 20 * Ns, LT, LS, sup.require(), n_top=2, n_random=0)
+    b = fit.bootstrap(dist, n_boot=10, seed=1, supervised_fit=sup)
+    assert 0 < b.n_failed < 10
+    assert all(len(v) == 10 - b.n_failed for v in b.samples.values())
+
+
+def test_a_fit_at_its_bounds_says_the_law_does_not_describe_the_data():
+    N = np.repeat(np.geomspace(1e7, 1e9, 7), 3)
+    D = np.tile([1e9, 4e9, 1.6e10], 7)
+    L = 2.0 + 0.1 * np.log(N / 1e7)  # the loss RISES with size: no power law in N describes it
+    f = fit.fit_supervised(N, D, L, n_top=4, n_random=1)
+    assert f.converged and "alpha:lower" in f.at_bounds and not f.describes_data
+    assert f.to_json()["describes_data"] is False
+    good = fit.fit_supervised(N, D, laws.supervised_loss(N, D, SUP), n_top=4, n_random=1)
+    assert good.at_bounds == () and good.describes_data
+
+
+def _kernel_config(tmp_path, **grid) -> Path:
+    raw = tomllib.loads(Path("configs/kernel.toml").read_text())
+    raw["grid"].update(seeds=2, **grid)
+    raw["fit"]["bootstrap"] = 0
+    path = tmp_path / "kernel.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def test_predictions_outside_the_observed_teacher_losses_are_labelled_extrapolation(tmp_path, monkeypatch):
+    """Teachers of size 1–10 only: every observed distilled run is worse than supervised training,
+    while the fitted law's optimal teacher loss (~1) is far below every observed one (≥ 300)."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    cfg = _kernel_config(tmp_path, teacher_sizes=[1, 5, 10], student_sizes=[300, 500, 800])
+    assert sweep_main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "beat supervised training for 0 of 3 students" in report
+    assert "(distillation helps)" not in report
+    assert "only by extrapolation: the observed teacher losses span" in report
+    assert "no observed run supports it" in report
+    doc = json.loads((tmp_path / "run" / "laws.json").read_text())
+    checks = doc["fits"]["families"][0]["settings"][0]["distillation"]["optimal_teacher_loss"]
+    assert all(c["extrapolated"] for c in checks)
+
+
+def test_two_teacher_sizes_finish_with_the_optimum_analysis_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    cfg = _kernel_config(tmp_path, teacher_sizes=[300, 600], student_sizes=[300, 500])
+    assert sweep_main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "**Capacity gap:** not analysed (student_size" in report and "need ≥ 3 teacher sizes" in report
+
+
+def _small_grid(raw: dict) -> dict:
+    """A shipped config shrunk to seconds: 2 students, 3 teachers, 2 seeds, ~20 steps."""
+    g = raw["grid"]
+    teachers = sorted(g["teacher_sizes"])[:3]
+    students = [s for s in sorted(g["student_sizes"]) if s <= teachers[-1]][:2] or sorted(g["student_sizes"])[:1]
+    steps = 20 * raw.get("train", {}).get("batch_size", 512)
+    if raw["family"] == "transformer":
+        steps *= raw.get("family_params", {}).get("seq_len", 16)
+    budgets = [0] if raw["family"] == "kernel" else [steps]
+    g.update(student_sizes=students, teacher_sizes=teachers, seeds=2, student_budgets=budgets,
+             teacher_budgets=budgets)
+    raw["fit"] = {"bootstrap": 0}
+    return raw
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(p, marks=pytest.mark.slow) if p.stem in ("transformer", "transformer_paper", "mlp_paper") else p
+    for p in shipped_configs()
+], ids=lambda p: p.stem)
+def test_every_shipped_configs_results_csv_fits_as_is(config, tmp_path, capsys):
+    raw = _small_grid(tomllib.loads(config.read_text()))
+    path = tmp_path / config.name
+    path.write_text(tomli_w.dumps(raw))
+    run = tmp_path / "run"
+    assert sweep_main(["--config", str(path), "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main([str(run / "results.csv"), "--out", str(tmp_path / "fit"), "--bootstrap", "0", "--no-plots"]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def _write_reference(path: Path, sep: str, bom: bool, extra_rows=()) -> None:
+    rows = [["run_kind", "student_size", "student_tokens", "student_loss", "diverged"]]
+    for n in np.geomspace(1e7, 1e9, 5):
+        for d in (1e9, 1e10):
+            rows.append(["Supervised", repr(float(n)), repr(d), repr(float(laws.supervised_loss(n, d, SUP))), "0"])
+    rows += [list(r) for r in extra_rows]
+    text = "\n".join(sep.join(r) for r in rows) + "\n"
+    path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+
+
+def test_tables_from_other_tools_are_read_as_they_come(tmp_path):
+    """BOM, `;` separators, diverged as 1/0, run_kind capitalised, padded cells."""
+    path = tmp_path / "excel.csv"
+    _write_reference(path, " ; ", bom=True, extra_rows=[["supervised", "5e8", "1e10", "99.0", "1"]])
+    res = fit.fit_table(path, fit.FitOptions(n_boot=0, n_top=3, n_random=0))
+    assert res.input.n_supervised == 10 and res.input.n_diverged_dropped == 1
+    assert fit.ok(res.families[0].supervised) and res.families[0].supervised.fit.max_rel_error < 1e-3
+
+
+def test_duplicated_rows_and_absurd_values_are_warned_about(tmp_path):
+    path = tmp_path / "dup.csv"
+    _write_reference(path, ",", bom=False)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines + lines[1:4]) + "\n")  # three rows twice
+    res = fit.fit_table(path, fit.FitOptions(n_boot=0, n_top=3, n_random=0))
+    assert res.input.n_duplicates == 3 and any("3 rows repeat" in w for w in res.warnings)
+    absurd = tmp_path / "absurd.csv"
+    _write_reference(absurd, ",", bom=False, extra_rows=[["supervised", "3e8", "1e9", "1e308", "false"]])
+    res = fit.fit_table(absurd, fit.FitOptions(n_boot=0, n_top=3, n_random=0))
+    assert any("check the table for absurd values" in w for w in res.warnings)
+
+
+def test_errors_name_the_row_as_a_user_counts_it(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("student_size,student_loss\n\n1e7,3.0\n2e7,-1\n")  # a blank line before the data
+    with pytest.raises(fit.FitInputError, match=r"'student_loss' row 2 \(line 4\)"):
+        fit.fit_table(path)
+
+
+def test_fit_cli_exit_codes(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    table.write_text("student_size,student_loss\n1e7,3.0\n2e7,2.9\n3e7,2.8\n")  # too few rows for any law
+    assert cli.main([str(table), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
+    assert "nothing could be fitted" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for out in (a_file, a_file / "sub"):
+        assert cli.main([str(table), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"simgap.fit: error: --out {out}")
