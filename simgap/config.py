@@ -43,6 +43,11 @@ class FitOptions:
     exclude_edge: bool = True
     weighted_teacher_law: bool = False  # weights 1/σ² from the optima's CIs
     max_check_students: int = 3
+    # parameters held fixed, as (name, value) pairs: supervised E, A, B, alpha, beta, gamma (E may be
+    # "irreducible": the table's irreducible_loss, exact for simgap's families); distillation by
+    # DistillParams names. Fixing E stabilises A and α; gamma = 1 is Hoffmann et al.'s form.
+    fixed_supervised: tuple[tuple[str, float | str], ...] = ()
+    fixed_distillation: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class SweepConfig:
         if self.description:
             out["description"] = self.description
         fit = {"huber_delta": self.fit.huber_delta, "bootstrap": self.fit.n_boot, "ci": self.fit.ci}
+        fit.update({k: dict(getattr(self.fit, k)) for k in ("fixed_supervised", "fixed_distillation")
+                    if getattr(self.fit, k)})
         out.update(family_params=dict(self.family_params), grid=_lists(grid), train=train, distill=distill, fit=fit)
         return out
 
@@ -85,6 +92,13 @@ def _nonneg_int(v):
 
 def _number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _fixed_table(v, allow_irreducible: bool) -> bool:
+    names = ("E", "A", "B", "alpha", "beta", "gamma") if allow_irreducible else (
+        "A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
+    return isinstance(v, dict) and all(k in names and (
+        _number(x) or (allow_irreducible and k == "E" and x == "irreducible")) for k, x in v.items())
 
 
 def _int_list(check):
@@ -115,6 +129,10 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "huber_delta": (lambda v: _number(v) and v > 0, "a positive number"),
         "bootstrap": (_nonneg_int, "an integer >= 0"),
         "ci": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
+        "fixed_supervised": (lambda v: _fixed_table(v, allow_irreducible=True),
+                             'a table of E, A, B, alpha, beta, gamma = number (E may be "irreducible"), e.g. {E = "irreducible"}'),
+        "fixed_distillation": (lambda v: _fixed_table(v, allow_irreducible=False),
+                               "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = number, e.g. {gamma = 1.0}"),
     },
 }
 _REQUIRED = {"grid": ("student_sizes", "teacher_sizes", "seeds")}
@@ -188,7 +206,10 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
         fail("[family_params]" if family in FAMILIES else "family", str(e))
 
     train = TrainSpec(**sections["train"], **sections["distill"])
-    fit = FitOptions(**{("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()})
+    fit_raw = {("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()}
+    for key in ("fixed_supervised", "fixed_distillation"):
+        fit_raw[key] = tuple(sorted(fit_raw.get(key, {}).items()))
+    fit = FitOptions(**fit_raw)
     name = raw.get("name") or Path(source).stem
     return SweepConfig(name=name, family=family, family_params=family_params, grid=grid,
                        train=train, fit=fit, description=raw.get("description", ""), source=source)

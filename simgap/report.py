@@ -235,6 +235,8 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
         f = sup.fit
         lines.append(f"**Supervised law** L(N, D): fitted on {f.n_points} runs, RMSE of log residuals "
                      f"{f.rmse_log:.3g}, max relative error {f.max_rel_error:.2%}" + (f" ({f.note})" if f.note else "") + ".")
+        if f.fixed:
+            lines.append("Held fixed in the supervised fit: " + ", ".join(f"{k} = {v:g}" for k, v in f.fixed) + ".")
         if not f.describes_data:
             lines.append(f"The supervised law does not describe these data: {', '.join(f.at_bounds)} ended at the "
                          "bound of the search box (the loss does not fall with size or data as the law requires).")
@@ -250,6 +252,8 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
                  f"{f.rmse_log:.3g}, max relative error {f.max_rel_error:.2%}; d1 = {p.d1:.3g}, "
                  f"c0 = {p.c0:.3g}, c1 = {p.c1:.3g}, f1 = {p.f1:.3g} (Busbridge et al.: d1 = 1.315, "
                  f"c0 = 2.549, c1 = 522.6, f1 = 0.090).")
+    if f.fixed:
+        lines.append("Held fixed in the distillation fit: " + ", ".join(f"{k} = {v:g}" for k, v in f.fixed) + ".")
     ex = ds.extrapolation
     if ok(ex):
         lines.append(f"Extrapolation: fitted on the weaker runs, it predicts {ex.n_test} held-out stronger runs "

@@ -61,6 +61,8 @@ def test_seeds_override_and_defaults():
         (("train", "batch_size"), 1.5, "[train].batch_size"),
         (("distill", "lam"), 1.5, "[distill].lam"),
         (("fit", "ci"), 90, "[fit].ci"),
+        (("fit", "fixed_supervised"), {"c0": 1.0}, "[fit].fixed_supervised"),
+        (("fit", "fixed_distillation"), {"E": "irreducible"}, "[fit].fixed_distillation"),
         (("grid",), None, "grid: missing"),
         (("colour",), "red", "colour: unknown key"),
         (("family",), "quantum", "family"),
@@ -97,3 +99,10 @@ def test_load_errors_name_the_file(tmp_path):
     good = tmp_path / "ok.toml"
     good.write_text(tomli_w.dumps(BASE))
     assert load_config(good).name == "t"
+
+
+def test_fixed_law_parameters_load_and_round_trip():
+    raw = with_change(("fit", "fixed_supervised"), {"E": "irreducible", "gamma": 1.0})
+    cfg = parse_config(raw)
+    assert cfg.fit.fixed_supervised == (("E", "irreducible"), ("gamma", 1.0))
+    assert parse_config(cfg.to_dict()).fit == cfg.fit

@@ -271,3 +271,34 @@ def test_fit_table_too_few_points_is_skipped_not_fatal():
     table = {"student_size": np.array([1e7, 2e7, 3e7]), "loss": np.array([3.0, 2.9, 2.8])}
     res = fit.fit_table(table, fit.FitOptions(n_boot=0))
     assert res.families[0].supervised.status == "skipped"
+
+
+# ----- fixed parameters --------------------------------------------------------------------
+
+
+def test_fixed_parameters_are_held_and_the_rest_fitted():
+    rng = np.random.default_rng(12)
+    true = SupervisedParams(E=0.0, A=50.0, B=30.0, alpha=0.5, beta=0.4, gamma=1.0)
+    N, D, L = _sup_design(rng, true, noise=1e-3)
+    f = fit.fit_supervised(N, D, L, n_top=4, n_random=1, fixed={"E": 0.0, "gamma": 1.0})
+    assert f.converged and f.fixed == (("E", 0.0), ("gamma", 1.0))
+    assert f.params.gamma == 1.0 and f.params.E < 1e-10
+    assert f.params.alpha == pytest.approx(0.5, abs=0.01) and "gamma:lower" not in f.at_bounds
+    g = fit.fit_supervised(N, D, L, n_top=4, n_random=1, fixed={"A": 80.0})
+    assert g.params.A == pytest.approx(80.0) and g.params.alpha != pytest.approx(0.5, abs=1e-3)
+    b = fit.bootstrap(f, n_boot=5, seed=0)
+    assert set(b.samples["gamma"]) == {1.0}
+    with pytest.raises(fit.FitInputError, match="cannot fix 'c0' in the supervised law"):
+        fit.fit_supervised(N, D, L, fixed={"c0": 1.0})
+
+
+def test_fit_table_fixes_E_at_the_tables_irreducible_loss():
+    rng = np.random.default_rng(13)
+    true = SupervisedParams(E=0.7, A=50.0, B=30.0, alpha=0.5, beta=0.4, gamma=1.0)
+    N, D, L = _sup_design(rng, true, noise=1e-3)
+    table = {"student_size": N, "student_tokens": D, "loss": L, "irreducible_loss": np.full(N.size, 0.7)}
+    opt = fit.FitOptions(n_boot=0, n_top=3, n_random=0, fixed_supervised=(("E", "irreducible"),))
+    sup = fit.fit_table(table, opt).families[0].supervised
+    assert sup.fit.params.E == pytest.approx(0.7, rel=1e-12) and sup.fit.fixed == (("E", 0.7),)
+    with pytest.raises(fit.FitInputError, match="irreducible_loss column"):
+        fit.fit_table({k: v for k, v in table.items() if k != "irreducible_loss"}, opt)

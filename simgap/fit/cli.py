@@ -26,6 +26,7 @@ def _fmt_ci(ci: dict, name: str) -> str:
 def _params(sec: LawSection) -> str:
     f = sec.fit
     text = ", ".join(f"{k}={v:.4g}{_fmt_ci(sec.ci, k)}" for k, v in dataclasses.asdict(f.raw_params).items())
+    text += f"; held fixed: {', '.join(f'{k}={v:g}' for k, v in f.fixed)}" if f.fixed else ""
     return text + (f"; AT BOUNDS {', '.join(f.at_bounds)}" if f.at_bounds else "") + (
         "; the law does NOT describe these data (an exponent at 0)" if not f.describes_data else "")
 
@@ -141,8 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--size-column", default="student_size", choices=["student_size", "student_params"])
     ap.add_argument("--extrapolate-by", default="loss", choices=["loss", "size"])
     ap.add_argument("--extrapolate-threshold", type=float, default=None)
+    ap.add_argument("--fix-supervised", type=_pairs, default=(), metavar="NAME=VALUE,...",
+                    help='hold supervised-law parameters fixed, e.g. "E=0,gamma=1" or "E=irreducible" '
+                         "(the table's irreducible_loss column)")
+    ap.add_argument("--fix-distillation", type=_pairs, default=(), metavar="NAME=VALUE,...",
+                    help='hold distillation-law parameters fixed, e.g. "gamma=1"')
     ap.add_argument("--no-plots", action="store_true")
     return ap
+
+
+def _pairs(text: str) -> tuple[tuple[str, float | str], ...]:
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {item!r}")
+        try:
+            out.append((name.strip(), value.strip() if value.strip() == "irreducible" else float(value)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name.strip()}: {value!r} is not a number") from None
+    return tuple(sorted(out))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,
                      size_column=args.size_column,
                      teacher_size_column=args.size_column.replace("student", "teacher"),
-                     extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold)
+                     extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
+                     fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation)
     out = Path(args.out)
     try:
         _check_out_dir(out)
@@ -166,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_plots:
             doc["plots"] = write_plots(result, out)
         (out / "fit.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
-    except (FitInputError, OSError) as e:
+    except (FitInputError, OSError, ValueError) as e:
         print(f"simgap.fit: error: {e}", file=sys.stderr)
         return 2
     print(summarize(result))

@@ -25,6 +25,7 @@ import math
 import numpy as np
 from scipy import special
 
+from simgap.fit.inputs import FitInputError
 from simgap.laws import DistillParams, SupervisedParams
 
 
@@ -168,3 +169,36 @@ def centre(theta: np.ndarray, names: tuple[str, ...], mN: float, mD: float, sign
         th[..., ix["log_B"]] += sign * th[..., ix["beta"]] * mD
     return th
 
+
+_THETA_OF = {"E": "log_E", "A": "log_A", "B": "log_B", "c1": "log_c1", "d1": "log_d1"}
+
+
+def fixed_theta(law: str, fixed: dict[str, float], reduced: bool) -> dict[str, float]:
+    """Natural-scale fixed values ({"E": 0, "gamma": 1}) → the solver's coordinates ({"log_E": …}).
+
+    E = 0 becomes log E at its lower bound (E ≈ 1e-11). In the reduced (single-budget) form B is
+    the folded constant C and β does not exist (fixing β = 0 there is accepted as a no-op)."""
+    names = (SUP_NAMES_REDUCED if reduced else SUP_NAMES) if law == "supervised" else (
+        DIST_NAMES_REDUCED if reduced else DIST_NAMES)
+    allowed = ("E", "A", "B", "alpha", "beta", "gamma") if law == "supervised" else (
+        "A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
+    out = {}
+    for k, v in fixed.items():
+        if k not in allowed:
+            raise FitInputError(f"cannot fix {k!r} in the {law} law; its parameters are {', '.join(allowed)}")
+        if reduced and k == "beta":
+            if v != 0:
+                raise FitInputError(f"cannot fix beta = {v} in the single-budget ({law}) fit: beta is not identifiable")
+            continue
+        name = "log_C" if reduced and k == "B" else _THETA_OF.get(k, k)
+        value = math.log(v) if name.startswith("log_") and v > 0 else v
+        if name.startswith("log_") and v <= 0:
+            if k != "E":
+                raise FitInputError(f"{law} law: {k} must be > 0 to be fixed, got {v}")
+            value = BOUNDS["log_E"][0]
+        lo, hi = BOUNDS[name] if name in BOUNDS and name not in CENTRED_BOUNDS else (-math.inf, math.inf)
+        if not lo <= value <= hi:
+            raise FitInputError(f"{law} law: {k} = {v} is outside the fit's range")
+        assert name in names
+        out[name] = float(value)
+    return out

@@ -41,10 +41,10 @@ def _refit(fit: LawFit, idx: np.ndarray, supervised: SupervisedParams | None) ->
     d = {k: v[idx] for k, v in fit.data.items()}
     if fit.law == "supervised":
         return fit_supervised(d["N"], d["D"], d["loss"], huber_delta=fit.huber_delta, init=fit.raw_params,
-                              reduced=fit.reduced, _multistart_off=True)
+                              reduced=fit.reduced, fixed=dict(fit.fixed), _multistart_off=True)
     return fit_distillation(d["N"], d["D"], d["teacher_loss"], d["loss"], supervised,
                             huber_delta=fit.huber_delta, init=fit.raw_params, reduced=fit.reduced,
-                            _multistart_off=True)
+                            fixed=dict(fit.fixed), _multistart_off=True)
 
 
 def _resample(fit: LawFit, rng: np.random.Generator, supervised: SupervisedParams | None) -> LawFit | None:
@@ -140,7 +140,8 @@ def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = N
     test = ~train
     if test.sum() == 0:
         raise TooFewPoints("extrapolation check: no held-out rows")
-    kw = dict(huber_delta=fit.huber_delta, seed=seed, reduced=fit.reduced, **start_counts(n_top, n_random))
+    kw = dict(huber_delta=fit.huber_delta, seed=seed, reduced=fit.reduced, fixed=dict(fit.fixed),
+              **start_counts(n_top, n_random))
     if fit.law == "supervised":
         sub = fit_supervised(d["N"][train], d["D"][train], d["loss"][train], **kw)
         pred = laws.supervised_loss(d["N"][test], d["D"][test], sub.raw_params)

@@ -34,7 +34,7 @@ def guarded(fn: Callable[[], object]):
 def supervised_section(N, D, loss, opt: FitOptions) -> LawSection | Skipped:
     def run() -> LawSection:
         f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
-                           seed=opt.seed)
+                           seed=opt.seed, fixed=dict(opt.fixed_supervised))
         f.require()
         q = (float(N.max()), float(D.max()))
         b = None
@@ -53,7 +53,7 @@ def distillation_section(N, D, LT, LS, sup: LawSection | Skipped, opt: FitOption
             raise TooFewPoints("distillation law needs a converged supervised law (supervised rows in the table)")
         s = sup.fit.raw_params
         f = fit_distillation(N, D, LT, LS, s, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
-                             seed=opt.seed)
+                             seed=opt.seed, fixed=dict(opt.fixed_distillation))
         p = f.require()
         students = _students_for_checks(N, D, opt.max_check_students)
         b = None

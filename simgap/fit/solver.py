@@ -64,6 +64,7 @@ class LawFit:
     data: dict = field(repr=False, compare=False, default_factory=dict)
     supervised: SupervisedParams | None = None  # the law held fixed in a distillation fit
     at_bounds: tuple[str, ...] = ()  # parameters that ended on a bound of the search box
+    fixed: tuple[tuple[str, float], ...] = ()  # (natural name, value) held fixed, e.g. (("E", 0.0),)
 
     @property
     def describes_data(self) -> bool:
@@ -111,6 +112,7 @@ class LawFit:
             "fit_time_s": self.fit_time_s,
             "huber_delta": self.huber_delta,
             "at_bounds": list(self.at_bounds),
+            "fixed": dict(self.fixed),
             "describes_data": self.describes_data,
         }
 
@@ -196,11 +198,12 @@ def _errors(pred_log: np.ndarray, y: np.ndarray) -> dict:
 
 
 def _solve(lp, gr, y, names, grid_spec, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
-           single_start: bool):
+           single_start: bool, fixed_theta: dict[str, float]):
     """Multistart L-BFGS-B in centred coordinates (or one start from `init`); returns the
     optimum in natural coordinates with its objective, convergence, start count and errors."""
     extra = [obj.centre(obj.from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
-    bounds = [obj.CENTRED_BOUNDS.get(k, obj.BOUNDS[k]) for k in names]
+    bounds = [(fixed_theta[k],) * 2 if k in fixed_theta else obj.CENTRED_BOUNDS.get(k, obj.BOUNDS[k])
+              for k in names]  # a fixed parameter is a box of zero width: L-BFGS-B never moves it
     if single_start:
         res = _lbfgs(lp, gr, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
         theta, objective, n_starts = res.x, float(res.fun), 1
@@ -226,25 +229,29 @@ def one_blas_thread(fn):
 @one_blas_thread
 def fit_supervised(
     N, D, loss, *, huber_delta: float = 1e-4, n_top: int = 10, n_random: int = 6, seed: int = 0,
-    init: SupervisedParams | None = None, reduced: bool | None = None, _multistart_off: bool = False,
+    init: SupervisedParams | None = None, reduced: bool | None = None, fixed: dict[str, float] | None = None,
+    _multistart_off: bool = False,
 ) -> LawFit:
     """Fit L(N, D) = E + (A/N^α + B/D^β)^γ. With < 2 distinct D (or reduced=True) the data term
-    B/D^β is one constant C, returned as B = C, β = 0."""
+    B/D^β is one constant C, returned as B = C, β = 0. `fixed` holds parameters at given values
+    (e.g. {"E": 0.0} for a task whose irreducible loss is known, {"gamma": 1.0} for Chinchilla's form)."""
     N, D, loss = column(N, "student_size"), column(D, "student_tokens"), column(loss, "loss")
     same_length(student_size=N, student_tokens=D, loss=loss)
     reduced = is_single_budget(D) if reduced is None else reduced
     return _fit_law("supervised", lambda th, cN, cD: obj.sup_logpred(th, cN, cD, reduced),
                     lambda th, cN, cD: obj.sup_grad(th, cN, cD, reduced), loss, N, D, reduced, init,
-                    huber_delta, n_top, n_random, seed, _multistart_off, data={"N": N, "D": D, "loss": loss})
+                    huber_delta, n_top, n_random, seed, _multistart_off, data={"N": N, "D": D, "loss": loss},
+                    fixed=fixed)
 
 
 @one_blas_thread
 def fit_distillation(
     N, D, teacher_loss, loss, supervised: SupervisedParams, *, huber_delta: float = 1e-4, n_top: int = 5,
     n_random: int = 3, seed: int = 0, init: DistillParams | None = None, reduced: bool | None = None,
-    _multistart_off: bool = False,
+    fixed: dict[str, float] | None = None, _multistart_off: bool = False,
 ) -> LawFit:
-    """Fit the distillation law (Eq. 8) with the supervised law held fixed."""
+    """Fit the distillation law (Eq. 8) with the supervised law held fixed (and `fixed` parameters
+    of its own, by their DistillParams names)."""
     N, D = column(N, "student_size"), column(D, "student_tokens")
     LT, loss = column(teacher_loss, "teacher_loss"), column(loss, "student_loss")
     same_length(student_size=N, student_tokens=D, teacher_loss=LT, student_loss=loss)
@@ -255,7 +262,7 @@ def fit_distillation(
     return _fit_law("distillation", lambda th, cN, cD: obj.dist_logpred(th, cN, cD, logLT, logLsup, reduced),
                     lambda th, cN, cD: obj.dist_grad(th, cN, cD, logLT, logLsup, reduced), loss, N, D, reduced,
                     init, huber_delta, n_top, n_random, seed, _multistart_off,
-                    data={"N": N, "D": D, "teacher_loss": LT, "loss": loss}, supervised=supervised)
+                    data={"N": N, "D": D, "teacher_loss": LT, "loss": loss}, supervised=supervised, fixed=fixed)
 
 
 _NAMES = {("supervised", False): obj.SUP_NAMES, ("supervised", True): obj.SUP_NAMES_REDUCED,
@@ -264,35 +271,40 @@ _GRIDS = {"supervised": obj.SUP_GRID, "distillation": obj.DIST_GRID}
 
 
 def _fit_law(law, logpred, grad, loss, N, D, reduced, init, huber_delta, n_top, n_random, seed, single_start,
-             data, supervised=None) -> LawFit:
+             data, supervised=None, fixed=None) -> LawFit:
     """What both law fits share: point counts, centring, the solver, errors and the note."""
     names = _NAMES[law, reduced]
+    fixed_theta = obj.fixed_theta(law, dict(fixed or {}), reduced)
+    n_free = len(names) - len(fixed_theta)
     if len(np.unique(N)) < 2:
         raise TooFewPoints(f"{law} law needs ≥ 2 distinct student sizes")
-    if len(N) < len(names) + 1:
-        raise TooFewPoints(f"{law} law ({'reduced, ' if reduced else ''}{len(names)} parameters) "
-                           f"needs ≥ {len(names) + 1} points, got {len(N)}")
+    if len(N) < n_free + 1:
+        raise TooFewPoints(f"{law} law ({'reduced, ' if reduced else ''}{n_free} free parameters) "
+                           f"needs ≥ {n_free + 1} points, got {len(N)}")
     logN, logD, y = np.log(N), np.log(D), np.log(loss)
-    mN, mD = float(logN.mean()), float(logD.mean())
+    # centring moves log A with α (see objectives.centre), so a fixed A or B is fitted uncentred
+    mN = 0.0 if "log_A" in fixed_theta else float(logN.mean())
+    mD = 0.0 if {"log_B", "log_C"} & set(fixed_theta) else float(logD.mean())
     cN, cD = logN - mN, logD - mD
     t0 = time.perf_counter()
     theta, objective, conv, msg, n_starts, errors = _solve(
         lambda th: logpred(th, cN, cD), lambda th: grad(th, cN, cD), y, names, _GRIDS[law], init, reduced,
-        mN, mD, huber_delta, n_top, n_random, seed, single_start)
+        mN, mD, huber_delta, n_top, n_random, seed, single_start, fixed_theta)
     prime = "'" if law == "distillation" else ""
     note = (f"single data budget D = {D[0]:g}: B{prime}/D^beta{prime} is not identifiable; fitted as one "
             f"constant C{prime} (reported as B = C{prime}, beta = 0)" if reduced else _collinear_note(logN, logD))
     return LawFit(law, names, tuple(map(float, theta)), conv, msg, reduced, note, len(N), **errors,
                   objective=objective, n_starts=n_starts, fit_time_s=time.perf_counter() - t0,
-                  huber_delta=huber_delta, data=data, supervised=supervised, at_bounds=_at_bounds(names, theta))
+                  huber_delta=huber_delta, data=data, supervised=supervised,
+                  at_bounds=_at_bounds(names, theta, fixed_theta), fixed=tuple(sorted((fixed or {}).items())))
 
 
-def _at_bounds(names, theta, rtol: float = 1e-6) -> tuple[str, ...]:
+def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[str, ...]:
     """"name:lower"/"name:upper" for each shape parameter on its bound (scale parameters log A,
     log B, log C have bounds far outside any data and are not reported)."""
     out = []
     for name, v in zip(names, theta):
-        if name in ("log_A", "log_B", "log_C"):
+        if name in ("log_A", "log_B", "log_C") or name in fixed_theta:
             continue
         lo, hi = obj.BOUNDS[name]
         tol = rtol * max(1.0, hi - lo)

@@ -206,6 +206,7 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
         raise FitInputError(
             "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
             f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(c for c in cols if c != LINE)}")
+    opt = _resolve_irreducible(opt, cols, sup_mask | dist_mask)
     warnings = []
     if tok_c and not np.isfinite(_num(cols, tok_c)[sup_mask | dist_mask]).any():
         warnings.append(f"{tok_c} is never finite (unlimited data, as in closed-form families): "
@@ -240,6 +241,20 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
         families.append(FamilyFit(fam_key.get("family", ""), sup, tuple(settings)))
     result = TableFit(info, opt, tuple(families))
     return dataclasses.replace(result, warnings=tuple(warnings + _bad_fit_warnings(result)))
+
+
+def _resolve_irreducible(opt: FitOptions, cols: dict, mask: np.ndarray) -> FitOptions:
+    """E = "irreducible": the table's irreducible_loss (one value over the fitted rows)."""
+    fixed = dict(opt.fixed_supervised)
+    if fixed.get("E") != "irreducible":
+        return opt
+    values = np.unique(_num(cols, "irreducible_loss")[mask]) if "irreducible_loss" in cols else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values) != 1:
+        raise FitInputError("fixing E = irreducible needs an irreducible_loss column with one finite value "
+                            f"over the fitted rows, got {values.tolist()}")
+    fixed["E"] = float(values[0])
+    return dataclasses.replace(opt, fixed_supervised=tuple(sorted(fixed.items())))
 
 
 def _duplicates(cols: dict) -> int:
