@@ -24,7 +24,7 @@ from simgap.fit.teacher import TeacherLawFit
 from simgap.laws import ZHANG_LINEAR
 
 OPTIMA_COLUMNS = (
-    "student_size", "student_params", "student_budget", "optimal_teacher_size", "optimal_teacher_size_lo",
+    "student_size", "student_params", "student_budget", "teacher_budget", "optimal_teacher_size", "optimal_teacher_size_lo",
     "optimal_teacher_size_hi", "optimal_teacher_params", "optimal_teacher_params_lo", "optimal_teacher_params_hi",
     "grid_argmin_size", "interior", "edge", "frac_interior", "min_loss", "dip_depth", "dip_lo", "dip_hi",
     "dip_beyond_noise", "supervised_loss", "n_seeds",
@@ -59,19 +59,21 @@ def optima_rows(rows: list[dict], setting: SettingFit) -> list[dict]:
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     size_of = {r["student_params"]: r["student_size"] for r in dist}
     budget_of = {r["student_size"]: r["student_budget"] for r in dist}
-    knob = {(o.student_size, o.budget if math.isfinite(o.budget) else None): o for o in setting.optima.by_knob}
+    sec = setting.optima
+    tbs = sec.teacher_budgets or (math.nan,) * len(sec.per_student)
+    knob = {(o.student_size, _key(o.budget), _key(t)): o for o, t in zip(sec.by_knob, tbs)}
     sup: dict[tuple, list[float]] = {}
     for r in rows:
         if r["run_kind"] == "supervised" and not r["diverged"]:
             sup.setdefault((r["student_size"], r["student_budget"]), []).append(r["student_loss"])
     out = []
-    for p in setting.optima.per_student:
+    for p, tb in zip(sec.per_student, tbs):
         size = size_of.get(p.student_size, p.student_size)
-        k = knob.get((size, p.budget if math.isfinite(p.budget) else None), p)
+        k = knob.get((size, _key(p.budget), _key(tb)), p)
         budget = p.budget if math.isfinite(p.budget) else budget_of.get(size, math.nan)
         sl = sup.get((size, budget))
         out.append({
-            "student_size": size, "student_params": p.student_size, "student_budget": budget,
+            "student_size": size, "student_params": p.student_size, "student_budget": budget, "teacher_budget": tb,
             "optimal_teacher_size": k.optimal_teacher, "optimal_teacher_size_lo": k.optimal_teacher_ci[0],
             "optimal_teacher_size_hi": k.optimal_teacher_ci[1], "optimal_teacher_params": p.optimal_teacher,
             "optimal_teacher_params_lo": p.optimal_teacher_ci[0], "optimal_teacher_params_hi": p.optimal_teacher_ci[1],
@@ -81,6 +83,10 @@ def optima_rows(rows: list[dict], setting: SettingFit) -> list[dict]:
             "supervised_loss": float(np.mean(sl)) if sl else math.nan, "n_seeds": p.n_seeds,
         })
     return out
+
+
+def _key(x: float):
+    return x if math.isfinite(x) else None
 
 
 def _table_csv(rows: list[dict], columns) -> str:
@@ -150,7 +156,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         if many:
             L += [f"### Setting {', '.join(f'{k} = {v}' for k, v in st.key.items())}", ""]
         L += _gap_findings(opt, st) + [""]
-        L += _teacher_law_findings(st, opt) + [""]
+        L += _teacher_loss_findings(st) + _teacher_law_findings(st, opt) + [""]
         L += _distillation_findings(fam.supervised, st) + [""]
         L += ["## What to conclude before an expensive run", ""] + _conclusions(opt, st) + [""]
         L += _optima_table(opt)
@@ -195,13 +201,32 @@ def _gap_findings(opt, st: SettingFit) -> list[str]:
                      f"{', '.join(f'{r:.2g}' for r in knob)} (median {np.median(knob):.3g}).")
     for o in opt:
         where = "interior" if o["interior"] else f"at the {o['edge']} teacher (edge of the grid: only a bound)"
-        lines.append(f"- student {o['student_size']:g} ({o['student_params']:g} params): best teacher "
+        tb = f", teacher budget {o['teacher_budget']:g}" if math.isfinite(o["teacher_budget"]) else ""
+        lines.append(f"- student {o['student_size']:g} ({o['student_params']:g} params{tb}): best teacher "
                      f"{_fmt(o['optimal_teacher_size'])} [{_fmt(o['optimal_teacher_size_lo'])}, "
                      f"{_fmt(o['optimal_teacher_size_hi'])}], {where}; largest teacher worse by "
                      f"{_fmt(o['dip_depth'], '.4f')} nats [{_fmt(o['dip_lo'], '.4f')}, {_fmt(o['dip_hi'], '.4f')}]"
                      + (f"; supervised {_fmt(o['supervised_loss'], '.4f')} vs best distilled "
                         f"{_fmt(o['min_loss'], '.4f')}" if math.isfinite(o["supervised_loss"]) else ""))
     return lines
+
+
+def _teacher_loss_findings(st: SettingFit) -> list[str]:
+    """The U-curve read in teacher loss L_T, over teachers of every size and training length."""
+    if not ok(st.optima) or not st.optima.by_teacher_loss:
+        return []
+    lt = st.optima.by_teacher_loss
+    lines = [f"**On the teacher-loss axis** ({len(lt[0].teacher_losses)} teachers ordered by seed-mean L_T, "
+             "all sizes and training lengths): a student's best teacher has the loss below; 'best teacher worse "
+             "by' compares the lowest-loss teacher with it, paired by seed."]
+    for o in lt:
+        where = "interior" if o.interior else f"at the {o.edge} teacher of the grid (only a bound)"
+        lines.append(f"- student of {o.student_size:g} params" + (f", budget {o.budget:g}" if math.isfinite(o.budget) else "")
+                     + f": best L_T = {o.teacher_loss:.4g} [{_fmt(o.teacher_loss_ci[0], '.4g')}, "
+                     f"{_fmt(o.teacher_loss_ci[1], '.4g')}], {where}; best teacher worse by {o.dip_depth:.4f} "
+                     f"[{_fmt(o.dip_ci[0], '.4f')}, {_fmt(o.dip_ci[1], '.4f')}]"
+                     + (" (beyond noise)" if o.dip_beyond_noise else ""))
+    return lines + [""]
 
 
 def _teacher_law_findings(st: SettingFit, opt) -> list[str]:
@@ -211,11 +236,14 @@ def _teacher_law_findings(st: SettingFit, opt) -> list[str]:
     lines = []
     for tl in st.teacher_law:
         lin, pw = tl.linear, tl.loglog
-        tag = f" (budget {tl.budget:g})" if math.isfinite(tl.budget) else ""
+        tag = ", ".join(([f"budget {tl.budget:g}"] if math.isfinite(tl.budget) else [])
+                        + ([f"teacher budget {tl.teacher_budget:g}"] if math.isfinite(tl.teacher_budget) else []))
+        tag = f" ({tag})" if tag else ""
         if not isinstance(lin, TeacherLawFit):
             lines.append(f"**Linear teacher law{tag}:** not fitted: {lin.reason}.")
             continue
-        ratios = [o["optimal_teacher_params"] / o["student_params"] for o in opt if o["interior"]]
+        ratios = [o["optimal_teacher_params"] / o["student_params"] for o in opt if o["interior"]
+                  and _same(o["teacher_budget"], tl.teacher_budget)]
         lines.append(
             f"**Linear teacher law{tag}** (in parameters): T* = {lin.slope:.3g}·S {lin.intercept:+.3g}, "
             f"slope {int(lin.ci * 100)} % CI [{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], "
@@ -227,6 +255,10 @@ def _teacher_law_findings(st: SettingFit, opt) -> list[str]:
                          f"(exponent CI [{pw.slope_ci[0]:.3g}, {pw.slope_ci[1]:.3g}], R² in log–log "
                          f"{pw.r2:.4f}); an exponent of 1 means proportional, as Zhang et al.'s law.")
     return lines
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _distillation_findings(sup, st: SettingFit) -> list[str]:

@@ -94,6 +94,25 @@ class LawSection:
 
 
 @dataclass(frozen=True)
+class TeacherLossOptimum:
+    """A student's optimum on the teacher-loss axis (teachers of every size and length, by seed-mean L_T)."""
+
+    student_size: float
+    budget: float
+    teacher_loss: float  # refined optimum (parabola in log L_T)
+    teacher_loss_ci: tuple[float, float]
+    interior: bool
+    edge: str  # "" | "worst" | "best" teacher of the grid
+    min_loss: float
+    dip_depth: float  # loss(best teacher) − loss(optimum), seed-mean
+    dip_ci: tuple[float, float]  # paired, simultaneous over teachers
+    dip_beyond_noise: bool
+    teacher_losses: tuple[float, ...]  # the axis: mean L_T per teacher, worst to best
+    mean_loss: tuple[float, ...]
+    n_seeds: int
+
+
+@dataclass(frozen=True)
 class OptimaSection:
     """Per-student optimal teacher on the table's size axis; `by_knob` on the capacity knob
     (student_size/teacher_size) when the sizes are parameter counts and the knob is in the table."""
@@ -101,6 +120,9 @@ class OptimaSection:
     budget_kind: str | None  # what the optima are split by, when one student saw several budgets
     per_student: tuple[TeacherOptimumEstimate, ...]
     by_knob: tuple[TeacherOptimumEstimate, ...] = ()
+    teacher_budgets: tuple[float, ...] = ()  # per_student[i]'s teacher training length (NaN: not split)
+    teacher_budget_kind: str | None = None  # the column teachers' lengths came from, when they vary
+    by_teacher_loss: tuple[TeacherLossOptimum, ...] = ()  # the same students on the teacher-loss axis
 
     def to_json(self) -> dict:
         return {"status": "ok", **_fields(self)}
@@ -111,6 +133,7 @@ class TeacherLawSection:
     budget: float  # the budget series these optima belong to; NaN when optima are not split
     linear: TeacherLawFit | Skipped
     loglog: TeacherLawFit | Skipped
+    teacher_budget: float = math.nan  # the teachers' training length; NaN when it does not vary
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ def _students_for_checks(N: np.ndarray, D: np.ndarray, k: int) -> list[tuple[flo
     return [pairs[i] for i in np.linspace(0, len(pairs) - 1, k).round().astype(int)]
 
 
-def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt: FitOptions) -> TeacherLawSection:
+def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt: FitOptions,
+                        teacher_budget: float = float("nan")) -> TeacherLawSection:
     """Linear and power teacher laws over one budget series' optima (edge optima excluded)."""
     S = np.array([o.student_size for o in optima])
     T = np.array([o.optimal_teacher for o in optima])
@@ -98,4 +99,4 @@ def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt
     fits = {form: guarded(lambda form=form: fit_teacher_law(
         S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, n_boot=opt.teacher_law_boot,
         ci=opt.ci, seed=opt.seed)) for form in ("linear", "loglog")}
-    return TeacherLawSection(budget, fits["linear"], fits["loglog"])
+    return TeacherLawSection(budget, fits["linear"], fits["loglog"], teacher_budget)

@@ -25,12 +25,14 @@ import numpy as np
 
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError, same_length
-from simgap.fit.results import FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput, ok
+from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
+                                TeacherLossOptimum, ok)
 from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
 from simgap.optima import teacher_optima
 
 TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
+TEACHER_BUDGET_COLUMNS = ("teacher_tokens", "teacher_budget")
 SUPERVISED_LOSS_COLUMNS = ("loss", "student_loss")
 SETTING_COLUMNS = ("lam", "tau", "student_init")  # distilled rows are grouped by these
 KNOB_COLUMNS = {"student_params": "student_size", "teacher_params": "teacher_size"}
@@ -159,30 +161,66 @@ def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tu
 
 
 def _optima(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None, opt: FitOptions):
-    """Per-student optima (and their teacher laws) of one setting's distilled rows."""
+    """Per-student optima (and their teacher laws) of one setting's distilled rows: on the teacher-size
+    axis for each teacher budget (training length), and on the teacher-loss axis over all teachers."""
     S = _require_rows(cols, size_c, m)
     LS = _require_rows(cols, "student_loss", m)
-    seed = cols["seed"][m].astype(float) if "seed" in cols else None
+    seed = cols["seed"][m].astype(float) if "seed" in cols else np.zeros(int(m.sum()))
     budget, budget_kind = None, None
     if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
         budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
+    tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
+    tb = _num(cols, tb_c)[m] if tb_c else np.full(int(m.sum()), math.nan)
+    series = sorted(set(tb[np.isfinite(tb)].tolist()))
+    series = series if len(series) > 1 else [math.nan]
 
-    def on(s_col: str, t_col: str):
-        return teacher_optima(_require_rows(cols, s_col, m), _require_rows(cols, t_col, m), LS, seed, budget,
+    def on(s_col: str, t_col: str, teacher_budget: float):
+        sel = np.ones(len(tb), bool) if math.isnan(teacher_budget) else tb == teacher_budget
+        return teacher_optima(_require_rows(cols, s_col, m)[sel], _require_rows(cols, t_col, m)[sel], LS[sel],
+                              seed[sel], None if budget is None else budget[sel],
                               n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
 
+    knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
+    with_knob = None not in knob and all(c in cols for c in knob)
+    ests, by_knob, tb_of, laws_ = [], [], [], []
     try:
-        ests = on(size_c, tsize_c)
-        knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
-        by_knob = tuple(on(*knob)) if all(c in cols for c in knob) and None not in knob else ()
+        for t in series:
+            e = on(size_c, tsize_c, t)
+            ests += e
+            tb_of += [t] * len(e)
+            by_knob += on(*knob, t) if with_knob else []
+            budgets = sorted({x.budget for x in e}, key=lambda b: (math.isnan(b), b))
+            laws_ += [teacher_law_section(b, [x for x in e if x.budget == b or (math.isnan(b) and math.isnan(x.budget))],
+                                          opt, teacher_budget=t) for b in budgets]
     except FitInputError:
         raise
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
         return Skipped(str(e)), ()
-    budgets = sorted({e.budget for e in ests}, key=lambda b: (math.isnan(b), b))
-    laws_ = tuple(teacher_law_section(b, [e for e in ests if e.budget == b or (math.isnan(b) and math.isnan(e.budget))],
-                                      opt) for b in budgets)
-    return OptimaSection(budget_kind, tuple(ests), by_knob), laws_
+    by_loss = _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) if "teacher_loss" in cols else ()
+    return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), tb_c if len(series) > 1 else None,
+                         by_loss), tuple(laws_)
+
+
+def _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) -> tuple[TeacherLossOptimum, ...]:
+    """Each student's optimum over every teacher (size × training length), ordered by the teacher's
+    seed-mean loss L_T: Eq. 8 says the teacher enters only through L_T. Optimised on 1/L_T (teacher
+    quality, ascending), so the dip is loss(best teacher) − loss(optimum), paired by seed."""
+    LT = _num(cols, "teacher_loss")[m]
+    T = _num(cols, tsize_c)[m]
+    config = np.stack([T, np.nan_to_num(tb, nan=-1.0)], 1)
+    keys, inv = np.unique(config, axis=0, return_inverse=True)
+    if len(keys) < 3 or not np.all(np.isfinite(LT)):
+        return ()
+    mean_lt = np.array([LT[inv.reshape(-1) == k].mean() for k in range(len(keys))])
+    quality = 1.0 / mean_lt[inv.reshape(-1)]
+    out = []
+    for e in teacher_optima(S, quality, LS, seed, budget, n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed):
+        lo, hi = e.optimal_teacher_ci
+        out.append(TeacherLossOptimum(
+            e.student_size, e.budget, 1.0 / e.optimal_teacher, (1.0 / hi, 1.0 / lo), e.interior,
+            {"smallest": "worst", "largest": "best"}.get(e.edge, ""), e.min_loss, e.dip_depth, e.dip_ci,
+            e.dip_beyond_noise, tuple(1.0 / q for q in e.teacher_sizes), e.mean_loss, e.n_seeds))
+    return tuple(out)
 
 
 @one_blas_thread
