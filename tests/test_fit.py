@@ -302,3 +302,30 @@ def test_fit_table_fixes_E_at_the_tables_irreducible_loss():
     assert sup.fit.params.E == pytest.approx(0.7, rel=1e-12) and sup.fit.fixed == (("E", 0.7),)
     with pytest.raises(fit.FitInputError, match="irreducible_loss column"):
         fit.fit_table({k: v for k, v in table.items() if k != "irreducible_loss"}, opt)
+
+
+def test_optima_per_teacher_length_and_on_the_teacher_loss_axis():
+    """Teachers over size × training length; student loss U-shaped in log L_T with its minimum at
+    L_T* = 1.3·L~_S. Per teacher length the size optima are separate; on the L_T axis the optimum
+    is recovered near the truth."""
+    rng = np.random.default_rng(14)
+    rows = []
+    for seed in range(5):
+        off = rng.normal(0, 0.01)
+        for s in (5, 10, 20):
+            l_sup = 2.0 / s**0.2
+            for t in (10, 20, 40, 80, 160):
+                for tb in (1e3, 1e4):
+                    lt = 0.5 + 20 / t**0.7 + 10 / tb**0.5
+                    ls = l_sup * (0.9 + 0.3 * np.log(lt / (1.3 * l_sup)) ** 2) + off + rng.normal(0, 1e-3)
+                    rows.append(dict(run_kind="distilled", seed=seed, student_size=s, teacher_size=t,
+                                     teacher_budget=tb, teacher_loss=lt, student_loss=ls))
+    table = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    st = fit.fit_table(table, fit.FitOptions(n_boot=0, optima_boot=200)).families[0].settings[0]
+    assert len(st.optima.per_student) == 6 and sorted(set(st.optima.teacher_budgets)) == [1e3, 1e4]
+    assert {tl.teacher_budget for tl in st.teacher_law} == {1e3, 1e4}
+    assert len(st.optima.by_teacher_loss) == 3
+    for o in st.optima.by_teacher_loss:
+        truth = 1.3 * 2.0 / o.student_size**0.2
+        assert o.interior and o.teacher_loss == pytest.approx(truth, rel=0.15)
+        assert o.teacher_loss_ci[0] <= o.teacher_loss <= o.teacher_loss_ci[1]
