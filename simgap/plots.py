@@ -148,3 +148,25 @@ def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = 
     ax.set_title(f"{title}: E={e}, α={p.alpha:.3g}, γ={p.gamma:.3g}", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised: SupervisedParams,
+                   held_out=None, title: str = "Distillation law residuals") -> Path:
+    """(f) log(predicted/observed) against N_S, D_S and L_T/L~_S: a law that describes the data
+    leaves residuals without structure in any of them; held-out (stronger) runs in red."""
+    N, D, LT = (np.asarray(v, float) for v in (N, D, teacher_loss))
+    r = np.log(np.asarray(predicted, float) / np.asarray(observed, float))
+    ratio = LT / laws.supervised_loss(N, D, supervised)
+    held = np.zeros(len(r), bool) if held_out is None else np.asarray(held_out, bool)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
+    for ax, x, name in zip(axes, (N, D, ratio), ("student size N_S", "student data D_S", "L_T / L~_S")):
+        ax.plot(x[~held], r[~held], "o", ms=3, alpha=0.6, label="fitted on")
+        if held.any():
+            ax.plot(x[held], r[held], "o", ms=3, alpha=0.8, color="C3", label="held out (stronger)")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(name)
+    axes[0].set_ylabel("log(predicted / observed)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{title}: RMSE {np.sqrt(np.mean(r**2)):.3g}, max |r| {np.abs(r).max():.3g}", fontsize=9)
+    return _save(fig, path)

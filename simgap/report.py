@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simgap import fit as fit_lib
+from simgap import laws
 from simgap import rows as rows_lib
 from simgap.fit.cli import write_plots
 from simgap.fit.results import LawSection, SettingFit, TableFit, ok, to_json
@@ -301,6 +302,7 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
     if not f.describes_data:
         lines.append(f"The fitted distillation law has {', '.join(f.at_bounds)} at the bound of its search box: "
                      "its form does not describe these data (a size or data exponent of 0 means no improvement).")
+    lines.append(_eq8_verdict(ds, sup))
     for s in ds.students:
         o = s.optimum
         verdict = "distillation helps" if o.beats_supervised else "no teacher beats supervised training"
@@ -311,6 +313,40 @@ def _distillation_findings(sup, st: SettingFit) -> list[str]:
         lines.append(f"- student N = {s.N:.3g}: predicted optimal teacher loss {o.teacher_loss:.4g} → student "
                      f"{o.student_loss:.4g} vs supervised {o.supervised_loss:.4g} ({verdict}).")
     return lines
+
+
+def _eq8_verdict(ds: LawSection, sup: LawSection) -> str:
+    """Does Eq. 8 describe this family, and where does it fail? From the numbers above, plus the
+    residuals' largest systematic shift along N_S, D_S or L_T/L~_S (mean log residual per third)."""
+    f, d = ds.fit, ds.fit.data
+    pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], sup.fit.raw_params, f.raw_params)
+    r = np.log(pred / d["loss"])
+    ratio = d["teacher_loss"] / laws.supervised_loss(d["N"], d["D"], sup.fit.raw_params)
+    worst = ("", 0.0, "")
+    for name, x in (("N_S", d["N"]), ("D_S", d["D"]), ("L_T/L~_S", ratio)):
+        if len(np.unique(x)) < 3:
+            continue
+        for part, idx in zip(("lowest", "middle", "highest"), np.array_split(np.argsort(x, kind="stable"), 3)):
+            shift = float(r[idx].mean())
+            if abs(shift) > abs(worst[1]):
+                worst = (name, shift, part)
+    ex = ds.extrapolation
+    failed = sorted({c.name.split()[0] for _, c in ds.property_checks if not c.passed})
+    where = (f"; its largest systematic misfit is in the {worst[2]} third of {worst[0]} (predictions "
+             f"{'above' if worst[1] > 0 else 'below'} the runs by {abs(np.expm1(worst[1])):.2%} on average)"
+             if worst[0] else "")
+    if not f.describes_data or f.max_rel_error > 0.05:
+        head = "Eq. 8 does NOT describe this family" + (
+            f" (in-sample max error {f.max_rel_error:.1%})" if f.describes_data else " (an exponent sits at 0)")
+    elif ok(ex) and ex.within_1_percent and not failed:
+        head = "Eq. 8 describes this family within Busbridge et al.'s 1 %, in-sample and extrapolated"
+    elif ok(ex) and not ex.within_1_percent:
+        head = (f"Eq. 8 fits this family in-sample (max error {f.max_rel_error:.2%}) but does not extrapolate "
+                f"to stronger runs (max error {ex.max_rel_error:.2%})")
+    else:
+        head = f"Eq. 8 fits this family in-sample (max error {f.max_rel_error:.2%})"
+    tail = f"; the fitted law breaks {', '.join(failed)}" if failed else ""
+    return f"**Verdict on Eq. 8:** {head}{tail}{where}."
 
 
 def _span(v) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError
+from simgap.fit.resample import split_weak_strong
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
@@ -125,6 +126,12 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
                 paths.append(plots.plot_parity(d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
                 paths.append(plots.plot_distill_curves(d["N"], d["D"], d["teacher_loss"], d["loss"],
                                                        out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))
+                held = ~split_weak_strong(d["loss"], d["N"], by=result.options.extrapolate_by,
+                                          threshold=result.options.extrapolate_threshold,
+                                          holdout_frac=result.options.holdout_frac)
+                paths.append(plots.plot_residuals(d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
+                                                  out_dir / f"{stag}_distill_residuals.png", supervised=s,
+                                                  held_out=held))
     return [str(p) for p in paths]
 
 
