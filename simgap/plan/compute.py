@@ -188,6 +188,8 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
         x, converged = best_grid, False
         message = "no SLSQP run satisfied the budget constraint; best feasible grid point reported"
     x = np.clip(x, lo, hi)
+    if scenario.delta_pre == 0 and scenario.delta_logit == 0:
+        x = _canonical_free_teacher(x, N_S, sup, box)
     D_S, N_T, D_T = math.exp(x[0]), math.exp(x[1]), math.exp(x[1] + x[2])
     spend = {k: float(v) for k, v in cost(N_S, D_S, N_T, D_T, scenario, F).items()}
     step_v, step_w = (box[1][1] - box[1][0]) * 1e-3, (box[2][1] - box[2][0]) * 1e-3
@@ -195,6 +197,17 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
     return Allocation(scenario.name, float(N_S), float(C), D_S, N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
                       float(_loss(x, N_S, sup, dist)), supervised_at_compute(N_S, C, sup, F), converged, message,
                       spend["total"] / C - 1, spend, len(picks), interior)
+
+
+def _canonical_free_teacher(x, N_S, sup, box, tokens_per_param: float = 20.0):
+    """A free teacher is fixed only through its loss: report the one trained on 20 tokens per
+    parameter that has that loss (when it lies in the box), so the answer does not wander."""
+    L_T = float(laws.supervised_loss(math.exp(x[1]), math.exp(x[1] + x[2]), sup))
+    g = lambda v: float(laws.supervised_loss(math.exp(v), tokens_per_param * math.exp(v), sup)) - L_T  # noqa: E731
+    if g(box[1][0]) * g(box[1][1]) >= 0:
+        return x
+    v = optimize.brentq(g, box[1][0], box[1][1], xtol=1e-12)
+    return np.array([x[0], v, math.log(tokens_per_param)])
 
 
 def optimise_free(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams,
