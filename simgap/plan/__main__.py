@@ -27,8 +27,14 @@ def _jsonable(x):
     return x
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2 (argparse's default also prints the usage)
+        print(f"simgap.plan: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m simgap.plan", description=(
+    ap = _Parser(prog="python -m simgap.plan", description=(
         "Plan a distillation run from fitted laws: the optimal teacher Eq. 8 implies, the compute-optimal "
         "allocation per scenario against supervised training, crossovers, and (with --design) how sure a pilot is."))
     src = ap.add_mutually_exclusive_group(required=True)
@@ -49,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--flops-c2", type=float, default=0.0)
     ap.add_argument("--size-unit", type=float, help="teacher-law fits in sizes / this (default 1e6 with --reference)")
     ap.add_argument("--sweep-points", type=int, default=13, help="computes per scenario for crossovers and plots")
+    ap.add_argument("--map-students", type=int, default=5, help="student sizes (N_S/10..10·N_S) in the gain map")
     ap.add_argument("--no-sweep", action="store_true", help="skip the C sweep, crossovers and the gain map")
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--target-student", type=float, help="student size for the design's T* CI (default 10x largest)")
@@ -66,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.sweep_points < 3:
             raise PlanError(f"--sweep-points must be ≥ 3, got {args.sweep_points}")
+        if args.map_students < 2:
+            raise PlanError(f"--map-students must be ≥ 2, got {args.map_students}")
         if args.design_boot < 20:
             raise PlanError(f"--design-boot must be ≥ 20, got {args.design_boot}")
         if args.target_student is not None and not args.design:
@@ -78,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                           scenarios=tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,),
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),
-                          sweep_points=args.sweep_points, design_table=args.design,
+                          sweep_points=args.sweep_points, map_students=args.map_students, design_table=args.design,
                           target_student=args.target_student, design_boot=args.design_boot,
                           noise_sd=args.noise_sd, seed=args.seed)
         plan, extras = make_plan(L, req, sweeps=not args.no_sweep)

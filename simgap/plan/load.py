@@ -77,9 +77,15 @@ def load_laws(path, family: str | None = None, setting: int | None = None) -> La
         idx = range(len(settings)) if setting is None else [setting]
         if setting is not None and not 0 <= setting < len(settings):
             raise PlanError(f"{where}: no setting {setting} (it has {len(settings)})")
+        try:
+            sup = _params(fam.get("supervised"), "supervised", where, SupervisedParams)
+        except PlanError as e:
+            last_error = e
+            continue
+        if not settings:
+            last_error = PlanError(f"{where}: no distillation law (no settings with distilled rows)")
         for k in idx:
             try:
-                sup = _params(fam.get("supervised"), "supervised", where, SupervisedParams)
                 dist = _params(settings[k].get("distillation"), "distillation", f"{where} setting {k}", DistillParams)
                 return Laws(sup, dist, f"{path} family {fam.get('family', '')!r} setting {k}", fam, settings[k])
             except PlanError as e:

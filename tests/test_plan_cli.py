@@ -1,0 +1,76 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plan_helpers import draw_pilot, fit_json, write_csv
+from simgap.plan.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cli_end_to_end_with_design(tmp_path, capsys):
+    laws = fit_json(tmp_path / "laws.json", wrap_as_laws=True)
+    table = write_csv(draw_pilot(np.random.default_rng(0)), tmp_path / "pilot.csv")
+    out = tmp_path / "out"
+    rc = main(["--laws", str(laws), "--student", "1e9", "--compute", "1e22", "--scenario", "trained",
+               "--sweep-points", "3", "--map-students", "2", "--design", str(table), "--target-student", "1.6e9",
+               "--design-boot", "100", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "for a 1e9 student at 1e22 FLOPs (teacher trained for this student): train a" in text
+    assert "then distil on" in text and "supervised" in text and "pilot design" in text
+    plan = json.loads((out / "plan.json").read_text())  # strict JSON: json.loads refuses NaN only via parse_constant
+    a = plan["allocation"]["scenarios"]["trained"]
+    assert a["converged"] and abs(a["constraint_residual"]) < 1e-6
+    assert set(plan) >= {"laws", "request", "allocation", "link", "sweep", "design", "plots"}
+    assert plan["design"]["prediction"]["target"] == 1.6e9 and len(plan["design"]["additions"]) == 3
+    assert sorted(Path(p).name for p in plan["plots"]) == ["allocation.png", "gain_map.png", "student_vs_teacher.png"]
+    assert "NaN" not in (out / "plan.json").read_text()
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "simgap.plan", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_cli_reference_subprocess_prints_the_plain_answer():
+    r = _run("--reference", "busbridge", "--student", "1e9", "--compute", "1e22", "--no-sweep")
+    assert r.returncode == 0, r.stderr
+    assert "for a 1e9 student at 1e22 FLOPs (teacher trained for this student): train a 2.99e9 teacher" in r.stdout
+    assert "Zhang et al.: 2.498·S -11.498 M" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--student", "1e9", "--compute", "1e15", "--no-sweep"], "too small"),
+    (["--student", "-1", "--compute", "1e22", "--no-sweep"], "student size"),
+    (["--student", "1e9", "--compute", "1e22", "--teacher-protocol", "fixed-tokens", "--no-sweep"], "teacher tokens"),
+    (["--student", "1e9", "--compute", "1e22", "--target-student", "1e10"], "--design"),
+    (["--student", "1e9", "--compute", "1e22", "--scenario", "nope"], "invalid choice"),
+    (["--student", "1e9"], "--compute"),
+])
+def test_bad_input_gives_one_line_and_exit_2(args, needle, capsys):
+    try:
+        rc = main(["--reference", "busbridge", *args])
+    except SystemExit as e:  # argparse's own refusals
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("simgap.plan: error:") and needle in err[0], err
+
+
+def test_unconverged_or_missing_laws_exit_2(tmp_path, capsys):
+    bad = fit_json(tmp_path / "fit.json", converged=False)
+    assert main(["--laws", str(bad), "--student", "1e9", "--compute", "1e22", "--no-sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did not converge" in err[0]
+    (tmp_path / "x.json").write_text(json.dumps({"families": [{"family": "f", "supervised": {"status": "skipped",
+                                                                                             "reason": "no rows"},
+                                                              "settings": []}]}))
+    assert main(["--laws", str(tmp_path / "x.json"), "--student", "1e9", "--compute", "1e22"]) == 2
+    assert "supervised law was not fitted (no rows)" in capsys.readouterr().err
+    assert main(["--laws", str(tmp_path / "missing.json"), "--student", "1e9", "--compute", "1e22"]) == 2
+    assert "cannot read" in capsys.readouterr().err
