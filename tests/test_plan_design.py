@@ -52,5 +52,9 @@ def test_bad_design_tables_are_refused():
     cols = draw_pilot(np.random.default_rng(3), ratios=np.array([16.0, 32.0]))
     with pytest.raises(PlanError, match="≥ 3"):
         design.pilot_from_columns(cols)
+    cols = draw_pilot(np.random.default_rng(3))
+    twice = {k: np.concatenate([v, v]) for k, v in cols.items()}
+    with pytest.raises(PlanError, match="several runs"):
+        design.pilot_from_columns(twice)
     with pytest.raises(PlanError, match="teacher_size"):
         design.pilot_from_columns({"student_size": np.ones(3), "student_loss": np.ones(3)})

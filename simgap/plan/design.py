@@ -86,8 +86,12 @@ def pilot_from_columns(cols: dict, noise_sd: float | None = None) -> Pilot:
         ts = np.unique(T[m])
         if len(ts) < 3:
             raise PlanError(f"student {s:g} has {len(ts)} teacher sizes; an optimum needs ≥ 3")
+        cell = np.searchsorted(seeds, seed[m]) * len(ts) + np.searchsorted(ts, T[m])
+        if len(np.unique(cell)) < len(cell):
+            raise PlanError(f"student {s:g} has several runs for one (seed, teacher) pair (several budgets or "
+                            f"settings?): give the rows of one budget and setting")
         grid = np.full((len(seeds), len(ts)), np.nan)
-        grid[np.searchsorted(seeds, seed[m]), np.searchsorted(ts, T[m])] = L[m]
+        grid.flat[cell] = L[m]
         mean = np.nanmean(grid, axis=0)
         resid = grid - np.nanmean(grid, axis=1, keepdims=True) - mean + np.nanmean(grid)
         ss += float(np.nansum(resid**2))

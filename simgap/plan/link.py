@@ -220,3 +220,21 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     return Agreement(tuple(map(float, S)), tuple(map(float, T)), tuple(map(tuple, ci.tolist())), tuple(map(float, imp)),
                      interior, tuple(map(float, grid)), tuple(map(float, dense)), imp_law, meas_law,
                      tuple(map(float, log_err)), rel, int(inside.sum()), teacher_protocol.describe(), verdict)
+
+
+def agreement_from_setting(sup: SupervisedParams, dist: DistillParams, setting: dict, student_budget,
+                           teacher_protocol: TeacherProtocol, **kw) -> Agreement:
+    """`agreement` on one settings group of a fit.json / laws.json ("optima" → "per_student").
+
+    Edge optima (best teacher at the edge of the grid: only a bound) are left out, as in the
+    teacher-law fits. `student_budget` is D_S: one value, or a callable of the student size.
+    """
+    per = ((setting or {}).get("optima") or {}).get("per_student") or []
+    per = [o for o in per if o.get("interior")]
+    if not per:
+        raise ValueError("no interior measured optima in this setting: nothing to compare Eq. 8 with")
+    S = np.array([o["student_size"] for o in per], float)
+    T = np.array([o["optimal_teacher"] for o in per], float)
+    ci = np.array([[math.nan if v is None else v for v in o["optimal_teacher_ci"]] for o in per], float)
+    D = np.array([student_budget(s) for s in S], float) if callable(student_budget) else student_budget
+    return agreement(sup, dist, S, T, ci, D, teacher_protocol, **kw)

@@ -52,8 +52,10 @@ def link_section(L: Laws, req: PlanRequest) -> dict:
     opts = link.implied_optima(S, L.supervised, L.distill, req.protocol, student_tokens=D,
                                tokens_per_param=req.tokens_per_param)
     T = np.array([o.teacher for o in opts])
-    fit = link.fit_laws_to_optima(S / req.size_unit, T / req.size_unit) if len(S) >= 3 else None
-    return {"protocol": req.protocol.describe(), "size_unit": req.size_unit,
+    inner = np.array([o.interior for o in opts])  # an edge optimum is only a bound: kept out of the fits
+    fit = (link.fit_laws_to_optima(S[inner] / req.size_unit, T[inner] / req.size_unit)
+           if len(np.unique(S[inner])) >= 3 else None)
+    return {"protocol": req.protocol.describe(), "size_unit": req.size_unit, "n_edge_excluded": int((~inner).sum()),
             "optima": [asdict(o) | {"ratio": o.ratio} for o in opts],
             "fit": asdict(fit) if fit else None, "zhang": link.ZHANG}
 
@@ -174,7 +176,7 @@ def summarize(plan: dict) -> str:
                      f"{abs(a['gain']):.4f}; constraint residual {a['constraint_residual']:.1e}){flag}")
     lk = plan["link"]
     lines += ["", f"implied optimal teacher (Eq. 8 + supervised law for the teacher, {lk['protocol']}):"]
-    lines.append("  " + ", ".join(f"T*/S = {o['ratio']:.3g} at S = {_g(o['student'])}" +
+    lines.append("  " + ", ".join(f"T*/S = {_g(o['ratio'])} at S = {_g(o['student'])}" +
                                   ("" if o["interior"] else " (edge)") for o in lk["optima"]))
     if lk["fit"]:
         f, z, u = lk["fit"], lk["zhang"], lk["size_unit"]
@@ -182,7 +184,10 @@ def summarize(plan: dict) -> str:
         lines.append(f"  linear law T* = {f['linear_slope']:.4g}·S {f['linear_intercept']:+.4g}{unit}, "
                      f"R² = {f['linear_r2']:.4f}; power law T* = {f['power_c']:.4g}·S^{f['power_p']:.4f}, "
                      f"R² = {f['power_r2']:.4f} (Zhang et al.: {z['slope']}·S {z['intercept_millions']:+} M, "
-                     f"R² = {z['r2']})")
+                     f"R² = {z['r2']})" + (f"; {lk['n_edge_excluded']} edge optima left out" if lk["n_edge_excluded"] else ""))
+    else:
+        lines.append(f"  no teacher law fitted: {lk['n_edge_excluded']} of {len(lk['optima'])} optima at the edge "
+                     f"of the searched sizes (N_S·[1e-2, 1e4])")
     if "sweep" in plan:
         lines += ["", f"crossovers for N_S = {_g(N)} over C = {_g(plan['sweep']['computes'][0])}–"
                       f"{_g(plan['sweep']['computes'][-1])} FLOPs:"]
