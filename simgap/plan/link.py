@@ -17,7 +17,7 @@ Protocols (`TeacherProtocol`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import optimize
@@ -174,11 +174,9 @@ class Agreement:
     max_rel_error: float  # max |implied/measured − 1|
     n_inside_ci: int  # implied optima inside the measured CIs
     protocol: str
-    verdict: str = field(default="")
+    verdict: str  # one sentence: agree or not, within which error
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -223,13 +221,20 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
 
 
 def agreement_from_setting(sup: SupervisedParams, dist: DistillParams, setting: dict, student_budget,
-                           teacher_protocol: TeacherProtocol, **kw) -> Agreement:
+                           teacher_protocol: TeacherProtocol, *, budget: float | None = None, **kw) -> Agreement:
     """`agreement` on one settings group of a fit.json / laws.json ("optima" → "per_student").
 
     Edge optima (best teacher at the edge of the grid: only a bound) are left out, as in the
     teacher-law fits. `student_budget` is D_S: one value, or a callable of the student size.
+    When the optima are split by budget, `budget` picks the series (its value in the optima's
+    "budget" field).
     """
     per = ((setting or {}).get("optima") or {}).get("per_student") or []
+    series = sorted({o.get("budget") for o in per if o.get("budget") is not None})
+    if budget is not None:
+        per = [o for o in per if o.get("budget") is not None and math.isclose(o["budget"], budget, rel_tol=1e-9)]
+    elif len(series) > 1:
+        raise ValueError(f"the optima come in several budget series {series}: pass budget= one of them")
     per = [o for o in per if o.get("interior")]
     if not per:
         raise ValueError("no interior measured optima in this setting: nothing to compare Eq. 8 with")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from simgap import laws as laws_lib
 from simgap.plan import compute, design, link
 from simgap.plan.compute import SCENARIOS, PlanError
 from simgap.plan.load import Laws
