@@ -28,8 +28,18 @@ def test_cli_end_to_end_with_design(tmp_path, capsys):
     assert a["converged"] and abs(a["constraint_residual"]) < 1e-6
     assert set(plan) >= {"laws", "request", "allocation", "link", "sweep", "design", "plots"}
     assert plan["design"]["prediction"]["target"] == 1.6e9 and len(plan["design"]["additions"]) == 3
-    assert sorted(Path(p).name for p in plan["plots"]) == ["allocation.png", "gain_map.png", "student_vs_teacher.png"]
+    assert sorted(Path(p).name for p in plan["plots"]) == ["allocation.png", "design.png", "gain_map.png",
+                                                            "student_vs_teacher.png"]
     assert "NaN" not in (out / "plan.json").read_text()
+
+
+def test_cli_design_only(tmp_path, capsys):
+    table = write_csv(draw_pilot(np.random.default_rng(1)), tmp_path / "pilot.csv")
+    assert main(["--design", str(table), "--design-boot", "50", "--out", str(tmp_path / "d")]) == 0
+    text = capsys.readouterr().out
+    assert "teacher-law slope" in text and "T* at S = 1.6e9" in text and "additions ranked" in text
+    plan = json.loads((tmp_path / "d" / "plan.json").read_text())
+    assert set(plan) == {"design", "plots"} and plan["design"]["prediction"]["n_boot"] == 50
 
 
 def _run(*args):
@@ -51,6 +61,7 @@ def test_cli_reference_subprocess_prints_the_plain_answer():
     (["--student", "1e9", "--compute", "1e22", "--target-student", "1e10"], "--design"),
     (["--student", "1e9", "--compute", "1e22", "--scenario", "nope"], "invalid choice"),
     (["--student", "1e9"], "--compute"),
+    (["--student", "1e9", "--compute", "1e22", "--sweep-points", "2"], "--sweep-points"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, needle, capsys):
     try:
@@ -74,3 +85,5 @@ def test_unconverged_or_missing_laws_exit_2(tmp_path, capsys):
     assert "supervised law was not fitted (no rows)" in capsys.readouterr().err
     assert main(["--laws", str(tmp_path / "missing.json"), "--student", "1e9", "--compute", "1e22"]) == 2
     assert "cannot read" in capsys.readouterr().err
+    assert main(["--student", "1e9", "--compute", "1e22"]) == 2
+    assert "give laws" in capsys.readouterr().err

@@ -37,13 +37,13 @@ def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m simgap.plan", description=(
         "Plan a distillation run from fitted laws: the optimal teacher Eq. 8 implies, the compute-optimal "
         "allocation per scenario against supervised training, crossovers, and (with --design) how sure a pilot is."))
-    src = ap.add_mutually_exclusive_group(required=True)
+    src = ap.add_mutually_exclusive_group()
     src.add_argument("--laws", metavar="JSON", help="fit.json from python -m simgap.fit, or a sweep's laws.json")
     src.add_argument("--reference", choices=sorted(REFERENCES), help="the paper's fitted laws")
     ap.add_argument("--family", help="family in the laws file (default: the first with a distillation law)")
     ap.add_argument("--setting", type=int, help="settings group index in that family")
-    ap.add_argument("--student", type=float, required=True, help="student size N_S (parameters, or the fit's size unit)")
-    ap.add_argument("--compute", type=float, required=True, help="total compute C in FLOPs")
+    ap.add_argument("--student", type=float, help="student size N_S (parameters, or the fit's size unit)")
+    ap.add_argument("--compute", type=float, help="total compute C in FLOPs")
     ap.add_argument("--student-tokens", type=float, help="D_S for the teacher-law link (default 20·N_S)")
     ap.add_argument("--scenario", choices=["all", *SCENARIOS], default="all")
     ap.add_argument("--teacher-protocol", choices=list(PROTOCOLS), default="tokens-per-param")
@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser()
     args = ap.parse_args(argv)
     try:
+        if not (args.laws or args.reference):
+            if not args.design:
+                raise PlanError("give laws (--laws FILE or --reference busbridge), or a pilot table (--design TABLE.csv)")
+            if args.student is not None or args.compute is not None:
+                raise PlanError("--student/--compute need laws: --laws FILE or --reference busbridge")
+        elif args.student is None or args.compute is None:
+            raise PlanError("--student and --compute are required with laws")
         if args.sweep_points < 3:
             raise PlanError(f"--sweep-points must be ≥ 3, got {args.sweep_points}")
         if args.map_students < 2:
@@ -82,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
                                         float("nan") if args.teacher_tokens is None else args.teacher_tokens,
                                         args.compute_multiple)
-        L = reference(args.reference) if args.reference else load_laws(args.laws, args.family, args.setting)
-        req = PlanRequest(student=args.student, compute=args.compute, student_tokens=args.student_tokens,
+        L = (reference(args.reference) if args.reference else load_laws(args.laws, args.family, args.setting)
+             if args.laws else None)
+        req = PlanRequest(student=args.student or float("nan"), compute=args.compute or float("nan"), student_tokens=args.student_tokens,
                           scenarios=tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,),
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),

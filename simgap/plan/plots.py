@@ -107,3 +107,30 @@ def plot_allocation(allocations_by_scenario: dict, path) -> Path:
         ax.set_title(f"{name} (N_S = {al[0].student:.3g})", fontsize=9)
         ax.legend(fontsize=6, loc="lower left")
     return _save(fig, path)
+
+
+def plot_design(students, optima, interior, slopes, intercepts, target: float, ci: float, path, *,
+                implied: float | None = None) -> Path:
+    """The pilot's optima, its linear teacher law, and the band of laws from the parametric
+    bootstrap, extrapolated to the target student."""
+    S = np.geomspace(min(students), max(target, max(students)), 60)
+    lines = np.asarray(slopes)[:, None] * S[None, :] + np.asarray(intercepts)[:, None]
+    lines = lines[np.all(np.isfinite(lines), axis=1)]
+    a = (1 - ci) / 2
+    lo, mid, hi = np.quantile(lines, [a, 0.5, 1 - a], axis=0)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.fill_between(S, lo, hi, color="C0", alpha=0.25, lw=0, label=f"{ci:.0%} band, simulated pilots")
+    ax.plot(S, mid, "-", color="C0", label="linear teacher law (median)")
+    inner = np.asarray(interior, bool)
+    ax.plot(np.asarray(students)[inner], np.asarray(optima)[inner], "ko", label="pilot optima")
+    ax.plot(np.asarray(students)[~inner], np.asarray(optima)[~inner], "ko", mfc="none", label="edge optima (bounds)")
+    ax.axvline(target, color="gray", ls=":", label=f"target student {target:.3g}")
+    if implied is not None:
+        ax.plot([target], [implied], "*", ms=13, color="C3", label=f"Eq. 8 implies {implied:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("student size")
+    ax.set_ylabel("optimal teacher size")
+    ax.set_title("How sure is the pilot's teacher law?", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -100,14 +100,20 @@ def sweep_section(L: Laws, req: PlanRequest) -> tuple[dict, dict]:
     return section, {"sweeps": sweeps, "gains": gains, "students": students, "map_C": map_C}
 
 
-def design_section(L: Laws | None, req: PlanRequest) -> dict:
+def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot]:
     from simgap import fit as fit_lib
 
     cols = fit_lib.read_table(req.design_table)
     pilot = design.pilot_from_columns(cols, noise_sd=req.noise_sd)
     target = req.target_student if req.target_student is not None else 10 * pilot.students[-1]
     base = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed)
+    own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
+    inner = own["interior"][0]
+    S_in = np.asarray(pilot.students)[inner]
+    power = (link.fit_laws_to_optima(S_in, own["optima"][0][inner]).power(target).item()
+             if len(S_in) >= 3 else None)
     out = {"table": str(req.design_table), "students": list(pilot.students), "n_seeds": pilot.n_seeds,
+           "power_law_target_teacher": power,
            "noise_sd": pilot.noise_sd, "prediction": design.prediction_dict(base),
            "additions": design.rank_additions(pilot, target, n_boot=req.design_boot, seed=req.seed, base=base)}
     if L is not None and L.family is not None:
@@ -118,11 +124,14 @@ def design_section(L: Laws | None, req: PlanRequest) -> dict:
     if L is not None:
         imp = link.implied_optimum(target, req.tokens_per_param * target, L.supervised, L.distill, req.protocol)
         out["eq8_implied_target_teacher"] = imp.teacher
-    return out
+    return out, pilot
 
 
-def make_plan(L: Laws, req: PlanRequest, *, sweeps: bool = True) -> tuple[dict, dict]:
-    """The plan as a JSON-ready dict, plus the objects the plots need."""
+def make_plan(L: Laws | None, req: PlanRequest, *, sweeps: bool = True) -> tuple[dict, dict]:
+    """The plan as a JSON-ready dict, plus the objects the plots need (without laws: the design only)."""
+    if L is None:
+        d, pilot = design_section(None, req)
+        return {"design": d}, {"pilot": pilot}
     if not (math.isfinite(req.student) and req.student > 0):
         raise PlanError(f"student size must be finite and > 0, got {req.student!r}")
     compute.check_laws(L.supervised, L.distill)
@@ -133,21 +142,31 @@ def make_plan(L: Laws, req: PlanRequest, *, sweeps: bool = True) -> tuple[dict, 
     if sweeps:
         plan["sweep"], extras = sweep_section(L, req)
     if req.design_table:
-        plan["design"] = design_section(L, req)
+        plan["design"], extras["pilot"] = design_section(L, req)
     return plan, extras
 
 
-def write_plots(L: Laws, req: PlanRequest, plan: dict, extras: dict, out: Path) -> list[str]:
+def write_plots(L: Laws | None, req: PlanRequest, plan: dict, extras: dict, out: Path) -> list[str]:
     from simgap.plan import plots
 
+    paths = []
+    if "pilot" in extras:
+        pilot, pr = extras["pilot"], plan["design"]["prediction"]
+        own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], 1.0)
+        sim = design.simulate(pilot, pr["target"], req.design_boot, np.random.default_rng(req.seed))
+        paths.append(plots.plot_design(pilot.students, own["optima"][0], own["interior"][0], sim["slope"],
+                                       sim["intercept"], pr["target"], pr["ci"], out / "design.png",
+                                       implied=plan["design"].get("eq8_implied_target_teacher")))
+    if L is None:
+        return [str(p) for p in paths]
     D_S = req.student_tokens or req.tokens_per_param * req.student
     T = np.geomspace(req.student * link.RATIO_RANGE[0], req.student * link.RATIO_RANGE[1], 400)
     Ls = link.student_loss_vs_teacher(req.student, D_S, T, L.supervised, L.distill, req.protocol)
     o = link.implied_optimum(req.student, D_S, L.supervised, L.distill, req.protocol)
-    paths = [plots.plot_student_vs_teacher(
+    paths += [plots.plot_student_vs_teacher(
         T, Ls, o.supervised_loss, (o.teacher, o.student_loss), out / "student_vs_teacher.png",
         title=f"N_S = {req.student:.3g} on D_S = {D_S:.3g} tokens; teachers: {req.protocol.describe()}")]
-    if extras:
+    if "sweeps" in extras:
         paths.append(plots.plot_gain_map(extras["students"], extras["map_C"], extras["gains"], out / "gain_map.png"))
         paths.append(plots.plot_allocation(extras["sweeps"], out / "allocation.png"))
     return [str(p) for p in paths]
@@ -159,9 +178,16 @@ def _g(x: float) -> str:
 
 
 def summarize(plan: dict) -> str:
+    lines = [] if "laws" not in plan else [f"laws: {plan['laws']['source']}", ""] + _summarize_laws(plan)
+    if "design" in plan:
+        lines += _summarize_design(plan["design"])
+    return "\n".join(lines).strip("\n")
+
+
+def _summarize_laws(plan: dict) -> list[str]:
     al = plan["allocation"]
     N, C = al["student"], al["compute"]
-    lines = [f"laws: {plan['laws']['source']}", ""]
+    lines = []
     verbs = {"trained": "train a {nt} teacher on {dt} tokens, then distil on {ds} tokens",
              "inference": "distil on {ds} tokens from an existing {nt} teacher (L_T {lt:.4f}; its inference paid)",
              "free": "distil on {ds} tokens from an existing {nt} teacher (L_T {lt:.4f}; logits free)"}
@@ -197,22 +223,28 @@ def summarize(plan: dict) -> str:
             else:
                 txt = f"none: {'distillation' if gains[0] > 0 else 'supervised'} wins throughout"
             lines.append(f"  {name}: {txt}")
-    if "design" in plan:
-        d = plan["design"]
-        p = d["prediction"]
-        lines += ["", f"pilot design ({d['table']}: {len(d['students'])} students, {d['n_seeds']} seeds, "
-                      f"seed noise {d['noise_sd']:.3g}):",
-                  f"  teacher-law slope {p['slope']:.4g}, {p['ci']:.0%} CI [{p['slope_ci'][0]:.4g}, {p['slope_ci'][1]:.4g}]; "
-                  f"T* at S = {_g(p['target'])}: {_g(p['target_teacher'])}, CI [{_g(p['target_teacher_ci'][0])}, "
-                  f"{_g(p['target_teacher_ci'][1])}]"]
-        if "eq8_implied_target_teacher" in d:
-            lines.append(f"  Eq. 8 implies T* = {_g(d['eq8_implied_target_teacher'])} there")
-        if "eq8_extrapolation" in d:
-            e = d["eq8_extrapolation"]
-            lines.append(f"  Eq. 8 extrapolation error on the pilot's held-out strongest runs: max {e['max_rel_error']:.2%}"
-                         if e.get("max_rel_error") is not None else f"  Eq. 8 extrapolation check: {e.get('status')}")
-        lines.append("  additions ranked by T*-CI shrinkage per cost:")
-        for a in d["additions"]:
-            lines.append(f"    {a['addition']}: CI width {_g(p['target_ci_width'])} → {_g(a['target_ci_width'])} "
-                         f"for {_g(a['cost'])} {a['cost_unit']}")
-    return "\n".join(lines)
+    return lines
+
+
+def _summarize_design(d: dict) -> list[str]:
+    p = d["prediction"]
+    lines = ["", f"pilot design ({d['table']}: {len(d['students'])} students, {d['n_seeds']} seeds, "
+                 f"seed noise {d['noise_sd']:.3g}):",
+             f"  teacher-law slope {p['slope']:.4g}, {p['ci']:.0%} CI [{p['slope_ci'][0]:.4g}, {p['slope_ci'][1]:.4g}]; "
+             f"T* at S = {_g(p['target'])}: {_g(p['target_teacher'])}, CI [{_g(p['target_teacher_ci'][0])}, "
+             f"{_g(p['target_teacher_ci'][1])}]"]
+    if d.get("power_law_target_teacher") is not None:
+        pw = d["power_law_target_teacher"]
+        lines.append(f"  the power law on the same optima gives {_g(pw)} ({pw / p['target_teacher'] - 1:+.0%} from the "
+                     f"linear law: a model-form uncertainty the CI does not include)")
+    if "eq8_implied_target_teacher" in d:
+        lines.append(f"  Eq. 8 implies T* = {_g(d['eq8_implied_target_teacher'])} there")
+    if "eq8_extrapolation" in d:
+        e = d["eq8_extrapolation"]
+        lines.append(f"  Eq. 8 extrapolation error on the pilot's held-out strongest runs: max {e['max_rel_error']:.2%}"
+                     if e.get("max_rel_error") is not None else f"  Eq. 8 extrapolation check: {e.get('status')}")
+    lines.append("  additions ranked by T*-CI shrinkage per cost:")
+    for a in d["additions"]:
+        lines.append(f"    {a['addition']}: CI width {_g(p['target_ci_width'])} → {_g(a['target_ci_width'])} "
+                     f"for {_g(a['cost'])} {a['cost_unit']}")
+    return lines
