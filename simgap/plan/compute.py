@@ -106,7 +106,7 @@ class Allocation:
     constraint_residual: float  # spend / C − 1
     spend: dict  # student_training, teacher_inference, teacher_training, total (FLOPs)
     n_starts: int
-    teacher_interior: bool  # False: N_T or D_T/N_T sits at the edge of the searched box
+    teacher_interior: bool  # False: N_T (or, for a teacher trained here, D_T/N_T) sits at the edge of the box
 
     @property
     def gain(self) -> float:
@@ -193,7 +193,9 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
     D_S, N_T, D_T = math.exp(x[0]), math.exp(x[1]), math.exp(x[1] + x[2])
     spend = {k: float(v) for k, v in cost(N_S, D_S, N_T, D_T, scenario, F).items()}
     step_v, step_w = (box[1][1] - box[1][0]) * 1e-3, (box[2][1] - box[2][0]) * 1e-3
-    interior = bool(box[1][0] + step_v < x[1] < box[1][1] - step_v and box[2][0] + step_w < x[2] < box[2][1] - step_w)
+    # An existing teacher (δ_pre = 0) trained to the box's 1e5 tokens per parameter is the natural answer, not an edge.
+    tokens_inside = scenario.delta_pre == 0 or box[2][0] + step_w < x[2] < box[2][1] - step_w
+    interior = bool(box[1][0] + step_v < x[1] < box[1][1] - step_v and tokens_inside)
     return Allocation(scenario.name, float(N_S), float(C), D_S, N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
                       float(_loss(x, N_S, sup, dist)), supervised_at_compute(N_S, C, sup, F), converged, message,
                       spend["total"] / C - 1, spend, len(picks), interior)
