@@ -87,3 +87,20 @@ def test_unconverged_or_missing_laws_exit_2(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["--student", "1e9", "--compute", "1e22"]) == 2
     assert "give laws" in capsys.readouterr().err
+
+
+def test_cli_eq8_bootstrap_needs_the_fit_data(tmp_path, capsys):
+    from test_plan_eq8 import _design
+
+    path = fit_json(tmp_path / "fit.json")
+    args = ["--laws", str(path), "--student", "1e9", "--compute", "1e22", "--no-sweep", "--eq8-boot", "2"]
+    assert main(args) == 2
+    assert "holds its data" in capsys.readouterr().err
+    doc = json.loads(path.read_text())
+    N, D, LT = _design()
+    doc["families"][0]["settings"][0]["distillation"]["data"] = {"N": N.tolist(), "D": D.tolist(),
+                                                                 "teacher_loss": LT.tolist()}
+    doc["families"][0]["settings"][0]["distillation"]["fit"]["rmse_log"] = 2e-3
+    path.write_text(json.dumps(doc))
+    assert main(args + ["--target-student", "1e10"]) == 0
+    assert "Eq. 8 extrapolated to S = 1e10 on 2e11 tokens" in capsys.readouterr().out

@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--target-student", type=float, help="student size for the design's T* CI (default 10x largest)")
     ap.add_argument("--design-boot", type=int, default=1000)
+    ap.add_argument("--eq8-boot", type=int, default=0,
+                    help="refits of Eq. 8 on re-drawn pilots: the extrapolation error to expect (needs --laws)")
     ap.add_argument("--noise-sd", type=float, help="seed noise of the pilot (default: measured from its seeds)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="directory for plan.json and plots")
@@ -82,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             raise PlanError(f"--sweep-points must be ≥ 3, got {args.sweep_points}")
         if args.map_students < 2:
             raise PlanError(f"--map-students must be ≥ 2, got {args.map_students}")
+        if args.eq8_boot < 0 or (args.eq8_boot and not args.laws):
+            raise PlanError("--eq8-boot takes a count ≥ 0 and needs --laws FILE (the fit's data)")
         if args.design_boot < 20:
             raise PlanError(f"--design-boot must be ≥ 20, got {args.design_boot}")
-        if args.target_student is not None and not args.design:
-            raise PlanError("--target-student needs --design TABLE.csv")
+        if args.target_student is not None and not (args.design or args.eq8_boot):
+            raise PlanError("--target-student needs --design TABLE.csv or --eq8-boot N")
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
                                         float("nan") if args.teacher_tokens is None else args.teacher_tokens,
                                         args.compute_multiple)
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),
                           sweep_points=args.sweep_points, map_students=args.map_students, design_table=args.design,
-                          target_student=args.target_student, design_boot=args.design_boot,
+                          target_student=args.target_student, design_boot=args.design_boot, eq8_boot=args.eq8_boot,
                           noise_sd=args.noise_sd, seed=args.seed)
         plan, extras = make_plan(L, req, sweeps=not args.no_sweep)
         if args.out:

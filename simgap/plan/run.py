@@ -31,6 +31,7 @@ class PlanRequest:
     design_table: str | None = None
     target_student: float | None = None
     design_boot: int = 1000
+    eq8_boot: int = 0  # > 0: parametric bootstrap of the Eq. 8 fit (needs --laws with the fit's data)
     noise_sd: float | None = None
     seed: int = 0
 
@@ -127,6 +128,19 @@ def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot
     return out, pilot
 
 
+def eq8_section(L: Laws, req: PlanRequest) -> dict:
+    from simgap.plan import eq8
+
+    dist = (L.setting or {}).get("distillation") or {}
+    data, fit = dist.get("data"), dist.get("fit") or {}
+    if not data or not fit.get("rmse_log"):
+        raise PlanError("--eq8-boot needs --laws FILE whose distillation section holds its data and rmse_log")
+    target = req.target_student if req.target_student is not None else 10 * max(data["N"])
+    r = eq8.expected_error(L.supervised, L.distill, data["N"], data["D"], data["teacher_loss"], fit["rmse_log"],
+                           target, req.tokens_per_param * target, n_boot=req.eq8_boot, seed=req.seed)
+    return r.to_dict()
+
+
 def make_plan(L: Laws | None, req: PlanRequest, *, sweeps: bool = True) -> tuple[dict, dict]:
     """The plan as a JSON-ready dict, plus the objects the plots need (without laws: the design only)."""
     if L is None:
@@ -143,6 +157,8 @@ def make_plan(L: Laws | None, req: PlanRequest, *, sweeps: bool = True) -> tuple
         plan["sweep"], extras = sweep_section(L, req)
     if req.design_table:
         plan["design"], extras["pilot"] = design_section(L, req)
+    if req.eq8_boot > 0:
+        plan["eq8_extrapolation"] = eq8_section(L, req)
     return plan, extras
 
 
@@ -181,6 +197,14 @@ def summarize(plan: dict) -> str:
     lines = [] if "laws" not in plan else [f"laws: {plan['laws']['source']}", ""] + _summarize_laws(plan)
     if "design" in plan:
         lines += _summarize_design(plan["design"])
+    if "eq8_extrapolation" in plan:
+        e = plan["eq8_extrapolation"]
+        lines += ["", f"Eq. 8 extrapolated to S = {_g(e['target_student'])} on {_g(e['target_tokens'])} tokens "
+                      f"({e['n_boot'] - e['n_failed']} refits on re-drawn pilots, noise {e['noise_log']:.2g} in log loss): "
+                      f"best L_S {e['student_loss']:.4f}, expected error {e['student_loss_rel_error'][0]:.2%} "
+                      f"(90th percentile {e['student_loss_rel_error'][1]:.2%}); its teacher's loss "
+                      f"{e['teacher_loss']:.4f}, error {e['teacher_loss_rel_error'][0]:.2%} "
+                      f"(90th percentile {e['teacher_loss_rel_error'][1]:.2%})"]
     return "\n".join(lines).strip("\n")
 
 
