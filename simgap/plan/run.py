@@ -214,7 +214,8 @@ def _summarize_laws(plan: dict) -> list[str]:
     lines = []
     verbs = {"trained": "train a {nt} teacher on {dt} tokens, then distil on {ds} tokens",
              "inference": "distil on {ds} tokens from an existing {nt} teacher (L_T {lt:.4f}; its inference paid)",
-             "free": "distil on {ds} tokens from an existing {nt} teacher (L_T {lt:.4f}; logits free)"}
+             "free": "distil on {ds} tokens from any existing teacher with L_T ≈ {lt:.4f} (e.g. {nt} parameters "
+                     "trained on {dt} tokens; logits free)"}
     for name, a in al["scenarios"].items():
         verb = verbs[name].format(nt=_g(a["teacher"]), dt=_g(a["teacher_tokens"]), ds=_g(a["student_tokens"]),
                                   lt=a["teacher_loss"])
