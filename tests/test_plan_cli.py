@@ -62,6 +62,8 @@ def test_cli_reference_subprocess_prints_the_plain_answer():
     (["--student", "1e9", "--compute", "1e22", "--scenario", "nope"], "invalid choice"),
     (["--student", "1e9"], "--compute"),
     (["--student", "1e9", "--compute", "1e22", "--sweep-points", "2"], "--sweep-points"),
+    (["--student", "1e9", "--compute", "1e22", "--no-sweep", "--design-students", "1e8,2e8"], "--noise-sd"),
+    (["--student", "1e9", "--compute", "1e22", "--design-students", "1e8,x"], "comma-separated"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, needle, capsys):
     try:
@@ -104,3 +106,11 @@ def test_cli_eq8_bootstrap_needs_the_fit_data(tmp_path, capsys):
     path.write_text(json.dumps(doc))
     assert main(args + ["--target-student", "1e10"]) == 0
     assert "Eq. 8 extrapolated to S = 1e10 on 2e11 tokens" in capsys.readouterr().out
+
+
+def test_cli_planned_pilot_from_the_reference_laws(capsys):
+    assert main(["--reference", "busbridge", "--student", "1e9", "--compute", "1e22", "--no-sweep",
+                 "--design-students", "1e8,2e8,4e8", "--design-seeds", "4", "--noise-sd", "0.002",
+                 "--target-student", "1e10", "--design-boot", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "pilot design (planned from the laws: 3 students, 4 seeds" in text and "Eq. 8 implies T* = 8.54e11" in text

@@ -58,3 +58,18 @@ def test_bad_design_tables_are_refused():
         design.pilot_from_columns(twice)
     with pytest.raises(PlanError, match="teacher_size"):
         design.pilot_from_columns({"student_size": np.ones(3), "student_loss": np.ones(3)})
+
+
+def test_planned_pilot_from_the_law_matches_a_drawn_pilot_of_the_same_design():
+    """With no runs yet, the law gives the plug-in curves: its predicted width must match the spread
+    over pilots actually drawn from that law (the same known truth as above)."""
+    from plan_helpers import DIST, RATIOS, SUP
+
+    p = design.pilot_from_law(SUP, DIST, STUDENTS, RATIOS, n_seeds=5, noise_sd=0.002)
+    pr = design.predict(p, TARGET, n_boot=2000, seed=3)
+    rng = np.random.default_rng(7)
+    est = [design.predict(design.pilot_from_columns(draw_pilot(rng)), TARGET, n_boot=20).slope for _ in range(60)]
+    lo, hi = np.quantile(est, [0.05, 0.95])
+    assert pr.slope_width / (hi - lo) == pytest.approx(1.0, abs=0.25)
+    with pytest.raises(PlanError, match="planned pilot"):
+        design.pilot_from_law(SUP, DIST, STUDENTS, RATIOS[:2], n_seeds=5, noise_sd=0.002)

@@ -27,6 +27,13 @@ def _jsonable(x):
     return x
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2 (argparse's default also prints the usage)
         print(f"simgap.plan: error: {message}", file=sys.stderr)
@@ -58,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--map-students", type=int, default=5, help="student sizes (N_S/10..10·N_S) in the gain map")
     ap.add_argument("--no-sweep", action="store_true", help="skip the C sweep, crossovers and the gain map")
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
+    ap.add_argument("--design-students", type=_floats, help="a planned pilot from the laws instead of a table: "
+                    "student sizes, comma-separated (with --design-teacher-ratios, --design-seeds, --noise-sd)")
+    ap.add_argument("--design-teacher-ratios", type=_floats, default=(16.0, 32.0, 64.0, 128.0, 256.0, 512.0))
+    ap.add_argument("--design-seeds", type=int, default=5)
     ap.add_argument("--target-student", type=float, help="student size for the design's T* CI (default 10x largest)")
     ap.add_argument("--design-boot", type=int, default=1000)
     ap.add_argument("--eq8-boot", type=int, default=0,
@@ -73,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser()
     args = ap.parse_args(argv)
     try:
+        if args.design and args.design_students:
+            raise PlanError("give --design TABLE.csv or --design-students, not both")
         if not (args.laws or args.reference):
             if not args.design:
                 raise PlanError("give laws (--laws FILE or --reference busbridge), or a pilot table (--design TABLE.csv)")
@@ -88,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             raise PlanError("--eq8-boot takes a count ≥ 0 and needs --laws FILE (the fit's data)")
         if args.design_boot < 20:
             raise PlanError(f"--design-boot must be ≥ 20, got {args.design_boot}")
-        if args.target_student is not None and not (args.design or args.eq8_boot):
-            raise PlanError("--target-student needs --design TABLE.csv or --eq8-boot N")
+        if args.target_student is not None and not (args.design or args.design_students or args.eq8_boot):
+            raise PlanError("--target-student needs --design TABLE.csv, --design-students or --eq8-boot N")
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
                                         float("nan") if args.teacher_tokens is None else args.teacher_tokens,
                                         args.compute_multiple)
@@ -100,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),
                           sweep_points=args.sweep_points, map_students=args.map_students, design_table=args.design,
+                          design_students=args.design_students or (),
+                          design_ratios=args.design_teacher_ratios, design_seeds=args.design_seeds,
                           target_student=args.target_student, design_boot=args.design_boot, eq8_boot=args.eq8_boot,
                           noise_sd=args.noise_sd, seed=args.seed)
         plan, extras = make_plan(L, req, sweeps=not args.no_sweep)

@@ -256,3 +256,26 @@ def rank_additions(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float
 def prediction_dict(p: Prediction) -> dict:
     return asdict(p) | {"slope_ci_width": p.slope_width, "target_ci_width": p.target_width}
 
+
+
+def pilot_from_law(sup, dist, students, teacher_ratios, n_seeds: int, noise_sd: float, protocol=None,
+                   tokens_per_param: float = 20.0) -> Pilot:
+    """A planned pilot with no runs yet: fitted laws give the curves (Eq. 8, teachers' loss from the
+    supervised law under `protocol`, students on tokens_per_param·N_S), noise_sd the seed noise."""
+    from simgap.plan import link
+
+    protocol = protocol or link.TeacherProtocol()
+    S = np.sort(np.asarray(students, float))
+    ratios = np.sort(np.asarray(teacher_ratios, float))
+    if len(ratios) < 3 or n_seeds < 1 or not noise_sd > 0 or len(S) < 2:
+        raise PlanError("a planned pilot needs ≥ 2 students, ≥ 3 teacher ratios, ≥ 1 seed and noise_sd > 0")
+    teachers = [tuple(map(float, s * ratios)) for s in S]
+    curves = [tuple(map(float, link.student_loss_vs_teacher(s, tokens_per_param * s, np.asarray(t), sup, dist,
+                                                            protocol))) for s, t in zip(S, teachers)]
+    f_n = lambda n: np.asarray(n, float)  # noqa: E731
+    f_ds = lambda n: tokens_per_param * np.asarray(n, float)  # noqa: E731
+    f_dt = lambda n: protocol.teacher_tokens(n)  # noqa: E731
+    c_student = tuple(tuple(float(6 * s * f_ds(s) + 2 * t * f_ds(s)) for t in ts) for s, ts in zip(S, teachers))
+    c_teacher = {t: float(6 * t * f_dt(t)) for ts in teachers for t in ts}
+    return Pilot(tuple(map(float, S)), tuple(teachers), tuple(curves), int(n_seeds), float(noise_sd), c_student,
+                 c_teacher, "FLOPs", (f_n, f_n, f_ds, f_dt))

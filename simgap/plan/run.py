@@ -29,6 +29,9 @@ class PlanRequest:
     sweep_points: int = 13  # computes per scenario for crossovers and plots
     map_students: int = 5  # student sizes in the gain map
     design_table: str | None = None
+    design_students: tuple[float, ...] = ()  # a planned pilot from the laws (no table): students,
+    design_ratios: tuple[float, ...] = ()  # teacher sizes as multiples of each student,
+    design_seeds: int = 5  # seeds (and noise_sd, required)
     target_student: float | None = None
     design_boot: int = 1000
     eq8_boot: int = 0  # > 0: parametric bootstrap of the Eq. 8 fit (needs --laws with the fit's data)
@@ -104,8 +107,13 @@ def sweep_section(L: Laws, req: PlanRequest) -> tuple[dict, dict]:
 def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot]:
     from simgap import fit as fit_lib
 
-    cols = fit_lib.read_table(req.design_table)
-    pilot = design.pilot_from_columns(cols, noise_sd=req.noise_sd)
+    if req.design_table:
+        pilot = design.pilot_from_columns(fit_lib.read_table(req.design_table), noise_sd=req.noise_sd)
+    else:
+        if L is None or req.noise_sd is None:
+            raise PlanError("a planned pilot (--design-students) needs laws and --noise-sd")
+        pilot = design.pilot_from_law(L.supervised, L.distill, req.design_students, req.design_ratios,
+                                      req.design_seeds, req.noise_sd, req.protocol, req.tokens_per_param)
     target = req.target_student if req.target_student is not None else 10 * pilot.students[-1]
     base = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed)
     own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
@@ -113,7 +121,7 @@ def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot
     S_in = np.asarray(pilot.students)[inner]
     power = (link.fit_laws_to_optima(S_in, own["optima"][0][inner]).power(target).item()
              if len(S_in) >= 3 else None)
-    out = {"table": str(req.design_table), "students": list(pilot.students), "n_seeds": pilot.n_seeds,
+    out = {"table": str(req.design_table or "planned from the laws"), "students": list(pilot.students), "n_seeds": pilot.n_seeds,
            "power_law_target_teacher": power,
            "noise_sd": pilot.noise_sd, "prediction": design.prediction_dict(base),
            "additions": design.rank_additions(pilot, target, n_boot=req.design_boot, seed=req.seed, base=base)}
@@ -155,7 +163,7 @@ def make_plan(L: Laws | None, req: PlanRequest, *, sweeps: bool = True) -> tuple
     extras: dict = {}
     if sweeps:
         plan["sweep"], extras = sweep_section(L, req)
-    if req.design_table:
+    if req.design_table or req.design_students:
         plan["design"], extras["pilot"] = design_section(L, req)
     if req.eq8_boot > 0:
         plan["eq8_extrapolation"] = eq8_section(L, req)
