@@ -1,0 +1,1 @@
+"""Plan a distillation run from fitted laws: link them, allocate compute, design the next pilot."""
