@@ -60,6 +60,7 @@ def optima_rows(rows: list[dict], setting: SettingFit) -> list[dict]:
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     size_of = {r["student_params"]: r["student_size"] for r in dist}
     budget_of = {r["student_size"]: r["student_budget"] for r in dist}
+    teacher_budget_of = {r["student_size"]: r["teacher_budget"] for r in dist}
     sec = setting.optima
     tbs = sec.teacher_budgets or (math.nan,) * len(sec.per_student)
     knob = {(o.student_size, _key(o.budget), _key(t)): o for o, t in zip(sec.by_knob, tbs)}
@@ -82,6 +83,7 @@ def optima_rows(rows: list[dict], setting: SettingFit) -> list[dict]:
             "frac_interior": p.frac_interior, "min_loss": p.min_loss, "dip_depth": p.dip_depth,
             "dip_lo": p.dip_ci[0], "dip_hi": p.dip_ci[1], "dip_beyond_noise": p.dip_beyond_noise,
             "supervised_loss": float(np.mean(sl)) if sl else math.nan, "n_seeds": p.n_seeds,
+            "teacher_tokens": tb if math.isfinite(tb) else teacher_budget_of.get(size, math.nan),
         })
     return out
 
@@ -124,7 +126,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print) -> dict:
            "fits": {"error": error} if error else {**to_json(fits), "plots": plot_paths}}
     doc = to_json(doc)
     rows_lib.atomic_write_text(out / "laws.json", json.dumps(doc, indent=1, allow_nan=False))
-    text = render_report(cfg, rows, fits, error, plot_paths, n_div)
+    text = render_report(cfg, rows, fits, error, plot_paths, n_div, out)
     rows_lib.atomic_write_text(out / "report.md", text)
     echo(text.split("## ", 2)[1].strip() if "## " in text else text)
     return doc
@@ -134,7 +136,7 @@ def _fmt(x, spec=".3g") -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div) -> str:
+def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, out: Path) -> str:
     g = cfg.grid
     kinds = {k: sum(r["run_kind"] == k for r in rows) for k in rows_lib.RUN_KINDS}
     L = [f"# simgap report: {cfg.name}", "",
@@ -159,6 +161,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         L += _gap_findings(opt, st) + [""]
         L += _teacher_loss_findings(st) + _teacher_law_findings(st, opt) + [""]
         L += _distillation_findings(fam.supervised, st) + [""]
+        L += _laws_agree(fam.supervised, st, opt, out) + [""]
         L += ["## What to conclude before an expensive run", ""] + _conclusions(opt, st) + [""]
         L += _optima_table(opt)
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
@@ -347,6 +350,35 @@ def _eq8_verdict(ds: LawSection, sup: LawSection) -> str:
         head = f"Eq. 8 fits this family in-sample (max error {f.max_rel_error:.2%})"
     tail = f"; the fitted law breaks {', '.join(failed)}" if failed else ""
     return f"**Verdict on Eq. 8:** {head}{tail}{where}."
+
+
+def _laws_agree(sup, st: SettingFit, opt: list[dict], out: Path) -> list[str]:
+    """Do the two laws agree? The optimal teacher size that the fitted Eq. 8 implies (teachers trained
+    on this sweep's teacher budget, their loss from the fitted supervised law) vs the measured optima."""
+    from simgap.plan import link, plots as plan_plots
+
+    if not (ok(sup) and ok(st.distillation)):
+        return []
+    series: dict[float, list[dict]] = {}
+    for o in opt:
+        if o["interior"] and math.isfinite(o["optimal_teacher_params_lo"]):
+            series.setdefault(o["teacher_budget"], []).append(o)
+    lines = ["**Do the two laws agree?**"]
+    reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
+    for i, pts in enumerate(series.values()):
+        tokens = 1.0 if reduced else pts[0]["teacher_tokens"]
+        try:
+            a = link.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
+                               [o["student_params"] for o in pts], [o["optimal_teacher_params"] for o in pts],
+                               [(o["optimal_teacher_params_lo"], o["optimal_teacher_params_hi"]) for o in pts],
+                               [1.0 if reduced else o["student_budget"] for o in pts],
+                               link.TeacherProtocol("fixed_tokens", tokens=tokens))
+        except (ValueError, ArithmeticError) as e:
+            lines.append(f"- not computed ({e}).")
+            continue
+        path = plan_plots.plot_agreement(a, out / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
+        lines.append(f"- {a.verdict} (`{Path(path).name}`)")
+    return lines if len(lines) > 1 else []
 
 
 def _span(v) -> str:
