@@ -24,8 +24,9 @@ from pathlib import Path
 ENV = "SIMGAP_CACHE_DIR"
 OFF = ("off", "0", "false", "no", "none")
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_LOOKUP, _HIT = "/jax/compilation_cache/compile_requests_use_cache", "/jax/compilation_cache/cache_hits"
 
-_compile = {"seconds": 0.0, "compiles": 0}
+_compile = {"seconds": 0.0, "compiles": 0, _LOOKUP: 0, _HIT: 0}
 _listening = False
 
 
@@ -41,7 +42,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     """Turn JAX's persistent compilation cache on (call before the first compile); returns the
     directory, or None when turned off or the directory cannot be created (then with a warning:
     a sweep without a cache is slower, not wrong). Idempotent. Also starts counting XLA compile
-    time for `compile_seconds`."""
+    time for `compile_stats`."""
     import jax
 
     _listen()
@@ -66,16 +67,21 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     return where
 
 
-def compile_seconds() -> float:
-    """Seconds this process spent in XLA compilation (cache look-ups included) since the first
-    `enable_compile_cache` call: ≈ 0 when every program came from the cache."""
-    return _compile["seconds"]
+def compile_stats() -> dict[str, float]:
+    """Since the first `enable_compile_cache`: XLA compile `seconds` (cache look-ups included),
+    `programs` compiled or loaded, and of those `from_cache` (loaded from the cache)."""
+    return dict(seconds=_compile["seconds"], programs=_compile["compiles"], from_cache=_compile[_HIT])
 
 
-def _on_event(event: str, duration: float, **_) -> None:
+def _on_duration(event: str, duration: float, **_) -> None:
     if event == BACKEND_COMPILE_EVENT:
         _compile["seconds"] += duration
         _compile["compiles"] += 1
+
+
+def _on_event(event: str, **_) -> None:
+    if event in (_LOOKUP, _HIT):
+        _compile[event] += 1
 
 
 def _listen() -> None:
@@ -83,5 +89,6 @@ def _listen() -> None:
     if not _listening:
         import jax
 
-        jax.monitoring.register_event_duration_secs_listener(_on_event)
+        jax.monitoring.register_event_duration_secs_listener(_on_duration)
+        jax.monitoring.register_event_listener(_on_event)
         _listening = True

@@ -67,7 +67,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
         already = sum(len(u.members) for u in units if u.uid in done)
         if done:
             echo(f"resuming {out}: {len(done)}/{len(units)} buckets already done")
-        compiles0, compile_s0 = engine.compile_count(), cache.compile_seconds()
+        compiles0, xla0 = engine.compile_count(), cache.compile_stats()
         bar = tqdm(total=total, initial=already, unit="run", disable=not (progress and writer),
                    file=sys.stderr, dynamic_ncols=True)
         t_start = time.perf_counter()
@@ -88,9 +88,10 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
         if not writer:
             return []
         run.settle()
+        xla = {k: v - xla0[k] for k, v in cache.compile_stats().items()}
         echo(f"trained {total - already} runs in {time.perf_counter() - t_start:.1f} s "
-             f"({engine.compile_count() - compiles0} compiles, "
-             f"{cache.compile_seconds() - compile_s0:.1f} s of them in XLA compilation)")
+             f"({engine.compile_count() - compiles0} compiles; XLA compilation {xla['seconds']:.1f} s, "
+             f"{xla['from_cache']:.0f} of {xla['programs']:.0f} programs from the compile cache)")
         all_rows = run.all_rows()
         from simgap.report import analyze
         analyze(cfg, all_rows, out, echo=echo)
