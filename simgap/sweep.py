@@ -25,10 +25,14 @@ from simgap import cache, distributed, engine, rundir
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 1.2e13
-# padded FLOPs in 136 s over 2 CPU devices, compiles included), plus compile and analysis costs.
+# padded FLOPs in 136 s over 2 CPU devices, compiles included), plus compile and analysis costs,
+# and a cost per run outside the step loop (its row, result files, its share of the analysis'
+# refits): the kernel preset, whose training is nearly free, took ≈ 0.045 s per run end to end
+# (1535 runs, 77 s on 2 busy cores).
 _EST_FLOPS_PER_S = 8e10
 _EST_COMPILE_S = 1.0
 _EST_ANALYSIS_S = 30.0
+_EST_RUN_S = 0.02
 
 
 class SweepError(RuntimeError):
@@ -122,8 +126,9 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
     flops = n_seeds * sum(engine.estimate_flops(family, u, g, cfg.train) for u in units)
-    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S
-    echo(f"  total {n_seeds * sum(len(u.members) for u in units)} runs, {len(units)} compiles, "
+    runs = n_seeds * sum(len(u.members) for u in units)
+    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S + _EST_RUN_S * runs
+    echo(f"  total {runs} runs, {len(units)} compiles, "
          f"{flops:.3g} FLOPs, rough CPU estimate {_duration(est)}")
     for line in preflight(cfg):
         echo(line)
