@@ -61,10 +61,10 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
     with rundir.RunDir(out, cfg, units) as run:
         if writer:
             run.open()  # refuses a file, an unwritable place, a locked or other-config directory
-        for line in preflight(cfg) + run.verify():
-            if writer:
-                echo(line)
+        notes = preflight(cfg) + run.verify()  # every process: which units are verifiably done
         if writer:
+            for line in notes:
+                echo(line)
             run.rebuild_results()
         done = set(run.rows)
         total = sum(len(u.members) for u in units)

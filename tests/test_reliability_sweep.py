@@ -6,6 +6,9 @@ import json
 import os
 import resource
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -127,8 +130,32 @@ def test_a_directory_another_sweep_is_writing_is_refused(clean, tmp_path, capsys
     with open(out / ".lock", "a") as held:  # what a running sweep holds
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         rc, _, err = sweep(capsys, "--config", clean[0], "--out", out)
-    assert rc == 2 and err == f"error: another sweep is writing to {out}; wait for it to finish, or use another --out\n"
+    assert rc == 2
+    assert err == f"error: another sweep is writing to {out}; wait for it to finish, or use another --out\n"
     assert not list(out.rglob("*.csv")) and not (out / "config.toml").exists()
+
+
+def test_two_sweeps_started_into_one_directory_one_is_refused(clean, tmp_path):
+    """A real second process while the first is paused mid-sweep: refused; the first finishes
+    with its own config, results and report."""
+    out, env = tmp_path / "run", dict(os.environ, PYTHONUNBUFFERED="1")
+    other = write_config(tmp_path, {**TINY, "name": "other", "grid": {**TINY["grid"], "seeds": 1}})
+    first = subprocess.Popen([sys.executable, "-m", "simgap.sweep", "--config", str(clean[0]), "--out", str(out),
+                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list((out / "units").glob("*.json")) and first.poll() is None:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)  # mid-sweep, holding the lock
+        second = subprocess.run([sys.executable, "-m", "simgap.sweep", "--config", str(other), "--out", str(out),
+                                 "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2 and second.stderr.startswith(f"error: another sweep is writing to {out}")
+    assert first.wait(timeout=300) == 0
+    assert 'name = "tiny-kernel"' in (out / "config.toml").read_text()
+    assert json.loads((out / "laws.json").read_text())["config"] == "tiny-kernel"
+    assert_same_rows(out / "results.csv", clean[1] / "results.csv")
 
 
 @pytest.mark.parametrize("change", ["--seeds", "family_params"])
