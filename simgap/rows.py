@@ -48,25 +48,52 @@ def empty_row(**values) -> dict:
 STRING_COLUMNS = ("run_kind", "family", "student_init", "bucket")
 
 
+def with_supervised_loss(rows: list[dict], baselines: list[dict] | None = None) -> list[dict]:
+    """Copies of `rows` where each distilled row carries the loss of its supervised baseline (same
+    student size, budget and seed; NaN when missing or diverged), taken from `baselines` (default:
+    the supervised rows among `rows`)."""
+    base = {(r["student_size"], r["student_budget"], r["seed"]): r["student_loss"]
+            for r in (rows if baselines is None else baselines)
+            if r["run_kind"] == "supervised" and not r["diverged"]}
+    return [dict(r, supervised_loss=base.get((r["student_size"], r["student_budget"], r["seed"]), math.nan))
+            if r["run_kind"] == "distilled" else r for r in rows]
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write via a temp file and rename, so a crash never leaves a half-written file."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync it, rename it over `path`. Any failure
+    (a full disk, a kill signal turned into an exception) removes the temp file before raising,
+    so nothing half-written is left behind under either name."""
     import os
     from pathlib import Path
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def to_csv(rows: list[dict]) -> str:
-    """Tidy CSV text with every column, NaN as an empty cell, floats written to round-trip."""
+def to_csv(rows: list[dict], header: bool = True) -> str:
+    """Tidy CSV text with every column, NaN as an empty cell, floats written to round-trip
+    (`header=False`: the data lines only, to append to a file that has the header)."""
     import csv
     import io
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for row in rows:
         writer.writerow({c: cell(row[c]) for c in COLUMNS})
     return buf.getvalue()
@@ -84,19 +111,25 @@ def cell(v):
 
 def read_csv(path) -> list[dict]:
     """Read a results CSV written by `to_csv` back into typed rows."""
-    import csv
-
     with open(path, newline="") as f:
-        out = []
-        for raw in csv.DictReader(f):
-            row = {}
-            for c in COLUMNS:
-                v = raw.get(c, "")
-                if c in STRING_COLUMNS:
-                    row[c] = v
-                elif c == "diverged":
-                    row[c] = v == "true"
-                else:
-                    row[c] = float(v) if v != "" else math.nan
-            out.append(row)
-        return out
+        return parse_csv(f.read())
+
+
+def parse_csv(text: str) -> list[dict]:
+    """CSV text written by `to_csv` -> typed rows."""
+    import csv
+    import io
+
+    out = []
+    for raw in csv.DictReader(io.StringIO(text, newline="")):
+        row = {}
+        for c in COLUMNS:
+            v = raw.get(c, "")
+            if c in STRING_COLUMNS:
+                row[c] = v
+            elif c == "diverged":
+                row[c] = v == "true"
+            else:
+                row[c] = float(v) if v != "" else math.nan
+        out.append(row)
+    return out

@@ -1,9 +1,10 @@
 """`python -m simgap.sweep`: train a teacher x student grid, locate optima, fit the laws, report.
 
-A run directory holds one file per finished unit (compiled bucket): `units/<uid>.csv`, plus
-`teachers/<uid>.npz` for teacher units. Each is written atomically and the unit's CSV is written
-last, so its presence marks the unit done: killing the process loses at most the unit in flight,
-and re-running into the same directory (or `--resume DIR`) finishes the rest without duplicates.
+A run directory (simgap.rundir) holds one file per finished unit (compiled bucket) and a manifest
+that marks it done: killing the process loses at most the unit in flight, and re-running into the
+same directory (or `--resume DIR`) finishes the rest without duplicates, retraining (with a line
+saying why) any unit whose files are torn, damaged or from another config. One sweep at a time
+may write a directory. Compiled programs are cached on disk across runs (simgap.cache).
 
 Multi-host (JAX's multi-process runtime, see simgap.distributed): every process runs the same
 units over one global device mesh and only process 0 writes, so the run directory must be on a
@@ -13,107 +14,39 @@ filesystem all hosts share (resume reads it on every process).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
 
-import numpy as np
-import tomli_w
 import tomllib
 
-from simgap import distributed, engine, rows as rows_lib
-from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config, parse_config
+from simgap import cache, distributed, engine, rundir
+from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 1.2e13
-# padded FLOPs in 136 s over 2 CPU devices, compiles included), plus compile and analysis costs.
+# padded FLOPs in 136 s over 2 CPU devices, compiles included), plus compile and analysis costs,
+# and a cost per run outside the step loop (its row, result files, its share of the analysis'
+# refits): the kernel preset, whose training is nearly free, took ≈ 0.045 s per run end to end
+# (1535 runs, 77 s on 2 busy cores).
 _EST_FLOPS_PER_S = 8e10
 _EST_COMPILE_S = 1.0
 _EST_ANALYSIS_S = 30.0
+_EST_RUN_S = 0.02
 
 
 class SweepError(RuntimeError):
     """A sweep cannot start or resume; the message says why."""
 
 
-class TeacherStore(MutableMapping):
-    """Teacher params by TeacherKey, persisted per teacher unit as one .npz (for resume)."""
-
-    def __init__(self, folder: Path, done_uids: set[str]):
-        self.folder = folder
-        self._params: dict[tuple, dict[str, np.ndarray]] = {}
-        for path in sorted(folder.glob("*.npz")):
-            if path.stem in done_uids:
-                self._load(path)
-
-    def _load(self, path: Path) -> None:
-        with np.load(path) as npz:
-            for name in npz.files:
-                key_str, leaf = name.split("::", 1)
-                key = tuple(int(x) for x in key_str.split("_"))
-                self._params.setdefault(key, {})[leaf] = npz[name]
-
-    def save(self, uid: str, keys) -> None:
-        arrays = {f"{'_'.join(str(int(k)) for k in key)}::{leaf}": np.asarray(v)
-                  for key in keys for leaf, v in self._params[key].items()}
-        tmp = self.folder / f".{uid}.tmp.npz"
-        np.savez(tmp, **arrays)
-        tmp.replace(self.folder / f"{uid}.npz")
-
-    def __getitem__(self, key):
-        return self._params[key]
-
-    def __setitem__(self, key, value):
-        self._params[tuple(int(k) for k in key)] = {k: np.asarray(v) for k, v in value.items()}
-
-    def __delitem__(self, key):
-        del self._params[key]
-
-    def __iter__(self):
-        return iter(self._params)
-
-    def __len__(self):
-        return len(self._params)
-
-
-def _resolved_toml(cfg: SweepConfig) -> str:
-    return tomli_w.dumps(cfg.to_dict())
-
-
-def prepare_run_dir(cfg: SweepConfig, out: Path) -> None:
-    """Create the run directory, or check that an existing one was made by the same config."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "units").mkdir(exist_ok=True)
-    (out / "teachers").mkdir(exist_ok=True)
-    path = out / "config.toml"
-    resolved = _resolved_toml(cfg)
-    if path.exists():
-        old, new = tomllib.loads(path.read_text()), tomllib.loads(resolved)
-        if old != new:
-            diff = _diff_keys(old, new)
-            raise SweepError(f"{out} was started with a different config (differs in: {', '.join(diff)}); "
-                             "refusing to mix results. Use a new --out, or the same config to resume.")
-    else:
-        rows_lib.atomic_write_text(path, resolved)
-
-
-def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out += _diff_keys(a[k], b[k], f"{prefix}{k}.")
-        elif a.get(k) != b.get(k):
-            out.append(f"{prefix}{k}")
-    return out
-
-
-def collect_rows(out: Path, units) -> list[dict]:
-    rows = []
-    for unit in units:
-        path = out / "units" / f"{unit.uid}.csv"
-        if path.exists():
-            rows += rows_lib.read_csv(path)
-    return rows
+def preflight(cfg: SweepConfig) -> list[str]:
+    """What the analysis will not be able to do with this grid, said before any training."""
+    notes = []
+    n_t = len(cfg.grid.teacher_sizes)
+    if n_t < 3:
+        notes.append(f"note: locating each student's optimal teacher needs ≥ 3 teacher sizes and this "
+                     f"grid has {n_t}: the optimum analysis (and the teacher laws) will be skipped")
+    return notes
 
 
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) -> list[dict]:
@@ -123,65 +56,85 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
     from simgap.families import get_family
 
     writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
-    if writer:
-        prepare_run_dir(cfg, out)
     family = get_family(cfg.family, **cfg.family_params)
     units = engine.plan(family, cfg.grid, cfg.train)
-    done = {u.uid for u in units if (out / "units" / f"{u.uid}.csv").exists()}
-    teachers = TeacherStore(out / "teachers", done)
-    total = sum(len(u.members) for u in units)
-    already = sum(len(u.members) for u in units if u.uid in done)
-    if done:
-        echo(f"resuming {out}: {len(done)}/{len(units)} buckets already done")
-    compiles0 = engine.compile_count()
-    bar = tqdm(total=total, initial=already, unit="run", disable=not (progress and writer), file=sys.stderr,
-               dynamic_ncols=True)
-    t_start = time.perf_counter()
-    for i, unit in enumerate(units):
-        if unit.uid in done:
-            continue
-        t0 = time.perf_counter()
-        before = set(teachers)
-        unit_rows = engine.run_unit(family, unit, cfg.grid, cfg.train, teachers)
+    with rundir.RunDir(out, cfg, units) as run:
+        if writer:
+            run.open()  # refuses a file, an unwritable place, a locked or other-config directory
+        notes = preflight(cfg) + run.verify()  # every process: which units are verifiably done
+        if writer:
+            for line in notes:
+                echo(line)
+            run.rebuild_results()
+        done = set(run.rows)
+        total = sum(len(u.members) for u in units)
+        already = sum(len(u.members) for u in units if u.uid in done)
+        if done:
+            echo(f"resuming {out}: {len(done)}/{len(units)} buckets already done")
+        compiles0, xla0 = engine.compile_count(), cache.compile_stats()
+        bar = tqdm(total=total, initial=already, unit="run", disable=not (progress and writer),
+                   file=sys.stderr, dynamic_ncols=True)
+        t_start = time.perf_counter()
+        for i, unit in enumerate(units):
+            if unit.uid in done:
+                continue
+            t0 = time.perf_counter()
+            before = set(run.teachers)
+            unit_rows = engine.run_unit(family, unit, cfg.grid, cfg.train, run.teachers)
+            if not writer:
+                continue
+            run.finish(unit, unit_rows, set(run.teachers) - before)
+            n_div = sum(bool(r["diverged"]) for r in unit_rows)
+            bar.update(len(unit.members))
+            bar.write(f"[{i + 1}/{len(units)}] {unit.uid}: {len(unit.members)} runs in "
+                      f"{time.perf_counter() - t0:.1f} s" + (f", {n_div} DIVERGED" if n_div else ""))
+        bar.close()
         if not writer:
-            continue
-        if unit.kind == "teacher":
-            teachers.save(unit.uid, sorted(set(teachers) - before))
-        rows_lib.atomic_write_text(out / "units" / f"{unit.uid}.csv", rows_lib.to_csv(unit_rows))
-        rows_lib.atomic_write_text(out / "results.csv", rows_lib.to_csv(collect_rows(out, units)))
-        n_div = sum(bool(r["diverged"]) for r in unit_rows)
-        bar.update(len(unit.members))
-        bar.write(f"[{i + 1}/{len(units)}] {unit.uid}: {len(unit.members)} runs in "
-                  f"{time.perf_counter() - t0:.1f} s" + (f", {n_div} DIVERGED" if n_div else ""))
-    bar.close()
-    if not writer:
-        return []
-    all_rows = collect_rows(out, units)
-    rows_lib.atomic_write_text(out / "results.csv", rows_lib.to_csv(all_rows))
-    echo(f"trained {total - already} runs in {time.perf_counter() - t_start:.1f} s "
-         f"({engine.compile_count() - compiles0} compiles)")
-    from simgap.report import analyze
-    analyze(cfg, all_rows, out, echo=echo)
-    return all_rows
+            return []
+        run.settle()
+        xla = {k: v - xla0[k] for k, v in cache.compile_stats().items()}
+        echo(f"trained {total - already} runs in {time.perf_counter() - t_start:.1f} s "
+             f"({engine.compile_count() - compiles0} compiles; XLA compilation {xla['seconds']:.1f} s, "
+             f"{xla['from_cache']:.0f} of {xla['programs']:.0f} programs from the compile cache)")
+        all_rows = run.all_rows()
+        from simgap.report import analyze
+        analyze(cfg, all_rows, out, echo=echo)
+        return all_rows
 
 
-def dry_run(cfg: SweepConfig, echo=print) -> None:
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
+    """The grid, runs per kind, compiles and a time estimate, without training. Counted on one
+    seed and scaled (every bucket holds each seed alike), so an absurd grid answers at once."""
     from simgap.families import get_family
 
-    family = get_family(cfg.family, **cfg.family_params)
-    units = engine.plan(family, cfg.grid, cfg.train)
     g = cfg.grid
+    n_seeds = len(g.seeds) if n_seeds is None else n_seeds
+    family = get_family(cfg.family, **cfg.family_params)
+    units = engine.plan(family, dataclasses.replace(g, seeds=(0,)), cfg.train)
     echo(f"config {cfg.name} ({cfg.source}): family {cfg.family} {cfg.family_params}")
     echo(f"  students {list(g.student_sizes)}  budgets {list(g.student_budgets)}  init {g.student_init}")
     echo(f"  teachers {list(g.teacher_sizes)}  budgets {list(g.teacher_budgets)}")
-    echo(f"  seeds {len(g.seeds)}  supervised baselines {g.supervised}")
+    echo(f"  seeds {n_seeds}  supervised baselines {g.supervised}")
     for kind in ("teacher", "supervised", "distilled"):
         ks = [u for u in units if u.kind == kind]
-        echo(f"  {kind:10s} {sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
-    flops = sum(engine.estimate_flops(family, u, cfg.grid, cfg.train) for u in units)
-    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S
-    echo(f"  total {sum(len(u.members) for u in units)} runs, {len(units)} compiles, "
-         f"{flops:.3g} FLOPs, rough CPU estimate {est / 60:.1f} min")
+        echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
+    flops = n_seeds * sum(engine.estimate_flops(family, u, g, cfg.train) for u in units)
+    runs = n_seeds * sum(len(u.members) for u in units)
+    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S + _EST_RUN_S * runs
+    echo(f"  total {runs} runs, {len(units)} compiles, "
+         f"{flops:.3g} FLOPs, rough CPU estimate {_duration(est)}")
+    for line in preflight(cfg):
+        echo(line)
+    if est > 86400:
+        echo(f"warning: this grid would take about {_duration(est)} on this CPU: "
+             "shrink it (fewer seeds or sizes) or run it on an accelerator")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,32 +168,43 @@ def use_every_core() -> None:
         pass  # the backend is already initialised (e.g. called from a notebook): keep its devices
 
 
+def _seed_count(path: Path, seeds: int | None) -> int:
+    """The number of seeds a sweep asks for, read without building the grid (the dry run of an
+    absurd grid answers at once); `path` has already been validated."""
+    if seeds is not None:
+        if seeds < 1:
+            raise ConfigError(f"--seeds: expected a positive integer, got {seeds}")
+        return seeds
+    return tomllib.loads(Path(path).read_text())["grid"]["seeds"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     use_every_core()
+    cache.enable_compile_cache()  # programs compiled by an earlier run load from disk
     distributed.initialize()  # joins a multi-process JAX runtime when launched as one (no-op otherwise)
+    out = args.resume or args.out
     try:
-        out = args.resume or args.out
         if args.resume and args.out and args.resume != args.out:
             raise SweepError("--resume DIR and --out DIR name different directories")
         if args.resume and not (args.resume / "config.toml").exists():
             raise SweepError(f"--resume {args.resume}: no config.toml there (not a sweep directory)")
-        if args.config is None and args.resume is not None:
-            saved = tomllib.loads((args.resume / "config.toml").read_text())
-            cfg = parse_config(saved, source=str(args.resume / "config.toml"), seeds=args.seeds)
-        else:
-            cfg = load_config(args.config or DEFAULT_CONFIG, seeds=args.seeds)
-        if args.dry_run:
-            dry_run(cfg)
+        path = args.config or (args.resume / "config.toml" if args.resume else DEFAULT_CONFIG)
+        if args.dry_run:  # validated on one seed, counted for all
+            dry_run(load_config(path, seeds=1), _seed_count(path, args.seeds))
             return 0
+        cfg = load_config(path, seeds=args.seeds)
         out = out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         print(f"sweep {cfg.name} -> {out}")
         run_sweep(cfg, out, progress=not args.no_progress)
         print(f"done: {out / 'report.md'}")
         return 0
-    except (ConfigError, SweepError) as e:
+    except (ConfigError, SweepError, rundir.RunDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. the disk filled up while the report was written
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished buckets are saved; resume with --resume {out}", file=sys.stderr)
         return 130

@@ -103,11 +103,11 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "simgap.sweep", "--config", str(cfg), "--out", str(out),
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 300
-    while time.time() < deadline and len(list((out / "units").glob("*.csv"))) < 3:
+    while time.time() < deadline and len(list((out / "units").glob("*.json"))) < 3:  # manifests: done
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {p.name for p in (out / "units").glob("*.csv")}
+    done_before = {p.name for p in (out / "units").glob("*.json")}
     assert 3 <= len(done_before), "the sweep was killed before it finished 3 buckets"
     assert not (out / "report.md").exists(), "the sweep finished before it was killed: make MLP bigger"
 
