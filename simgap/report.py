@@ -32,19 +32,6 @@ OPTIMA_COLUMNS = (
 )
 
 
-def with_supervised_loss(rows: list[dict]) -> list[dict]:
-    """Copy each supervised baseline's loss onto the distilled rows of the same student, budget, seed."""
-    base = {(r["student_size"], r["student_budget"], r["seed"]): r["student_loss"]
-            for r in rows if r["run_kind"] == "supervised" and not r["diverged"]}
-    out = []
-    for r in rows:
-        r = dict(r)
-        if r["run_kind"] == "distilled":
-            r["supervised_loss"] = base.get((r["student_size"], r["student_budget"], r["seed"]), math.nan)
-        out.append(r)
-    return out
-
-
 def fit_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     """Rows -> the columns fit_table reads (the same columns results.csv holds)."""
     cols = {c: np.array([r[c] for r in rows], dtype=object if c in rows_lib.STRING_COLUMNS else None)
@@ -105,8 +92,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print) -> dict:
     from simgap import plots
 
     out = Path(out)
-    rows = with_supervised_loss(rows)
-    rows_lib.atomic_write_text(out / "results.csv", rows_lib.to_csv(rows))
+    rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
     n_div = sum(bool(r["diverged"]) for r in rows)
     options = dataclasses.replace(cfg.fit, size_column="student_params", teacher_size_column="teacher_params")
     error, fits, plot_paths = "", None, []
