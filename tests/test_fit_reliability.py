@@ -2,7 +2,6 @@
 the code before its fix."""
 
 import json
-import math
 import tomllib
 from pathlib import Path
 

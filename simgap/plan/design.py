@@ -196,7 +196,7 @@ def _add_seeds(p: Pilot, k: int) -> tuple[Pilot, float]:
 def _add_student(p: Pilot, factor: float = 2.0) -> tuple[Pilot, float]:
     """A student `factor` × the largest, its U the largest student's shifted by the fitted law."""
     own = estimate(p.students, p.teachers, [np.asarray(c)[None, :] for c in p.curves], 1.0)
-    s_old, s_new = p.students[-1], p.students[-1] * factor
+    s_new = p.students[-1] * factor
     t_old = own["optima"][0, -1]
     t_new = own["slope"][0] * s_new + own["intercept"][0]
     shift = t_new / t_old if np.isfinite(t_new) and t_new > 0 else factor
