@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simgap.engine import Grid, TrainSpec
+from simgap.engine import STUDENT_INITS, Grid, TrainSpec  # noqa: F401 (STUDENT_INITS re-exported)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
-STUDENT_INITS = ("random", "pruned")
 
 
 class ConfigError(ValueError):
@@ -112,7 +111,9 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "student_budgets": (_int_list(_nonneg_int), "a non-empty list of integers >= 0 (0 = family default)"),
         "teacher_budgets": (_int_list(_nonneg_int), "a non-empty list of integers >= 0 (0 = family default)"),
         "seeds": (_pos_int, "a positive integer (number of seeds)"),
-        "student_init": (lambda v: v in STUDENT_INITS, f"one of {STUDENT_INITS}"),
+        "student_init": (lambda v: v in STUDENT_INITS, f"one of {STUDENT_INITS} (\"pruned\" was split: "
+                         "\"pruned_from_teacher\" is Zhang et al.'s protocol, \"pruned_from_largest\" the old "
+                         "behaviour)"),
         "supervised": (lambda v: isinstance(v, bool), "true or false"),
     },
     "train": {
@@ -200,17 +201,19 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
         values = getattr(grid, key)
         if len(set(values)) != len(values):
             fail(f"[grid].{key}", f"has duplicates: {list(values)}")
-    if grid.student_init == "pruned" and max(grid.student_sizes) > max(grid.teacher_sizes):
-        fail("[grid].student_sizes", f"pruned students must not be larger than the largest teacher "
-             f"({max(grid.student_sizes)} > {max(grid.teacher_sizes)})")
 
     family = raw["family"]
     family_params = dict(raw.get("family_params", {}))
     from simgap.families import FAMILIES, get_family
     try:
-        get_family(family, **family_params)
+        fam = get_family(family, **family_params)
     except (ValueError, TypeError) as e:
         fail("[family_params]" if family in FAMILIES else "family", str(e))
+    from simgap.engine import check_student_init
+    try:  # a pruned init needs a family that can prune and teachers to prune students from
+        check_student_init(fam, grid)
+    except ValueError as e:
+        fail("[grid].student_init", str(e))
 
     train = TrainSpec(**sections["train"], **sections["distill"])
     fit_raw = {("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()}

@@ -43,9 +43,25 @@ class Grid:
     student_budgets: tuple[int, ...]  # 0 = the family's default rule for that size
     teacher_budgets: tuple[int, ...]
     seeds: tuple[int, ...]
-    student_init: str = "random"  # "random" | "pruned": the largest teacher (first teacher
-    # budget, same seed) pruned to the student's size by simgap.prune, for every teacher
+    student_init: str = "random"  # one of STUDENT_INITS (below); pruning needs family.prune_to
     supervised: bool = True
+
+
+# How a student's parameters start (see _prune_source):
+# - "random": fresh init.
+# - "pruned_from_teacher": Zhang et al.'s pilot protocol. Each distilled student starts as the
+#   very teacher it is distilled from, pruned to its size, so a bigger teacher means a more
+#   heavily pruned start. Pairs need teacher_size > student_size (a teacher cannot be pruned to
+#   a larger student; an equal-size "pruned" student IS its trained teacher, i.e. continued
+#   training, not distillation): other pairs are not run. Supervised baselines start random:
+#   they are the law's L~_S, the student trained on its own. (For the pruned-init control
+#   trained on labels only, run the same grid with lam = 0.)
+# - "pruned_from_largest": every student of a seed, supervised ones included, starts as the
+#   largest teacher of that seed (first teacher budget) pruned to its size, whatever teacher it
+#   is distilled from: the start is shared, so across teachers only the distillation target
+#   differs. A control for "pruned_from_teacher", separating the init from the target.
+# The old name "pruned" (= "pruned_from_largest") is refused, naming both.
+STUDENT_INITS = ("random", "pruned_from_teacher", "pruned_from_largest")
 
 
 TeacherKey = tuple[int, int, int]  # (teacher_size, teacher_budget, seed)
@@ -151,16 +167,37 @@ def _budget(family, size: int, budget: int) -> int:
     return int(budget) if budget else int(family.default_budget(size))
 
 
+def check_student_init(family, grid: Grid) -> None:
+    """ValueError naming what is wrong with the grid's student_init for this family."""
+    init = grid.student_init
+    if init not in STUDENT_INITS:
+        hint = (' ("pruned" was split: "pruned_from_teacher" is Zhang et al.\'s protocol, '
+                '"pruned_from_largest" the old behaviour)' if init == "pruned" else "")
+        raise ValueError(f"unknown student_init {init!r}; expected one of {STUDENT_INITS}{hint}")
+    if init == "random":
+        return
+    from simgap import prune
+    if not prune.can_prune(family):
+        raise ValueError(f"student_init={init!r} needs a family that can prune (prune_to); "
+                         f"{family.name!r} cannot")
+    if init == "pruned_from_largest" and max(grid.student_sizes) > max(grid.teacher_sizes):
+        raise ValueError(f"student_init={init!r}: students must be no larger than the largest teacher "
+                         f"({max(grid.student_sizes)} > {max(grid.teacher_sizes)})")
+    lonely = [n for n in grid.student_sizes if not any(t > n for t in grid.teacher_sizes)]
+    if init == "pruned_from_teacher" and lonely:
+        raise ValueError(f"student_init={init!r} prunes each student from a larger teacher: student "
+                         f"sizes {lonely} have no teacher larger than themselves")
+
+
+def _pair_runs(grid: Grid, size: int, teacher_size: int) -> bool:
+    """Whether the (student, teacher) pair is trained: under pruned_from_teacher only teachers
+    larger than the student (see STUDENT_INITS)."""
+    return grid.student_init != "pruned_from_teacher" or teacher_size > size
+
+
 def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
     """Teacher units first, then supervised, then distilled; deterministic order and ids."""
-    if grid.student_init not in ("random", "pruned"):
-        raise ValueError(f"unknown student_init {grid.student_init!r}")
-    pruned = grid.student_init == "pruned"
-    if pruned:
-        from simgap import prune
-        if not prune.can_prune(family) or max(grid.student_sizes) > max(grid.teacher_sizes):
-            raise ValueError(f"student_init='pruned' needs a prunable family (got {family.name}) "
-                             "and students no larger than the largest teacher")
+    check_student_init(family, grid)
     bucket = family.bucket_size
     seeds = tuple(grid.seeds)
     teachers: dict[tuple, list] = {}
@@ -174,38 +211,56 @@ def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
         if grid.supervised:
             supervised.setdefault((bucket(n), b), []).extend((n, None, b, None, s) for s in seeds)
         for t, tb, s in itertools.product(grid.teacher_sizes, grid.teacher_budgets, seeds):
-            distilled.setdefault((bucket(n), bucket(t), b), []).append((n, t, b, _budget(family, t, tb), s))
+            if _pair_runs(grid, n, t):
+                distilled.setdefault((bucket(n), bucket(t), b), []).append(
+                    (n, t, b, _budget(family, t, tb), s))
+
+    def sources(kind, ms):
+        return {k for m in ms if (k := _prune_source(family, grid, kind, m)) is not None}
 
     units = []
     for (p, b), ms in sorted(teachers.items()):
         units.append(Unit(f"teacher-w{p}-b{b}", "teacher", tuple(ms), ()))
-    init = "-pruned" if pruned else ""
-    prune_from = lambda ms: {_prune_source(family, grid, s) for *_, s in ms} if pruned else set()
     for (p, b), ms in sorted(supervised.items()):
+        init = f"-{grid.student_init}" if sources("supervised", ms) else ""
         units.append(Unit(f"supervised-w{p}-b{b}{init}", "supervised", tuple(ms),
-                          tuple(sorted(prune_from(ms)))))
+                          tuple(sorted(sources("supervised", ms)))))
     for (p, tp, b), ms in sorted(distilled.items()):
-        needs = tuple(sorted({(t, tb, s) for _, t, _, tb, s in ms} | prune_from(ms)))
+        needs = tuple(sorted({(t, tb, s) for _, t, _, tb, s in ms} | sources("distilled", ms)))
         units.append(Unit(f"distilled-s{p}-t{tp}-b{b}-{grid.student_init}", "distilled", tuple(ms), needs))
     return units
 
 
-def _prune_source(family, grid: Grid, seed: int) -> TeacherKey:
-    """The teacher every pruned student of `seed` starts from: one per seed, so students of all
-    teachers start alike and comparisons across teachers stay paired."""
-    t = max(grid.teacher_sizes)
-    return (t, _budget(family, t, grid.teacher_budgets[0]), seed)
+def _prune_source(family, grid: Grid, kind: str, member: Member) -> TeacherKey | None:
+    """The trained teacher a student member starts from, pruned to its size; None: random init.
+
+    pruned_from_teacher: the teacher it is distilled from (supervised baselines start random);
+    pruned_from_largest: the largest teacher of its seed, for every student of that seed."""
+    _, t, _, tb, seed = member
+    if kind == "teacher" or grid.student_init == "random":
+        return None
+    if grid.student_init == "pruned_from_teacher":
+        return None if kind == "supervised" else (t, tb, seed)
+    big = max(grid.teacher_sizes)
+    return (big, _budget(family, big, grid.teacher_budgets[0]), seed)
 
 
-def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict:
-    """Stacked initial params of a unit's pruned students, padded to the unit's bucket."""
+def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict | None:
+    """Stacked initial params of a unit's pruned students, padded to the unit's bucket; None
+    when the unit's members start random. The importance batches of a member come from its
+    seed's student_init stream, so a student's start depends only on (teacher, size, seed)."""
     from simgap import prune
+    froms = [_prune_source(family, grid, unit.kind, m) for m in unit.members]
+    if all(f is None for f in froms):
+        return None
     shapes = family.param_shapes(family.bucket_size(unit.members[0][0]))
+    done: dict[tuple, dict] = {}
     inits = []
-    for size, *_, seed in unit.members:
-        t, _, _ = key = _prune_source(family, grid, seed)
-        student = prune.prune_student(family, teachers[key], t, size, streams(seed)["student_init"])
-        inits.append(pad(student, shapes))
+    for (size, *_, seed), key in zip(unit.members, froms):
+        if (key, size) not in done:
+            student = prune.prune_student(family, teachers[key], key[0], size, streams(seed)["student_init"])
+            done[(key, size)] = pad(student, shapes)
+        inits.append(done[(key, size)])
     return {k: jnp.asarray(np.stack([p[k] for p in inits])) for k in shapes}
 
 
@@ -249,8 +304,8 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
     """Train one bucket; store teachers (flat numpy dicts, true shapes); one row per member."""
     start = time.perf_counter()
     m = _member_arrays(family, unit, train, teachers)
-    if grid.student_init == "pruned" and unit.kind != "teacher":
-        m["init"] = _pruned_inits(family, unit, grid, teachers)
+    if (init := _pruned_inits(family, unit, grid, teachers)) is not None:
+        m["init"] = init
     # members split over every device (and host); numpy results, padding members dropped
     bucket = functools.partial(run_bucket, *_statics(family, unit, train))
     params, metrics = distributed.run_sharded(bucket, m)

@@ -76,7 +76,7 @@ def test_bad_config_names_key(path, value, words):
 
 
 def test_pruned_student_larger_than_teachers_is_refused():
-    raw = with_change(("grid", "student_init"), "pruned")
+    raw = with_change(("grid", "student_init"), "pruned_from_largest")
     raw["family"] = "mlp"
     raw["grid"]["student_sizes"] = [10, 80]
     with pytest.raises(ConfigError, match="larger than the largest teacher"):

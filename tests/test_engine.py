@@ -113,10 +113,10 @@ def test_teacher_store_is_flat_numpy_with_true_shapes_and_missing_teacher_is_a_c
 
 
 def test_pruned_init_needs_the_largest_teacher_and_bad_family_params():
-    grid = engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned")
+    grid = engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest")
     assert all((8, 64, 0) in u.needs for u in engine.plan(MLP, grid, FAST) if u.kind != "teacher")
     with pytest.raises(ValueError, match="largest teacher"):
-        engine.plan(MLP, engine.Grid((16,), (8,), (64,), (64,), (0,), student_init="pruned"), FAST)
+        engine.plan(MLP, engine.Grid((16,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest"), FAST)
     with pytest.raises(ValueError, match="nope"):
         get_family("nope")
     with pytest.raises(ValueError, match="width"):

@@ -14,6 +14,12 @@ Two ways to train, chosen by the `closed_form` capability (never by the family's
   `init`, `sample`, `apply`, `loss`, `distill_loss`.
 - closed_form = True: the family solves its problem in `fit` (vmapped and jitted by the engine).
 Both then call `evaluate` for the held-out metrics.
+
+Optional capability, pruning (checked by `simgap.prune.can_prune`, never by the family's name):
+a family that can start a student as a trained teacher pruned to the student's size defines
+`prune_to(teacher, teacher_size, size, key)`: flat true-shape teacher params in, flat params of
+a fresh size-`size` model out (numpy), importance batches drawn from `key`. The grid's
+`student_init = "pruned_from_teacher" | "pruned_from_largest"` needs it.
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ class Family(Protocol):
     # closed_form = True
     def fit(self, role: str, task: Task, keys: dict[str, jax.Array], size, padded: int, budget: int,
             teacher: Params | None, teacher_size) -> Params: ...
+
+    # optional (pruned student inits; plain Python around jitted importance, not traced)
+    # def prune_to(self, teacher: dict[str, np.ndarray], teacher_size: int, size: int,
+    #              key: jax.Array) -> dict[str, np.ndarray]: ...
 
 
 def next_pow2(n: int) -> int:

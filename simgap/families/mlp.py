@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from simgap import prune
 from simgap.families import base
 
 
@@ -181,3 +182,36 @@ class MLPFamily:
             out["kl_to_teacher"] = base.kl(teacher_PxK, logits_PxK)
             out["teacher_loss"] = base.cross_entropy(teacher_PxK, y_P)
         return out
+
+    # --- optional capability: pruning (simgap.prune) -----------------------------------------
+    def prune_to(self, teacher: dict, teacher_size: int, size: int, key) -> dict:
+        """The `size` most important neurons of each hidden layer of a flat, true-shape teacher
+        (E|dL/dxi| over 8 batches of 512 drawn from `key`): both axes of hidden2's kernel keep
+        size/teacher_size, the p' = 1 - sqrt(1 - p) rule of simgap.prune."""
+        p = {k: jnp.asarray(v) for k, v in teacher.items()}
+        imp1, imp2 = _neuron_importance(self, p, key)
+        k1, k2 = prune.top(imp1, size), prune.top(imp2, size)
+        p = {k: np.asarray(v) for k, v in teacher.items()}
+        return {
+            "hidden1/kernel": p["hidden1/kernel"][:, k1], "hidden1/bias": p["hidden1/bias"][k1],
+            "hidden2/kernel": p["hidden2/kernel"][k1][:, k2], "hidden2/bias": p["hidden2/bias"][k2],
+            "out/kernel": p["out/kernel"][k2], "out/bias": p["out/bias"],
+        }
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _neuron_importance(family: MLPFamily, params: dict, key):
+    """E|dL/dxi| for the neurons of both hidden layers, L = cross-entropy on labels. Masking a
+    neuron's output is scaling its row of the next layer's kernel, so the family's own `apply`
+    computes the masked loss (no second forward pass to keep in step)."""
+    width = params["hidden1/bias"].shape[0]
+
+    def loss(masks, k):
+        m1_H, m2_H = masks
+        masked = dict(params, **{"hidden2/kernel": params["hidden2/kernel"] * m1_H[:, None],
+                                 "out/kernel": params["out/kernel"] * m2_H[:, None]})
+        x, y = family.sample(family.make_task(k), k, 512)
+        return family.loss(family.apply(masked, x, width), y)
+
+    ones = jnp.ones(width)
+    return prune.mask_importance(loss, (ones, ones), jax.random.split(key, 8))

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from simgap import sources
+from simgap import prune, sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +135,64 @@ def init(key: jax.Array, cfg: ModelConfig) -> nnx.State:
 
 def apply(cfg: ModelConfig, params: nnx.State, tokens_BxL: jax.Array, masks=None) -> jax.Array:
     return nnx.merge(graphdef(cfg), params)(tokens_BxL, masks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pruning (Zhang et al.; importance and sparsity rule in simgap.prune): the family's `prune_to`.
+
+
+def importance(cfg: ModelConfig, params: nnx.State, source, key: jax.Array, n_batches: int = 8,
+               batch_size: int = 64) -> dict:
+    """E|dL/dxi| for every head ('heads', depth x H), FFN neuron ('neurons', depth x F) and
+    hidden dimension ('hidden', D); L = exact CE against the source's next-token laws."""
+    def loss(masks, k):
+        batch = source.sample(k, batch_size)
+        return sources.cross_entropy(apply(cfg, params, batch.inputs_BxL, masks), batch)
+
+    return prune.mask_importance(loss, unit_masks(cfg), jax.random.split(key, n_batches))
+
+
+def width_for_sparsity(cfg: ModelConfig, p: float) -> int:
+    """Student d_model for total sparsity p: d (1 - p'), rounded to whole heads."""
+    keep = cfg.d_model * (1.0 - prune.component_sparsity(p)) / cfg.head_dim
+    return max(1, round(keep)) * cfg.head_dim
+
+
+def prune_params(cfg: ModelConfig, params: nnx.State, imp: dict,
+                 d_model: int) -> tuple[ModelConfig, nnx.State]:
+    """Keep the most important d_model hidden dims, and per layer the most important heads and
+    neurons so each ratio is d_model / cfg.d_model (per-component sparsity p' on both axes of
+    every d x heads and d x neurons matrix): the result has a fresh d_model model's shapes."""
+    if d_model > cfg.d_model or d_model % cfg.head_dim:
+        raise ValueError(f"cannot prune d_model {cfg.d_model} to {d_model} (head_dim {cfg.head_dim})")
+    small = cfg.with_width(d_model)
+    keep_D = prune.top(imp["hidden"], d_model)
+    p = nnx.to_pure_dict(params)
+    out = {
+        "tok_emb": {"embedding": p["tok_emb"]["embedding"][:, keep_D]},
+        "pos_emb": p["pos_emb"][:, keep_D],
+        "final_norm": p["final_norm"][keep_D],
+        "unembed": {"kernel": p["unembed"]["kernel"][keep_D]},
+        "blocks": {},
+    }
+    K = cfg.head_dim
+    for i, b in p["blocks"].items():
+        heads = prune.top(imp["heads"][i], small.n_heads)
+        keep_I = (heads[:, None] * K + np.arange(K)).reshape(-1)
+        keep_F = prune.top(imp["neurons"][i], small.d_ff)
+        out["blocks"][i] = {
+            "attn_norm": b["attn_norm"][keep_D],
+            "q": {"kernel": b["q"]["kernel"][keep_D][:, keep_I]},
+            "k": {"kernel": b["k"]["kernel"][keep_D][:, keep_I]},
+            "v": {"kernel": b["v"]["kernel"][keep_D][:, keep_I]},
+            "o": {"kernel": b["o"]["kernel"][keep_I][:, keep_D]},
+            "mlp_norm": b["mlp_norm"][keep_D],
+            "up": {"kernel": b["up"]["kernel"][keep_D][:, keep_F]},
+            "down": {"kernel": b["down"]["kernel"][keep_F][:, keep_D]},
+        }
+    student = nnx.eval_shape(lambda: nnx.split(TransformerLM(small, nnx.Rngs(0)))[1])
+    nnx.replace_by_pure_dict(student, out)
+    return small, student
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,3 +400,26 @@ class TransformerFamily:
             out["kl_to_teacher"] = sources.kl_divergence(t_logits, logits, batch)
             out["teacher_loss"] = sources.cross_entropy(t_logits, batch)
         return out
+
+    # --- optional capability: pruning (simgap.prune) -----------------------------------------
+    def prune_to(self, teacher: dict, teacher_size: int, size: int, key: jax.Array) -> dict:
+        """Zhang et al.'s structured pruning of a flat, true-shape teacher to a d_model = `size`
+        student: heads, FFN neurons and the shared hidden dimension each keep size/teacher_size
+        of their units, chosen by E|dL/dxi| over 8 batches drawn from `key`."""
+        cfg = self.config(teacher_size)
+        imp = _importance_jit(self, int(teacher_size), {k: jnp.asarray(v) for k, v in teacher.items()}, key)
+        _, student = prune_params(cfg, _state(cfg, teacher), jax.tree.map(np.asarray, imp), int(size))
+        return {k: np.asarray(v) for k, v in flatten(nnx.to_pure_dict(student)).items()}
+
+
+def _state(cfg: ModelConfig, flat: dict) -> nnx.State:
+    state = nnx.eval_shape(lambda: nnx.split(TransformerLM(cfg, nnx.Rngs(0)))[1])
+    nnx.replace_by_pure_dict(state, unflatten(flat))
+    return state
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _importance_jit(family: TransformerFamily, teacher_size: int, flat: dict, key: jax.Array) -> dict:
+    """One compile per (family, teacher width), however many students are pruned from it."""
+    cfg = family.config(teacher_size)
+    return importance(cfg, _state(cfg, flat), family.sequence_source(), key)
