@@ -18,7 +18,7 @@ COLUMNS: dict[str, str] = {
     "teacher_params": "teacher's true (unpadded) parameter count",
     "student_budget": "samples (or tokens) the student saw; NaN on teacher rows",
     "teacher_budget": "samples (or tokens) the teacher saw; NaN on supervised rows",
-    "student_init": "random | pruned; empty on teacher rows",
+    "student_init": "random | pruned_from_teacher (Zhang et al.) | pruned_from_largest; empty on teacher rows",
     "lam": "distillation weight on the teacher term (1 = pure distillation)",
     "tau": "distillation temperature",
     "teacher_loss": "teacher's held-out loss vs ground truth",
