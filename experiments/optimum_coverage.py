@@ -57,6 +57,11 @@ class Setup:
                           student_norm=self.norm, mode="sampled", noise=self.noise)
 
 
+# A 4x cheaper problem of the same kind for the fast test: sizes in (16, 32], 128 samples.
+SMALL = Setup(coefficients=64, norm=1.5, budget=128, teachers=(17, 19, 21, 23, 25, 27, 29, 32),
+              students=(19, 21, 23, 25, 27, 29), n_boot=500)
+
+
 def simulate(setup: Setup, seeds) -> dict[int, np.ndarray]:
     """Per student size: distilled student loss, seeds x teachers (seed order as given)."""
     grid = engine.Grid(tuple(setup.students), tuple(setup.teachers), (setup.budget,), (setup.budget,),
