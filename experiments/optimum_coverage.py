@@ -26,13 +26,24 @@ study compiles twice; teacher grid x2^(1/8) (9 % steps) so that each student has
 both sides; 256 samples per model and label noise 0.1 make single seeds noisy (the paired
 difference between neighbouring teachers has a per-seed s.d. comparable to its mean), yet
 the expected curve's minimum sits at m = n for every student.
+
+Measured (defaults: 100 replicates x 8 seeds, truth from 2000 seeds, nominal 90 %, 2-core CPU,
+about 5 min): theta(n)/n = 1.003-1.022, the expected curve lowest at m = n for all six students.
+Optimum CIs covered theta(n) in 81 % of 600 intervals with the plain percentile bootstrap (too
+narrow with 8 seeds), 87 % with the expanded percentile interval simgap.optima now uses (per
+student 0.85-0.88; an oracle interval, estimate ± 1.645 x the estimates' true s.d., covers about
+88.5 % here), and n itself in 67 % (theta(n) is not n). Teacher law: true slope 0.977; its CI
+(percentile bootstrap over the 6 points) covered it in 85 % and 1 in 86 % of 100 replicates.
+With D = 0.9 T (`--small --norm-ratio 0.9`: a closed-form flat region from m = n to 1.23 n) the
+expected curve is still lowest at m = n, theta(n)/n = 1.015-1.033, optimum CIs cover theta(n) in
+87 % and n in 64 %, the slope CI covers 1 in 83 % (60 replicates x 5 seeds).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -44,7 +55,8 @@ from simgap.families import get_family
 @dataclass(frozen=True)
 class Setup:
     coefficients: int = 128
-    norm: float = 2.0  # teacher_norm = student_norm: no flat region (the optimum is m = n)
+    norm: float = 2.0  # teacher_norm
+    norm_ratio: float = 1.0  # student_norm / teacher_norm; 1: no flat region (the optimum is m = n)
     noise: float = 0.1
     budget: int = 256  # samples per teacher and per student
     teachers: tuple[int, ...] = (35, 38, 42, 45, 49, 54, 59, 64)  # 32·2^(j/8), rounded
@@ -54,7 +66,7 @@ class Setup:
 
     def family(self):
         return get_family("kernel", coefficients=self.coefficients, teacher_norm=self.norm,
-                          student_norm=self.norm, mode="sampled", noise=self.noise)
+                          student_norm=self.norm * self.norm_ratio, mode="sampled", noise=self.noise)
 
 
 # A 4x cheaper problem of the same kind for the fast test: sizes in (16, 32], 128 samples.
@@ -89,7 +101,7 @@ class Coverage:
     slope_hits_true: np.ndarray  # replicates: slope CI covers the true slope
     slope_hits_one: np.ndarray  # replicates: slope CI covers 1
     slopes: np.ndarray
-    slope_cis: np.ndarray = field(default=None)
+    slope_cis: np.ndarray  # replicates x 2
 
 
 def tidy(curves: dict[int, np.ndarray], teachers, seed_ids) -> tuple[np.ndarray, ...]:
@@ -148,7 +160,7 @@ def binomial_band(p: float, trials: int, level: float = 0.99) -> tuple[float, fl
 def report(cov: Coverage, echo=print) -> None:
     s = cov.setup
     R = len(cov.hits_theta)
-    echo(f"kernel sampled: M={s.coefficients}, T=D={s.norm}, noise={s.noise}, {s.budget} samples per model; "
+    echo(f"kernel sampled: M={s.coefficients}, T={s.norm}, D={s.norm * s.norm_ratio:g}, noise={s.noise}, {s.budget} samples per model; "
          f"teachers {list(s.teachers)}; {R} replicates x {cov.seeds_per_replicate} seeds; "
          f"nominal {s.ci:.0%}, {s.n_boot} bootstrap replicates")
     echo(f"{'student n':>9} {'argmin(E)':>9} {'theta(n)':>14} {'theta/n':>7} {'cover theta':>11} "
@@ -173,8 +185,11 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=8, help="seeds per replicate")
     ap.add_argument("--truth-seeds", type=int, default=2000)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--small", action="store_true", help="the fast test's cheaper problem (sizes 17-32)")
+    ap.add_argument("--norm-ratio", type=float, default=1.0,
+                    help="student_norm/teacher_norm; below 1 the closed form is flat from m = n to m = n/ratio^2")
     a = ap.parse_args(argv)
-    setup = Setup(n_boot=a.n_boot)
+    setup = replace(SMALL if a.small else Setup(), n_boot=a.n_boot, norm_ratio=a.norm_ratio)
     start = time.perf_counter()
     curves = simulate(setup, range(a.replicates * a.seeds + a.truth_seeds))
     trained = time.perf_counter() - start
