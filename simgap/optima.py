@@ -26,9 +26,8 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
-from simgap.intervals import percentile_interval
+from simgap.intervals import expanded_level, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,6 @@ class TeacherOptimumEstimate:
     def to_dict(self) -> dict:
         d = asdict(self)
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
-
-
-def expanded_level(ci: float, n: int) -> float:
-    """Percentile level that gives a `ci` interval from a bootstrap over n units (Hesterberg's
-    expanded percentile interval): matches a t-interval's width for a mean of n."""
-    if n < 2:
-        raise ValueError(f"expanded_level needs n >= 2 units, got {n}")
-    return float(2 * stats.norm.cdf(np.sqrt(n / (n - 1)) * stats.t.ppf(0.5 + ci / 2, n - 1)) - 1)
 
 
 def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simgap import optima
+from simgap import intervals
 
 PATH = Path(__file__).resolve().parents[1] / "experiments" / "optimum_coverage.py"
 
@@ -65,8 +65,8 @@ def test_optimum_and_slope_cis_cover_the_known_truth_paper_sized(oc):
 
 def test_expanded_level_matches_a_t_interval_and_tends_to_nominal():
     # a mean of n normals: the percentile level whose normal quantile gives sqrt(n/(n-1))·t_{n-1}
-    assert optima.expanded_level(0.9, 8) == pytest.approx(0.9572, abs=1e-4)
-    levels = [optima.expanded_level(0.9, n) for n in (2, 3, 5, 10, 100, 10_000)]
+    assert intervals.expanded_level(0.9, 8) == pytest.approx(0.9572, abs=1e-4)
+    levels = [intervals.expanded_level(0.9, n) for n in (2, 3, 5, 10, 100, 10_000)]
     assert all(a > b for a, b in zip(levels, levels[1:])) and levels[-1] == pytest.approx(0.9, abs=1e-3)
     with pytest.raises(ValueError, match="n >= 2"):
-        optima.expanded_level(0.9, 1)
+        intervals.expanded_level(0.9, 1)
