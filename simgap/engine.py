@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from simgap import distributed, rows as rows_lib
+from simgap import distributed, optim, rows as rows_lib
 from simgap.families.base import pad, unpad
 
 ROLES = ("teacher", "supervised", "distilled")
@@ -70,18 +69,8 @@ def streams(seed) -> dict[str, jax.Array]:
 
 # --- one member -----------------------------------------------------------------------------
 
-def one_cycle(step, steps: int, peak_lr, warmup_frac):
-    """Linear warm-up to peak_lr over warmup_frac of the steps, then cosine decay to 0."""
-    warm = jnp.maximum(1.0, warmup_frac * steps)
-    t = step.astype(jnp.float32)
-    rise = (t + 1.0) / warm
-    frac = jnp.clip((t + 1.0 - warm) / jnp.maximum(1.0, steps - warm), 0.0, 1.0)
-    fall = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
-    return peak_lr * jnp.where(t + 1.0 < warm, rise, fall)
-
-
-def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys):
-    """Adam (decoupled weight decay) on one member: one lax.scan over steps."""
+def _sgd_train(family, role, padded, batch_size, budget, m, task, keys):
+    """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps."""
     steps = family.steps(budget, batch_size)
     who = "teacher" if role == "teacher" else "student"
     data_key = keys[f"{who}_data"]
@@ -89,26 +78,17 @@ def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys)
         params = m["init"]
     else:
         params = family.init(keys[f"{who}_init"], m["size"], padded)
-    adam = optax.scale_by_adam()
-    opt_state = adam.init(params)
 
-    def loss_fn(p, x, y):
+    def loss_fn(p, t):
+        x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
         out = family.apply(p, x, m["size"])
         if role != "distilled":
             return family.loss(out, y)
         teacher_out = jax.lax.stop_gradient(family.apply(m["teacher"], x, m["teacher_size"]))
         return family.distill_loss(out, teacher_out, y, m["lam"], m["tau"])
 
-    def step(carry, t):
-        p, s = carry
-        x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        u, s = adam.update(g, s, p)
-        lr = one_cycle(t, steps, m["lr"], m["warmup_frac"])
-        p = jax.tree.map(lambda w, d: w - lr * (d + m["weight_decay"] * w), p, u)
-        return (p, s), loss
-
-    (params, _), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(steps))
+    opt = optim.adamw(steps, m["lr"], m["warmup_frac"], m["weight_decay"])
+    params, losses = optim.minimize(loss_fn, params, opt, steps)
     return params, jnp.all(jnp.isfinite(losses))
 
 
@@ -132,7 +112,7 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
             params = family.fit(role, task, keys, m["size"], padded, budget, teacher, m.get("teacher_size"))
             finite = jnp.array(True)
         else:
-            params, finite = _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys)
+            params, finite = _sgd_train(family, role, padded, batch_size, budget, m, task, keys)
         metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
         metrics["diverged"] = ~(finite & jnp.isfinite(metrics["loss"]))
         return params, metrics
