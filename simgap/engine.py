@@ -69,15 +69,17 @@ def streams(seed) -> dict[str, jax.Array]:
 
 # --- one member -----------------------------------------------------------------------------
 
-def _sgd_train(family, role, padded, batch_size, budget, m, task, keys):
+def _start(family, role, padded, m, keys):
+    """A member's parameters before training: its own fresh init, or its pruned init."""
+    if role != "teacher" and "init" in m:  # pruned student
+        return m["init"]
+    return family.init(keys["teacher_init" if role == "teacher" else "student_init"], m["size"], padded)
+
+
+def _sgd_train(family, role, batch_size, budget, m, task, keys, params):
     """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps."""
     steps = family.steps(budget, batch_size)
-    who = "teacher" if role == "teacher" else "student"
-    data_key = keys[f"{who}_data"]
-    if role != "teacher" and "init" in m:  # pruned student
-        params = m["init"]
-    else:
-        params = family.init(keys[f"{who}_init"], m["size"], padded)
+    data_key = keys["teacher_data" if role == "teacher" else "student_data"]
 
     def loss_fn(p, t):
         x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
@@ -90,6 +92,22 @@ def _sgd_train(family, role, padded, batch_size, budget, m, task, keys):
     opt = optim.adamw(steps, m["lr"], m["warmup_frac"], m["weight_decay"])
     params, losses = optim.minimize(loss_fn, params, opt, steps)
     return params, jnp.all(jnp.isfinite(losses))
+
+
+def ceiling(family, task, start, size) -> jax.Array:
+    """The held-out loss a trained run must not end above: the larger of the family's
+    trivial_loss and, for an SGD-trained run, the loss of its untrained parameters `start`
+    (None for closed-form fits). Above both, training has made the model worse than where it
+    began and worse than learning nothing: it diverged, however finite its numbers."""
+    trivial = family.trivial_loss(task)
+    if start is None:
+        return trivial
+    return jnp.maximum(trivial, family.evaluate(task, start, size, None, None)["loss"])
+
+
+def learned(loss, ceiling) -> jax.Array:
+    """False for a diverged run: a non-finite loss or one above its ceiling."""
+    return jnp.isfinite(loss) & (loss <= ceiling)
 
 
 _compiles = 0
@@ -109,12 +127,20 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
         task = family.make_task(keys["task"])
         teacher = m.get("teacher")
         if family.closed_form:
+            start = teacher_start = None
             params = family.fit(role, task, keys, m["size"], padded, budget, teacher, m.get("teacher_size"))
             finite = jnp.array(True)
         else:
-            params, finite = _sgd_train(family, role, padded, batch_size, budget, m, task, keys)
+            start = _start(family, role, padded, m, keys)
+            params, finite = _sgd_train(family, role, batch_size, budget, m, task, keys, start)
+            if teacher is not None:  # the teacher as its own unit started it (same key, same bucket)
+                teacher_start = family.init(keys["teacher_init"], m["teacher_size"], tpadded)
         metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
-        metrics["diverged"] = ~(finite & jnp.isfinite(metrics["loss"]))
+        # diverged: training blew up, or a distilled student's teacher did (as its own row says)
+        ok = finite & learned(metrics["loss"], ceiling(family, task, start, m["size"]))
+        if teacher is not None:
+            ok &= learned(metrics["teacher_loss"], ceiling(family, task, teacher_start, m["teacher_size"]))
+        metrics["diverged"] = ~ok
         return params, metrics
 
     return jax.vmap(member)(m)

@@ -291,6 +291,9 @@ class TransformerFamily:
     def irreducible_loss(self) -> float:
         return float(sources.entropy(self.held_out()))
 
+    def trivial_loss(self, task):
+        return jnp.log(jnp.float32(self.sequence_source().vocab_size))  # uniform next token
+
     # --- pure JAX --------------------------------------------------------------------------
     def make_task(self, key):
         return {}
