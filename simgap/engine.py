@@ -136,9 +136,13 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
             if teacher is not None:  # the teacher as its own unit started it (same key, same bucket)
                 teacher_start = family.init(keys["teacher_init"], m["teacher_size"], tpadded)
         metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
-        # diverged: training blew up, or a distilled student's teacher did (as its own row says)
-        ok = finite & learned(metrics["loss"], ceiling(family, task, start, m["size"]))
-        if teacher is not None:
+        # diverged: training blew up, or a distilled student's teacher did (as its own row says);
+        # a distilled student may end as high as the teacher it imitates
+        top = ceiling(family, task, start, m["size"])
+        if teacher is None:
+            ok = finite & learned(metrics["loss"], top)
+        else:
+            ok = finite & learned(metrics["loss"], jnp.maximum(top, metrics["teacher_loss"]))
             ok &= learned(metrics["teacher_loss"], ceiling(family, task, teacher_start, m["teacher_size"]))
         metrics["diverged"] = ~ok
         return params, metrics

@@ -21,9 +21,10 @@ loss is non-finite, or when that loss ends above BOTH the loss of its untrained 
 (uniform class probabilities for classifiers, log K; the zero function for regression, the
 target's mean square plus the noise). Training then made the model worse than where it began
 and worse than learning nothing, however finite its numbers (lr = 1e9 on the MLP ends at 1e31
-nats); an undertrained run that merely has not got far is not flagged. A distilled run whose
-teacher fails the same test is flagged too. Accuracy at chance is not used: a small but sound
-model can sit at chance accuracy while its loss is well below the trivial one.
+nats); an undertrained run that merely has not got far is not flagged. A distilled student
+may end as high as its teacher's loss (imitating a weak teacher is what it was asked to do),
+and is flagged whenever its teacher fails the same test. Accuracy at chance is not used: a
+small but sound model can sit at chance accuracy while its loss is well below the trivial one.
 """
 
 from __future__ import annotations
