@@ -110,6 +110,17 @@ def learned(loss, ceiling) -> jax.Array:
     return jnp.isfinite(loss) & (loss <= ceiling)
 
 
+def _diverged(family, task, m, metrics, start, teacher_start) -> jax.Array:
+    """The rule of simgap.families.base: a run diverged when it ends above its ceiling; a
+    distilled student may end as high as the teacher it imitates, and is diverged whenever its
+    teacher is (the same test as the teacher's own row)."""
+    top = ceiling(family, task, start, m["size"])
+    if "teacher" not in m:
+        return ~learned(metrics["loss"], top)
+    teacher_ok = learned(metrics["teacher_loss"], ceiling(family, task, teacher_start, m["teacher_size"]))
+    return ~(teacher_ok & learned(metrics["loss"], jnp.maximum(top, metrics["teacher_loss"])))
+
+
 _compiles = 0
 
 
@@ -133,18 +144,11 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
         else:
             start = _start(family, role, padded, m, keys)
             params, finite = _sgd_train(family, role, batch_size, budget, m, task, keys, start)
-            if teacher is not None:  # the teacher as its own unit started it (same key, same bucket)
-                teacher_start = family.init(keys["teacher_init"], m["teacher_size"], tpadded)
+            # the distilled student's teacher as its own unit started it (same key, same bucket)
+            teacher_start = None if teacher is None else family.init(
+                keys["teacher_init"], m["teacher_size"], tpadded)
         metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
-        # diverged: training blew up, or a distilled student's teacher did (as its own row says);
-        # a distilled student may end as high as the teacher it imitates
-        top = ceiling(family, task, start, m["size"])
-        if teacher is None:
-            ok = finite & learned(metrics["loss"], top)
-        else:
-            ok = finite & learned(metrics["loss"], jnp.maximum(top, metrics["teacher_loss"]))
-            ok &= learned(metrics["teacher_loss"], ceiling(family, task, teacher_start, m["teacher_size"]))
-        metrics["diverged"] = ~ok
+        metrics["diverged"] = ~finite | _diverged(family, task, m, metrics, start, teacher_start)
         return params, metrics
 
     return jax.vmap(member)(m)
