@@ -3,8 +3,8 @@ models trained one at a time (a jitted per-model JAX step in a Python loop, and 
 
 Prints, and writes to JSON: the machine's f32 matmul peak; the engine's models/s, useful
 GFLOP/s (true unpadded sizes), fraction of peak, compiles and compile time on the teacher
-buckets of the MLP CPU preset; the per-model JAX loop and PyTorch on the same models (same
-init, same data stream, same optimizer) with their final losses compared; the engine on big
+buckets of the MLP CPU preset (configs/mlp.toml); the per-model JAX loop and PyTorch on the
+same models (same init, same data stream, same optimizer: simgap.optim's AdamW) with their final losses compared; the engine on big
 models (fraction of peak); and run time vs number of grid cells (linear fit, compile apart).
 `--devices N` splits each bucket over N host devices (default: one per core).
 """
