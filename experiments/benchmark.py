@@ -3,8 +3,8 @@ models trained one at a time (a jitted per-model JAX step in a Python loop, and 
 
 Prints, and writes to JSON: the machine's f32 matmul peak; the engine's models/s, useful
 GFLOP/s (true unpadded sizes), fraction of peak, compiles and compile time on the teacher
-buckets of the MLP CPU preset; the per-model JAX loop and PyTorch on the same models (same
-init, same data stream, same optimizer) with their final losses compared; the engine on big
+buckets of the MLP CPU preset (configs/mlp.toml); the per-model JAX loop and PyTorch on the
+same models (same init, same data stream, same optimizer: simgap.optim's AdamW) with their final losses compared; the engine on big
 models (fraction of peak); and run time vs number of grid cells (linear fit, compile apart).
 `--devices N` splits each bucket over N host devices (default: one per core).
 """
@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from simgap import engine
+from simgap import engine, optim
+from simgap.config import CONFIG_DIR, load_config
 from simgap.families import get_family
 from simgap.families.mlp import all_inputs
 
@@ -42,16 +43,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-# The MLP CPU preset (configs/mlp.toml): teacher widths, seeds, optimizer.
-PRESET = dict(classes=8, widths=(16, 32, 64, 96, 128), seeds=8, learning_rate=1e-3, batch_size=512,
-              warmup_frac=0.05)
+# The MLP CPU preset: teacher widths, seeds, classes and optimizer settings come from its config.
+PRESET = load_config(CONFIG_DIR / "mlp.toml")
 
 
 @dataclass(frozen=True)
 class Sizes:
     """What one run trains: the compared grid, the big-model grid, the time-vs-cells series."""
-    widths: tuple[int, ...] = PRESET["widths"]
-    seeds: int = PRESET["seeds"]
+    widths: tuple[int, ...] = tuple(PRESET.grid.teacher_sizes)
+    seeds: int = len(PRESET.grid.seeds)
     steps: int = 1000
     big_widths: tuple[int, ...] = (512, 1024)  # big enough that matmuls, not per-op overhead, set the pace
     big_seeds: int = 4
@@ -60,7 +60,7 @@ class Sizes:
     cells_width: int = 32
     cells_steps: int = 300
     peak_n: int = 2048
-    classes: int = PRESET["classes"]
+    classes: int = PRESET.family_params["classes"]
 
 
 QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2, big_steps=10,
@@ -131,8 +131,8 @@ def engine_grid(family, widths, seeds, steps, train):
 # --- 3. per-model JAX loop ------------------------------------------------------------------
 
 def make_step(family, width: int, steps: int, train):
-    """What a JAX user writes by hand: one jitted Adam step, donated state, the engine's schedule."""
-    adam = optax.scale_by_adam()
+    """What a JAX user writes by hand: one jitted step of the engine's optimizer, donated state."""
+    opt = optim.adamw(steps, train.learning_rate, train.warmup_frac, train.weight_decay)
 
     def loss_fn(p, x, y):
         return family.loss(family.apply(p, x, width), y)
@@ -140,20 +140,19 @@ def make_step(family, width: int, steps: int, train):
     def step(p, s, data_key, t):
         x, y = family.sample({}, jax.random.fold_in(data_key, t), train.batch_size)
         loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        u, s = adam.update(g, s, p)
-        lr = engine.one_cycle(t, steps, train.learning_rate, train.warmup_frac)
-        return jax.tree.map(lambda w, d: w - lr * d, p, u), s, loss
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s, loss
 
     init = jax.jit(lambda key: family.init(key, width, width))
     evaluate = jax.jit(lambda p: family.evaluate({}, p, width, None, None)["loss"])
-    return init, jax.jit(step, donate_argnums=(0, 1)), evaluate, adam
+    return init, jax.jit(step, donate_argnums=(0, 1)), evaluate, opt
 
 
 def loop_train(fns, seed: int, steps: int):
-    init, step, evaluate, adam = fns
+    init, step, evaluate, opt = fns
     keys = engine.streams(seed)
     p = init(keys["teacher_init"])
-    s = adam.init(p)
+    s = opt.init(p)
     for t in range(steps):
         p, s, _ = step(p, s, keys["teacher_data"], t)
     return float(evaluate(p))
@@ -185,12 +184,13 @@ def torch_inputs(family, width: int, seed: int, steps: int, train):
     n_inputs = len(all_inputs(family.classes)[1])
     idx = jax.jit(jax.vmap(lambda t: jax.random.randint(jax.random.fold_in(keys["teacher_data"], t),
                                                         (train.batch_size,), 0, n_inputs)))(jnp.arange(steps))
-    lrs = engine.one_cycle(jnp.arange(steps), steps, train.learning_rate, train.warmup_frac)
+    lrs = optim.one_cycle(steps, train.learning_rate, train.warmup_frac)(jnp.arange(steps))
     return {k: np.asarray(v) for k, v in init.items()}, np.asarray(idx), np.asarray(lrs, np.float64)
 
 
-def torch_train(torch, classes: int, init, idx, lrs) -> float:
-    """Plain PyTorch: the same MLP, torch.optim.Adam, one model at a time."""
+def torch_train(torch, classes: int, init, idx, lrs, weight_decay: float = 0.0) -> float:
+    """Plain PyTorch: the same MLP, torch.optim.AdamW (decoupled decay, as simgap.optim), one
+    model at a time."""
     F = torch.nn.functional
     x_np, y_np = all_inputs(classes)
     x_all, y_all = torch.from_numpy(x_np), torch.from_numpy(y_np).long()
@@ -198,7 +198,7 @@ def torch_train(torch, classes: int, init, idx, lrs) -> float:
               for name in ("kernel", "bias")]
     w1, b1, w2, b2, w3, b3 = params
     forward = lambda x: F.relu(F.relu(x @ w1 + b1) @ w2 + b2) @ w3 + b3
-    opt = torch.optim.Adam(params, lr=float(lrs[0]), betas=(0.9, 0.999), eps=1e-8)
+    opt = torch.optim.AdamW(params, lr=float(lrs[0]), betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
     idx = torch.from_numpy(np.array(idx, np.int64))
     for t in range(len(lrs)):
         opt.param_groups[0]["lr"] = float(lrs[t])
@@ -218,7 +218,7 @@ def _fastest_threads(torch, family, width: int, train, probe_steps: int = 30) ->
     for n in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(n)
         t0 = time.perf_counter()
-        torch_train(torch, family.classes, *inputs)
+        torch_train(torch, family.classes, *inputs, train.weight_decay)
         best[n] = time.perf_counter() - t0
     return min(best, key=best.get)
 
@@ -236,7 +236,7 @@ def torch_grid(family, widths, seeds, steps, train):
         for seed in range(seeds):
             inputs = torch_inputs(family, width, seed, steps, train)
             t0 = time.perf_counter()
-            losses[(width, seed)] = torch_train(torch, family.classes, *inputs)
+            losses[(width, seed)] = torch_train(torch, family.classes, *inputs, train.weight_decay)
             wall += time.perf_counter() - t0
     return dict(models=len(losses), wall_s=wall, run_s=wall, threads=torch.get_num_threads(),
                 version=torch.__version__), losses
@@ -273,8 +273,7 @@ def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print) -> dict:
     z = sizes
     widths, seeds, steps = z.widths, z.seeds, z.steps
     family = get_family("mlp", classes=z.classes)
-    train = engine.TrainSpec(learning_rate=PRESET["learning_rate"], batch_size=PRESET["batch_size"],
-                             warmup_frac=PRESET["warmup_frac"])
+    train = PRESET.train
     out = dict(machine=dict(devices=len(jax.devices()), cpus=os.cpu_count(), jax=jax.__version__,
                             load_1min=os.getloadavg()[0]),
                sizes=asdict(z), batch_size=train.batch_size)

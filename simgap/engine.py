@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from simgap import distributed, rows as rows_lib
+from simgap import distributed, optim, rows as rows_lib
 from simgap.families.base import pad, unpad
 
 ROLES = ("teacher", "supervised", "distilled")
@@ -86,46 +85,56 @@ def streams(seed) -> dict[str, jax.Array]:
 
 # --- one member -----------------------------------------------------------------------------
 
-def one_cycle(step, steps: int, peak_lr, warmup_frac):
-    """Linear warm-up to peak_lr over warmup_frac of the steps, then cosine decay to 0."""
-    warm = jnp.maximum(1.0, warmup_frac * steps)
-    t = step.astype(jnp.float32)
-    rise = (t + 1.0) / warm
-    frac = jnp.clip((t + 1.0 - warm) / jnp.maximum(1.0, steps - warm), 0.0, 1.0)
-    fall = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
-    return peak_lr * jnp.where(t + 1.0 < warm, rise, fall)
-
-
-def _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys):
-    """Adam (decoupled weight decay) on one member: one lax.scan over steps."""
-    steps = family.steps(budget, batch_size)
-    who = "teacher" if role == "teacher" else "student"
-    data_key = keys[f"{who}_data"]
+def _start(family, role, padded, m, keys):
+    """A member's parameters before training: its own fresh init, or its pruned init."""
     if role != "teacher" and "init" in m:  # pruned student
-        params = m["init"]
-    else:
-        params = family.init(keys[f"{who}_init"], m["size"], padded)
-    adam = optax.scale_by_adam()
-    opt_state = adam.init(params)
+        return m["init"]
+    return family.init(keys["teacher_init" if role == "teacher" else "student_init"], m["size"], padded)
 
-    def loss_fn(p, x, y):
+
+def _sgd_train(family, role, batch_size, budget, m, task, keys, params):
+    """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps."""
+    steps = family.steps(budget, batch_size)
+    data_key = keys["teacher_data" if role == "teacher" else "student_data"]
+
+    def loss_fn(p, t):
+        x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
         out = family.apply(p, x, m["size"])
         if role != "distilled":
             return family.loss(out, y)
         teacher_out = jax.lax.stop_gradient(family.apply(m["teacher"], x, m["teacher_size"]))
         return family.distill_loss(out, teacher_out, y, m["lam"], m["tau"])
 
-    def step(carry, t):
-        p, s = carry
-        x, y = family.sample(task, jax.random.fold_in(data_key, t), batch_size)
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        u, s = adam.update(g, s, p)
-        lr = one_cycle(t, steps, m["lr"], m["warmup_frac"])
-        p = jax.tree.map(lambda w, d: w - lr * (d + m["weight_decay"] * w), p, u)
-        return (p, s), loss
-
-    (params, _), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(steps))
+    opt = optim.adamw(steps, m["lr"], m["warmup_frac"], m["weight_decay"])
+    params, losses = optim.minimize(loss_fn, params, opt, steps)
     return params, jnp.all(jnp.isfinite(losses))
+
+
+def ceiling(family, task, start, size) -> jax.Array:
+    """The held-out loss a trained run must not end above: the larger of the family's
+    trivial_loss and, for an SGD-trained run, the loss of its untrained parameters `start`
+    (None for closed-form fits). Above both, training has made the model worse than where it
+    began and worse than learning nothing: it diverged, however finite its numbers."""
+    trivial = family.trivial_loss(task)
+    if start is None:
+        return trivial
+    return jnp.maximum(trivial, family.evaluate(task, start, size, None, None)["loss"])
+
+
+def learned(loss, ceiling) -> jax.Array:
+    """False for a diverged run: a non-finite loss or one above its ceiling."""
+    return jnp.isfinite(loss) & (loss <= ceiling)
+
+
+def _diverged(family, task, m, metrics, start, teacher_start) -> jax.Array:
+    """The rule of simgap.families.base: a run diverged when it ends above its ceiling; a
+    distilled student may end as high as the teacher it imitates, and is diverged whenever its
+    teacher is (the same test as the teacher's own row)."""
+    top = ceiling(family, task, start, m["size"])
+    if "teacher" not in m:
+        return ~learned(metrics["loss"], top)
+    teacher_ok = learned(metrics["teacher_loss"], ceiling(family, task, teacher_start, m["teacher_size"]))
+    return ~(teacher_ok & learned(metrics["loss"], jnp.maximum(top, metrics["teacher_loss"])))
 
 
 _compiles = 0
@@ -145,12 +154,17 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
         task = family.make_task(keys["task"])
         teacher = m.get("teacher")
         if family.closed_form:
+            start = teacher_start = None
             params = family.fit(role, task, keys, m["size"], padded, budget, teacher, m.get("teacher_size"))
             finite = jnp.array(True)
         else:
-            params, finite = _sgd_train(family, role, padded, tpadded, budget, batch_size, m, task, keys)
+            start = _start(family, role, padded, m, keys)
+            params, finite = _sgd_train(family, role, batch_size, budget, m, task, keys, start)
+            # the distilled student's teacher as its own unit started it (same key, same bucket)
+            teacher_start = None if teacher is None else family.init(
+                keys["teacher_init"], m["teacher_size"], tpadded)
         metrics = family.evaluate(task, params, m["size"], teacher, m.get("teacher_size"))
-        metrics["diverged"] = ~(finite & jnp.isfinite(metrics["loss"]))
+        metrics["diverged"] = ~finite | _diverged(family, task, m, metrics, start, teacher_start)
         return params, metrics
 
     return jax.vmap(member)(m)

@@ -71,6 +71,40 @@ def test_diverged_member_is_flagged_and_does_not_poison_others():
     np.testing.assert_allclose(metrics["loss"][0], ref["loss"][0], atol=1e-6)
 
 
+def test_exploding_but_finite_runs_are_diverged_in_every_role():
+    # lr = 1e9: every loss stays finite (teacher ~1e9, students up to ~1e29) yet nothing is learned
+    grid = engine.Grid(student_sizes=(4,), teacher_sizes=(8,), student_budgets=(20 * 64,),
+                       teacher_budgets=(20 * 64,), seeds=(0,))
+    out = engine.run_grid(MLP, grid, engine.TrainSpec(learning_rate=1e9, batch_size=64))
+    assert [r["run_kind"] for r in out] == ["teacher", "supervised", "distilled"]
+    assert all(np.isfinite(r["teacher_loss"] if r["run_kind"] == "teacher" else r["student_loss"]) for r in out)
+    assert [r["diverged"] for r in out] == [True, True, True]
+
+
+def test_student_of_a_diverged_teacher_is_diverged_however_well_it_trains():
+    good = {k: v[0] for k, v in train([8], [0], padded=8)[0].items()}
+    exploded = {k: 30.0 * v for k, v in good.items()}  # logits x 30^3: a finite, useless teacher
+    m = members([4, 4], [0, 0])
+    m.update(lam=jnp.zeros(2), teacher_size=jnp.array([8, 8], jnp.int32),  # lam 0: labels only
+             teacher={k: jnp.stack([good[k], exploded[k]]) for k in good})
+    _, metrics = jax.tree.map(np.asarray, engine.run_bucket(MLP, "distilled", 4, 8, STEPS * 64, 64, m))
+    assert metrics["loss"][0] == metrics["loss"][1] < np.log(4)  # the same student either way
+    assert metrics["teacher_loss"][1] > 1e3 and list(metrics["diverged"]) == [False, True]
+
+
+def test_divergence_ceiling_is_the_untrained_or_trivial_loss_whichever_is_larger():
+    kernel = get_family("kernel", coefficients=10)
+    task = kernel.make_task(jax.random.key(0))
+    trivial = float(np.sum(np.asarray(task["alpha"]) ** 2))
+    assert float(engine.ceiling(kernel, task, None, 10)) == pytest.approx(trivial)
+    for loss, ok in ((0.9 * trivial, True), (1.1 * trivial, False), (np.inf, False), (np.nan, False)):
+        assert bool(engine.learned(jnp.float32(loss), trivial)) is ok
+    hot = {k: 10.0 * v for k, v in MLP.init(jax.random.key(0), 8, 8).items()}  # untrained, worse than uniform
+    start = float(MLP.evaluate({}, hot, 8, None, None)["loss"])
+    assert start > np.log(4) and float(engine.ceiling(MLP, {}, hot, 8)) == start
+    assert float(engine.ceiling(MLP, {}, {k: 0 * v for k, v in hot.items()}, 8)) == pytest.approx(np.log(4))
+
+
 def test_plan_compiles_once_per_unit_and_is_deterministic():
     grid = engine.Grid(student_sizes=(3, 4), teacher_sizes=(5, 7), student_budgets=(30 * 64,),
                        teacher_budgets=(30 * 64,), seeds=(0, 1))

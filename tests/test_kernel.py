@@ -123,3 +123,15 @@ def test_fig10_shape_teacher_falls_student_flat_then_rises():
         assert min(d, key=d.get) == n and d[1000] > d[n] < d[100]
         assert d[n] == pytest.approx(sup, rel=1e-5)  # at m = n the teacher's projection is the truth's
     assert all(r["irreducible_loss"] == 0 and r["student_budget"] == np.inf for r in rows if r["run_kind"] != "teacher")
+
+
+@pytest.mark.parametrize("mode", ["exact", "sampled"])
+def test_trivial_loss_is_the_zero_function_and_no_exact_fit_is_worse(mode):
+    fam = get_family("kernel", coefficients=12, teacher_norm=1.5, student_norm=1.2, mode=mode)
+    task = fam.make_task(jax.random.key(3))
+    zero = {"coef": jnp.zeros(fam.bucket_size(12))}
+    assert float(fam.trivial_loss(task)) == pytest.approx(float(fam.evaluate(task, zero, 12, None, None)["loss"]))
+    if mode == "exact":  # a projection onto a ball around 0 is never farther from f* than 0 is
+        for size in (1, 5, 12):
+            task, params = fit(fam, "teacher", size)
+            assert float(fam.evaluate(task, params, size, None, None)["loss"]) < float(fam.trivial_loss(task))

@@ -1,10 +1,13 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from simgap import engine
 from simgap.families import get_family
-from simgap.families.mlp import all_inputs, label
+from simgap.families.base import unpad
+from simgap.families.mlp import all_inputs, forward, label
 
 MLP = get_family("mlp", classes=8)
 
@@ -35,6 +38,18 @@ def test_param_count_matches_true_shapes():
     for w in (1, 8, 362):
         assert MLP.param_count(w) == sum(np.prod(s) for s in MLP.param_shapes(w).values())
     assert MLP.default_budget(8) == 500 * 512 and MLP.default_budget(512) == 20 * MLP.param_count(512)
+
+
+def test_trivial_loss_is_uniform_prediction_and_apply_is_the_masked_forward():
+    zero = {k: np.zeros(s, np.float32) for k, s in MLP.param_shapes(8).items()}
+    assert float(MLP.evaluate({}, zero, 8, None, None)["loss"]) == pytest.approx(np.log(8))
+    assert float(MLP.trivial_loss({})) == pytest.approx(np.log(8))
+    p = MLP.init(jax.random.key(0), 5, 8)  # width 5 padded to 8: padding units masked out
+    x = jnp.asarray(all_inputs(8)[0][:16])
+    mask = (np.arange(8) < 5).astype(np.float32)
+    np.testing.assert_array_equal(MLP.apply(p, x, 5), forward(p, x, mask, mask))
+    small = unpad(p, MLP.param_shapes(5))
+    np.testing.assert_allclose(MLP.apply(p, x, 5), forward(small, x, 1.0, 1.0), atol=1e-6)
 
 
 def test_teachers_improve_with_width_at_fixed_budget():

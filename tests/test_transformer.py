@@ -79,6 +79,13 @@ def test_family_registered_with_true_shapes_and_counts():
         small_family(source_params=dict(vocab_size=16, nope=1))
 
 
+def test_trivial_loss_is_uniform_next_token_prediction():
+    fam = small_family()
+    zero = {k: jnp.zeros(s) for k, s in fam.param_shapes(8).items()}  # zero unembedding: uniform logits
+    assert float(fam.evaluate({}, zero, 8, None, None)["loss"]) == pytest.approx(np.log(16), rel=1e-6)
+    assert float(fam.trivial_loss({})) == pytest.approx(np.log(16))
+
+
 def run(fam, kind, size, seeds, budget, teacher=None, tsize=None):
     from simgap import engine
 

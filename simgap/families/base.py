@@ -10,7 +10,7 @@ and coordinates beyond the member's true `size` are zero and never move. `param_
 gives the true shapes, so `unpad`/`pad` below convert between a stored teacher and a bucket.
 
 Two ways to train, chosen by the `closed_form` capability (never by the family's name):
-- closed_form = False: the engine runs Adam in one `lax.scan` using
+- closed_form = False: the engine runs AdamW (simgap.optim) in one `lax.scan` using
   `init`, `sample`, `apply`, `loss`, `distill_loss`.
 - closed_form = True: the family solves its problem in `fit` (vmapped and jitted by the engine).
 Both then call `evaluate` for the held-out metrics.
@@ -20,6 +20,17 @@ a family that can start a student as a trained teacher pruned to the student's s
 `prune_to(teacher, teacher_size, size, key)`: flat true-shape teacher params in, flat params of
 a fresh size-`size` model out (numpy), importance batches drawn from `key`. The grid's
 `student_init = "pruned_from_teacher" | "pruned_from_largest"` needs it.
+
+Divergence: the engine flags a run `diverged` when any training loss or its final held-out
+loss is non-finite, or when that loss ends above BOTH the loss of its untrained parameters
+(SGD families) and `trivial_loss(task)`: the held-out loss of a predictor that learned nothing
+(uniform class probabilities for classifiers, log K; the zero function for regression, the
+target's mean square plus the noise). Training then made the model worse than where it began
+and worse than learning nothing, however finite its numbers (lr = 1e9 on the MLP ends at 1e31
+nats); an undertrained run that merely has not got far is not flagged. A distilled student
+may end as high as its teacher's loss (imitating a weak teacher is what it was asked to do),
+and is flagged whenever its teacher fails the same test. Accuracy at chance is not used: a
+small but sound model can sit at chance accuracy while its loss is well below the trivial one.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ class Family(Protocol):
     def train_flops(self, size: int, samples: float) -> float: ...
     def forward_flops(self, size: int, samples: float) -> float: ...
     def irreducible_loss(self) -> float: ...
+    def trivial_loss(self, task: Task) -> jax.Array: ...  # held-out loss of learning nothing
 
     # --- pure JAX, one member ------------------------------------------------------------
     def make_task(self, key: jax.Array) -> Task: ...

@@ -128,6 +128,9 @@ class KernelFamily:
     def irreducible_loss(self) -> float:
         return 0.0 if self.exact else self.noise**2
 
+    def trivial_loss(self, task):
+        return jnp.sum(task["alpha"] ** 2) + self.irreducible_loss()  # the zero function
+
     # --- pure JAX --------------------------------------------------------------------------
     def make_task(self, key):
         alpha_M = jax.random.uniform(key, (self.coefficients,), minval=-1.0, maxval=1.0)

@@ -20,10 +20,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from simgap import prune, sources
+from simgap import optim, prune, sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,8 +195,9 @@ def prune_params(cfg: ModelConfig, params: nnx.State, imp: dict,
 
 
 # ---------------------------------------------------------------------------------------------
-# Training: one lax.scan over steps, vmapped over seeds by the caller. Used by the tests, the
-# pruning check and the experiment script; the engine's family adapter reuses `distill_loss`.
+# Training on nnx.State params outside the engine (tests, pruning checks, the experiment script),
+# with the engine's optimizer and schedule; vmapped over seeds by the caller. The engine's family
+# adapter below reuses `distill_loss`.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,34 +221,23 @@ def distill_loss(logits_BxLxV, batch: sources.SeqBatch, teacher_BxLxV, lam, tau)
     return lam * tau**2 * kl + (1 - lam) * ce
 
 
-def optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    sched = optax.warmup_cosine_decay_schedule(
-        0.0, tc.learning_rate, max(1, int(tc.warmup_frac * tc.steps)), max(tc.steps, 2))
-    return optax.adamw(sched, weight_decay=tc.weight_decay)
-
-
 def train(key, cfg: ModelConfig, source, tc: TrainConfig, params=None,
           teacher: tuple[ModelConfig, nnx.State] | None = None) -> nnx.State:
     """Train from `params` (fresh from `key` when None), on fresh sequences each step, with an
-    optional teacher whose logits are computed inside the loop. Data keys depend only on `key`,
-    so a student sees the same sequences whatever its teacher (paired comparisons)."""
+    optional teacher whose logits are computed inside the loop, with the engine's optimizer
+    (simgap.optim). Data keys depend only on `key`, so a student sees the same sequences
+    whatever its teacher (paired comparisons)."""
     key_init, key_data = jax.random.split(key)
     params = init(key_init, cfg) if params is None else params
-    opt = optimizer(tc)
 
-    def step(carry, i):
-        params, opt_state = carry
+    def loss_fn(p, i):
         batch = source.sample(jax.random.fold_in(key_data, i), tc.batch_size)
         t_logits = None if teacher is None else jax.lax.stop_gradient(
             apply(teacher[0], teacher[1], batch.inputs_BxL))
-        loss, grads = jax.value_and_grad(
-            lambda p: distill_loss(apply(cfg, p, batch.inputs_BxL), batch, t_logits,
-                                   tc.lam, tc.tau))(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        return distill_loss(apply(cfg, p, batch.inputs_BxL), batch, t_logits, tc.lam, tc.tau)
 
-    (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(tc.steps))
-    return params
+    opt = optim.adamw(tc.steps, tc.learning_rate, tc.warmup_frac, tc.weight_decay)
+    return optim.minimize(loss_fn, params, opt, tc.steps)[0]
 
 
 def evaluate(cfg: ModelConfig, params: nnx.State, batch: sources.SeqBatch) -> dict:
@@ -359,6 +348,9 @@ class TransformerFamily:
     @functools.cache
     def irreducible_loss(self) -> float:
         return float(sources.entropy(self.held_out()))
+
+    def trivial_loss(self, task):
+        return jnp.log(jnp.float32(self.sequence_source().vocab_size))  # uniform next token
 
     # --- pure JAX --------------------------------------------------------------------------
     def make_task(self, key):
