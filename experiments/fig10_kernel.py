@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from simgap import cache, figures
+from simgap.config import ConfigError, load_config
 from simgap.sweep import use_every_core
 
 
@@ -28,7 +29,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     use_every_core()
     cache.enable_compile_cache()
-    cfg, rows, run = figures.sweep_rows(args.config, sweep_dir=args.sweep, seeds=args.seeds)
+    try:
+        cfg = load_config(args.config, seeds=args.seeds)
+    except ConfigError as e:
+        p.error(str(e))
+    rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     table = figures.curve_table(rows)
     flat = figures.flat_minimum_table(table)
     figures.write_csv(table, args.out / "fig10_kernel.csv", figures.CURVE_COLUMNS)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from simgap import cache, figures
+from simgap.config import ConfigError, load_config
 from simgap.optima import teacher_optima
 from simgap.sweep import use_every_core
 
@@ -30,7 +31,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     use_every_core()
     cache.enable_compile_cache()
-    cfg, rows, run = figures.sweep_rows(args.config, sweep_dir=args.sweep, seeds=args.seeds)
+    try:
+        cfg = load_config(args.config, seeds=args.seeds)
+    except ConfigError as e:
+        p.error(str(e))
+    rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_size", "student_loss", "seed")),
                             n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)

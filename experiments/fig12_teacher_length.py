@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from simgap import cache, figures
+from simgap.config import ConfigError, load_config
 from simgap.optima import teacher_optima
 from simgap.sweep import use_every_core
 
@@ -31,9 +32,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     use_every_core()
     cache.enable_compile_cache()
-    cfg, rows, run = figures.sweep_rows(args.config, sweep_dir=args.sweep, seeds=args.seeds)
+    try:
+        cfg = load_config(args.config, seeds=args.seeds)
+    except ConfigError as e:
+        p.error(str(e))
     if len(cfg.grid.teacher_budgets) < 3:
         p.error(f"{args.config}: Fig. 12 needs >= 3 teacher training lengths, got {list(cfg.grid.teacher_budgets)}")
+    rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_budget", "student_loss", "seed")),
                             n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)

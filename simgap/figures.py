@@ -248,17 +248,15 @@ def plot_teacher_laws(panels, path) -> Path:
 SWEEP_ROOT = Path("runs/figures/sweeps")
 
 
-def sweep_rows(config, *, sweep_dir=None, seeds: int | None = None):
-    """Train (or resume: finished buckets are skipped) the config's sweep and return (cfg, rows, dir).
-    The default directory is shared by name (runs/figures/sweeps/<config name>[-seedsN]), so figure
-    scripts on the same config (Fig. 11 and the teacher-law plot) train it once."""
-    from simgap.config import load_config
+def sweep_rows(cfg, *, sweep_dir=None, seeds: int | None = None):
+    """Train (or resume: finished buckets are skipped) a loaded config's sweep; returns (rows, dir).
+    The default directory is shared by name (runs/figures/sweeps/<config name>[-seedsN], `seeds`
+    being the override the config was loaded with), so figure scripts on the same config (Fig. 11
+    and the teacher-law plot) train it once."""
     from simgap.sweep import run_sweep
 
-    cfg = load_config(config, seeds=seeds)
     out = Path(sweep_dir) if sweep_dir else SWEEP_ROOT / (cfg.name if seeds is None else f"{cfg.name}-seeds{seeds}")
-    rows = run_sweep(cfg, out, progress=False, echo=lambda *_: None)
-    return cfg, rows, out
+    return run_sweep(cfg, out, progress=False, echo=lambda *_: None), out
 
 
 def flat_minimum_table(table, rtol: float = 1e-6) -> list[dict]:
