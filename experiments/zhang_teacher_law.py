@@ -24,6 +24,8 @@ from simgap import figures
 from simgap.config import load_config
 from simgap.fit import TooFewPoints, fit_teacher_law
 
+FIT_COLUMNS = ("run", "config", "family", "student_budget", "teacher_budget", "n_interior", "n_students", "slope",
+               "slope_lo", "slope_hi", "intercept", "r2", "n_points")  # the fit's cells are empty without a line
 DEFAULT_RUNS = (figures.SWEEP_ROOT / "default", figures.SWEEP_ROOT / "kernel")
 
 
@@ -79,8 +81,7 @@ def main(argv=None) -> int:
         print("no sweep shows an interior optimum: nothing to plot", file=sys.stderr)
         return 1
     figures.write_csv(points, args.out / "zhang_teacher_law.csv")
-    figures.write_csv(fits, args.out / "zhang_teacher_law_fits.csv",
-                      list(fits[0]) + ["slope", "slope_lo", "slope_hi", "intercept", "r2", "n_points"])
+    figures.write_csv(fits, args.out / "zhang_teacher_law_fits.csv", FIT_COLUMNS)
     figures.plot_teacher_laws(panels, args.out / "zhang_teacher_law.png")
     print(f"wrote {args.out}/zhang_teacher_law.png and .csv")
     return 0

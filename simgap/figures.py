@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simgap.intervals import z_of  # noqa: E402
@@ -86,6 +87,13 @@ def _save(fig, path) -> Path:
     return path
 
 
+def _plain_ticks(ax, values):
+    """Ticks at the grid's own values, written plainly (a log axis otherwise writes 3×10²)."""
+    values = sorted(set(values))
+    ax.set_xticks(values, [f"{v:g}" for v in values], fontsize=7)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
 def _select(table, curve, **eq):
     return [r for r in table if r["curve"] == curve and all(r[k] == v for k, v in eq.items())]
 
@@ -152,7 +160,8 @@ def plot_width_fig11(table, optima, path, *, ci: float = 0.9) -> Path:
         o = by_student.get(s)
         if o is not None:
             ax.plot([o.optimal_teacher], [o.min_loss], "*", ms=12, color=c, mfc=c if o.interior else "none")
-    ax.set_xscale("log", base=2)
+    ax.set_xscale("log")
+    _plain_ticks(ax, [r["teacher_size"] for r in table if r["curve"] == "distilled"])
     ax.set_xlabel("teacher width d_ffn")
     ax.set_ylabel("student cross-entropy (nats)")
     ax.set_yscale("log")
@@ -194,13 +203,14 @@ def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float
     axt.set_yscale("log")
     axt.set_ylabel("teacher cross-entropy (grey)", color="0.4", fontsize=8)
     ax.set_xscale("log")
+    _plain_ticks(ax, [r["teacher_budget"] * steps_per_sample for r in teachers])
     ax.set_yscale("log")
     ax.set_xlabel("teacher training steps")
     ax.set_ylabel("student cross-entropy (nats)")
     n_seeds = max(r["n_seeds"] for r in table)
     ax.set_title(f"Teacher width {', '.join(f'w{t:g}' for t in tw)} trained longer, {n_seeds} seeds "
                  "(dashed: supervised)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center")
+    ax.legend(fontsize=7, loc="lower left")
     ordered = [by_student[s] for s in students if s in by_student]
     _dip_panel(ax2, ordered, [f"w{o.student_size:g}" for o in ordered],
                [f"C{students.index(o.student_size)}" for o in ordered])
