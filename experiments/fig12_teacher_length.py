@@ -1,6 +1,6 @@
 """Busbridge et al. Fig. 12 (the mapping problem, App. C.2) in simgap's CPU setting: the teacher's
 width is fixed and its training length varied. The paper: a longer-trained (better) teacher also
-hurts small students. Here: configs/fig12_teacher_length.toml (teacher w128 trained 250-6000
+hurts small students. Here: configs/fig12_teacher_length.toml (teacher w128 trained 250-3000
 steps; students w8-w24 at 3000 steps).
 
     python experiments/fig12_teacher_length.py [--config configs/fig12_teacher_length.toml] [--out runs/figures/fig12_teacher_length]

@@ -45,8 +45,7 @@ def curve_table(rows: list[dict]) -> list[dict]:
         teacher = (math.nan, math.nan) if kind == "supervised" else (r["teacher_size"], r["teacher_budget"])
         groups[(kind, student, *teacher)].append(r)
     out = []
-    for (kind, s, t, tb), rs in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0][:1]) + tuple(
-            -1.0 if isinstance(k, float) and math.isnan(k) else k for k in kv[0][1:])):
+    for (kind, s, t, tb), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], *np.nan_to_num(kv[0][1:], nan=-1.0))):
         loss = [r["teacher_loss" if kind == "teacher" else "student_loss"] for r in rs]
         m, sem = _mean_sem(loss)
         mt = float(np.mean([r["teacher_loss"] for r in rs])) if kind != "supervised" else math.nan
