@@ -1,4 +1,5 @@
-"""Sweep configs: TOML files loaded into frozen dataclasses, validated before any training.
+"""Every config type and its defaults (Grid, TrainSpec, FitOptions, SweepConfig), and sweep TOML
+files loaded into them, validated before any training.
 
 Every error names the file, the key and what was expected, so a typo costs seconds, not a sweep.
 """
@@ -11,10 +12,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simgap.engine import STUDENT_INITS, Grid, TrainSpec  # noqa: F401 (STUDENT_INITS re-exported)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    learning_rate: float = 3e-4
+    batch_size: int = 512
+    warmup_frac: float = 0.05  # one-cycle: linear warm-up, then cosine decay to 0
+    weight_decay: float = 0.0
+    lam: float = 1.0  # weight of the teacher term in the distillation loss
+    tau: float = 1.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    student_sizes: tuple[int, ...]
+    teacher_sizes: tuple[int, ...]
+    student_budgets: tuple[int, ...]  # 0 = the family's default rule for that size
+    teacher_budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    student_init: str = "random"  # one of STUDENT_INITS (below); pruning needs family.prune_to
+    supervised: bool = True
+
+
+# How a student's parameters start (see simgap.engine._prune_source):
+# - "random": fresh init.
+# - "pruned_from_teacher": Zhang et al.'s pilot protocol. Each distilled student starts as the
+#   very teacher it is distilled from, pruned to its size, so a bigger teacher means a more
+#   heavily pruned start. Pairs need teacher_size > student_size (a teacher cannot be pruned to
+#   a larger student; an equal-size "pruned" student IS its trained teacher, i.e. continued
+#   training, not distillation): other pairs are not run. Supervised baselines start random:
+#   they are the law's L~_S, the student trained on its own. (For the pruned-init control
+#   trained on labels only, run the same grid with lam = 0.)
+# - "pruned_from_largest": every student of a seed, supervised ones included, starts as the
+#   largest teacher of that seed (first teacher budget) pruned to its size, whatever teacher it
+#   is distilled from: the start is shared, so across teachers only the distillation target
+#   differs. A control for "pruned_from_teacher", separating the init from the target.
+# The old name "pruned" (= "pruned_from_largest") is refused, naming both.
+STUDENT_INITS = ("random", "pruned_from_teacher", "pruned_from_largest")
 
 
 class ConfigError(ValueError):

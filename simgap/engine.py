@@ -19,48 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from simgap import distributed, optim, rows as rows_lib
+from simgap.config import STUDENT_INITS, Grid, TrainSpec  # noqa: F401 (engine.Grid etc. stay importable)
 from simgap.families.base import pad, unpad
 
 ROLES = ("teacher", "supervised", "distilled")
 STREAMS = ("task", "teacher_data", "student_data", "teacher_init", "student_init", "eval")
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    learning_rate: float = 3e-4
-    batch_size: int = 512
-    warmup_frac: float = 0.05  # one-cycle: linear warm-up, then cosine decay to 0
-    weight_decay: float = 0.0
-    lam: float = 1.0  # weight of the teacher term in the distillation loss
-    tau: float = 1.0
-
-
-@dataclass(frozen=True)
-class Grid:
-    student_sizes: tuple[int, ...]
-    teacher_sizes: tuple[int, ...]
-    student_budgets: tuple[int, ...]  # 0 = the family's default rule for that size
-    teacher_budgets: tuple[int, ...]
-    seeds: tuple[int, ...]
-    student_init: str = "random"  # one of STUDENT_INITS (below); pruning needs family.prune_to
-    supervised: bool = True
-
-
-# How a student's parameters start (see _prune_source):
-# - "random": fresh init.
-# - "pruned_from_teacher": Zhang et al.'s pilot protocol. Each distilled student starts as the
-#   very teacher it is distilled from, pruned to its size, so a bigger teacher means a more
-#   heavily pruned start. Pairs need teacher_size > student_size (a teacher cannot be pruned to
-#   a larger student; an equal-size "pruned" student IS its trained teacher, i.e. continued
-#   training, not distillation): other pairs are not run. Supervised baselines start random:
-#   they are the law's L~_S, the student trained on its own. (For the pruned-init control
-#   trained on labels only, run the same grid with lam = 0.)
-# - "pruned_from_largest": every student of a seed, supervised ones included, starts as the
-#   largest teacher of that seed (first teacher budget) pruned to its size, whatever teacher it
-#   is distilled from: the start is shared, so across teachers only the distillation target
-#   differs. A control for "pruned_from_teacher", separating the init from the target.
-# The old name "pruned" (= "pruned_from_largest") is refused, naming both.
-STUDENT_INITS = ("random", "pruned_from_teacher", "pruned_from_largest")
 
 
 TeacherKey = tuple[int, int, int]  # (teacher_size, teacher_budget, seed)
@@ -341,7 +304,7 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
         else:
             seen = family.samples_seen(budget, train.batch_size)
             student = dict(student_size=size, student_params=family.param_count(size), student_budget=seen,
-                           student_loss=loss, student_init=grid.student_init)
+                           student_loss=loss, student_init=_init_of(unit.kind, grid.student_init))
             if unit.kind == "supervised":
                 row = rows_lib.empty_row(**common, **student, supervised_loss=loss,
                                          flops=family.train_flops(size, seen))
@@ -354,6 +317,11 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
                     flops=family.train_flops(size, seen) + family.forward_flops(tsize, seen))
         out.append(row)
     return out
+
+
+def _init_of(kind: str, student_init: str) -> str:
+    """The init a row's student really had: supervised baselines start random under Zhang's protocol."""
+    return "random" if kind == "supervised" and student_init == "pruned_from_teacher" else student_init
 
 
 def run_grid(family, grid: Grid, train: TrainSpec, teachers=None,

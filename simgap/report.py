@@ -192,6 +192,8 @@ def _gap_findings(opt, st: SettingFit) -> list[str]:
     for o in opt:
         where = "interior" if o["interior"] else f"at the {o['edge']} teacher (edge of the grid: only a bound)"
         tb = f", teacher budget {o['teacher_budget']:g}" if math.isfinite(o["teacher_budget"]) else ""
+        if len({r["student_budget"] for r in opt}) > 1:
+            tb = f", budget {o['student_budget']:g}{tb}"
         lines.append(f"- student {o['student_size']:g} ({o['student_params']:g} params{tb}): best teacher "
                      f"{_fmt(o['optimal_teacher_size'])} [{_fmt(o['optimal_teacher_size_lo'])}, "
                      f"{_fmt(o['optimal_teacher_size_hi'])}], {where}; largest teacher worse by "

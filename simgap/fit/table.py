@@ -240,6 +240,9 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
     can_optima = dist_mask.any() and tsize_c in cols and "student_loss" in cols
     can_dist = dist_mask.any() and "teacher_loss" in cols and "student_loss" in cols
     can_sup = sup_mask.any() and loss_c is not None
+    if not (sup_mask.any() or dist_mask.any()) and "diverged" in cols and cols["diverged"].dtype == bool \
+            and cols["diverged"].all():
+        raise FitInputError(f"nothing to fit: all {n} rows are flagged diverged")
     if not (can_optima or can_dist or can_sup):
         raise FitInputError(
             "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
