@@ -161,10 +161,11 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
 
 def _optima_table(opt) -> list[str]:
     L = ["## Optimal teacher per student", "",
-         "| student | params | budget | T* (size) | CI | T* (params) | interior | dip (nats) | dip CI | beyond noise | supervised loss | best distilled loss |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| student | params | budget | teacher budget | T* (size) | CI | T* (params) | interior | dip (nats) | dip CI | beyond noise | supervised loss | best distilled loss |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for o in opt:
         L.append(f"| {o['student_size']:g} | {o['student_params']:g} | {_fmt(o['student_budget'])} | "
+                 f"{_fmt(o['teacher_tokens'])} | "
                  f"{_fmt(o['optimal_teacher_size'])} | [{_fmt(o['optimal_teacher_size_lo'])}, "
                  f"{_fmt(o['optimal_teacher_size_hi'])}] | {_fmt(o['optimal_teacher_params'])} | "
                  f"{'yes' if o['interior'] else 'edge: ' + o['edge']} | {_fmt(o['dip_depth'], '.4f')} | "
