@@ -81,11 +81,14 @@ def test_two_teacher_sizes_finish_with_the_optimum_analysis_skipped(tmp_path, mo
 def _small_grid(raw: dict) -> dict:
     """A shipped config shrunk to seconds: 2 students (3 with one teacher size), 3 teachers, 2 seeds, ~20 steps."""
     g = raw["grid"]
-    teachers = sorted(g["teacher_sizes"])[:3]
     # a grid of one teacher size (a teacher-length sweep) has no optimum to fit: keep 3 students there,
     # so its supervised law has the 6 points it needs
-    keep = 2 if len(teachers) > 1 else 3
-    students = [s for s in sorted(g["student_sizes"]) if s <= teachers[-1]][:keep] or sorted(g["student_sizes"])[:1]
+    keep = 2 if len(g["teacher_sizes"]) > 1 else 3
+    students = sorted(g["student_sizes"])[:keep]
+    # Zhang et al.'s protocol trains only teachers larger than the student: 3 of them for every student
+    larger = [t for t in sorted(g["teacher_sizes"]) if t > max(students)]
+    pruned = g.get("student_init") == "pruned_from_teacher"
+    teachers = larger[:3] if pruned and len(larger) >= 3 else sorted(g["teacher_sizes"])[:3]
     steps = 20 * raw.get("train", {}).get("batch_size", 512)
     if raw["family"] == "transformer":
         steps *= raw.get("family_params", {}).get("seq_len", 16)

@@ -22,7 +22,7 @@ a fresh size-`size` model out (numpy), importance batches drawn from `key`. The 
 `student_init = "pruned_from_teacher" | "pruned_from_largest"` needs it.
 
 Divergence: the engine flags a run `diverged` when any training loss or its final held-out
-loss is non-finite, or when that loss ends above BOTH the loss of its untrained parameters
+loss is non-finite, or when that loss ends more than 5 % above BOTH the loss of its untrained parameters
 (SGD families) and `trivial_loss(task)`: the held-out loss of a predictor that learned nothing
 (uniform class probabilities for classifiers, log K; the zero function for regression, the
 target's mean square plus the noise). Training then made the model worse than where it began
