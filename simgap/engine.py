@@ -392,3 +392,13 @@ def _input_count(family) -> int:
     """How many inputs `finite_inputs` enumerates (shapes only, nothing computed)."""
     shapes = jax.eval_shape(lambda k: family.finite_inputs(family.make_task(k)), jax.random.key(0))
     return int(shapes[1].shape[0])
+
+
+def bucket_costs(family, units: list[Unit], grid: Grid, train: TrainSpec) -> list[dict]:
+    """Per bucket (one compile each): uid, runs, padded and useful FLOPs, waste = padded / useful."""
+    out = []
+    for u in units:
+        padded, useful = estimate_flops(family, u, grid, train), useful_flops(family, u, train)
+        out.append(dict(uid=u.uid, runs=len(u.members), padded_flops=padded, useful_flops=useful,
+                        waste=padded / useful if useful else math.nan))
+    return out
