@@ -82,9 +82,10 @@ class Sizes:
 QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2, big_steps=10,
               cells=(2, 4, 8), cells_steps=30, peak_n=1024, e2e="tiny")
 
-# The quick/test end-to-end sweep: default.toml's problem on a grid of 6 buckets and a few seconds.
+# The quick/test end-to-end sweep: default.toml's problem on a grid of 4 buckets (teachers w4 and
+# w8, students w4 supervised and distilled) and a few seconds.
 TINY_E2E = {"name": "tiny-e2e", "family": "mlp", "family_params": {"classes": 4},
-            "grid": {"student_sizes": [4, 8], "teacher_sizes": [4, 8, 16], "student_budgets": [512 * 20],
+            "grid": {"student_sizes": [3, 4], "teacher_sizes": [3, 4, 8], "student_budgets": [512 * 20],
                      "teacher_budgets": [512 * 20], "seeds": 2},
             "train": {"learning_rate": 3e-3, "batch_size": 512}, "fit": {"bootstrap": 0}}
 
