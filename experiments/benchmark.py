@@ -5,16 +5,24 @@ Prints, and writes to JSON: the machine's f32 matmul peak; the engine's models/s
 GFLOP/s (true unpadded sizes), fraction of peak, compiles and compile time on the teacher
 buckets of the MLP CPU preset (configs/mlp.toml); the per-model JAX loop and PyTorch on the
 same models (same init, same data stream, same optimizer: simgap.optim's AdamW) with their final losses compared; the engine on big
-models (fraction of peak); and run time vs number of grid cells (linear fit, compile apart).
+models (fraction of peak); run time vs number of grid cells (linear fit, compile apart); and,
+end to end, the default sweep as a user runs it (`python -m simgap.sweep`, one subprocess per
+run) cold (fresh compile cache) and warm (same cache again): wall time split into compile /
+train / the rest, and useful FLOP/s of the whole sweep as a fraction of the peak. `--e2e` runs
+only the peak and that section; `--e2e-baseline SRC` sweeps an older source tree alongside.
 `--devices N` splits each bucket over N host devices (default: one per core).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,6 +48,13 @@ def parse_args(argv=None):
                    help="host devices the engine shards buckets over (default: one per core, which ran the "
                         "MLP preset 1.8x faster than 1 device on 2 cores; the loop and PyTorch are unaffected)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    p.add_argument("--e2e", action="store_true",
+                   help="only the peak and the end-to-end section (the whole sweep, cold and warm compile cache)")
+    p.add_argument("--e2e-config", type=Path, default=None,
+                   help="sweep config of the end-to-end section (default configs/default.toml; quick: a tiny grid)")
+    p.add_argument("--e2e-baseline", type=Path, default=None, metavar="SRC",
+                   help="also sweep with the simgap source tree in SRC (e.g. `git archive BASE | tar -x -C SRC`), "
+                        "interleaved with this one, for an old-vs-new comparison in one run")
     return p.parse_args(argv)
 
 
@@ -61,10 +76,31 @@ class Sizes:
     cells_steps: int = 300
     peak_n: int = 2048
     classes: int = PRESET.family_params["classes"]
+    e2e: str = "default"  # the end-to-end section's sweep: "default" (configs/default.toml), "tiny", or "" (skip)
 
 
 QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2, big_steps=10,
-              cells=(2, 4, 8), cells_steps=30, peak_n=1024)
+              cells=(2, 4, 8), cells_steps=30, peak_n=1024, e2e="tiny")
+
+# The quick/test end-to-end sweep: default.toml's problem on a grid of 4 buckets (teachers w4 and
+# w8, students w4 supervised and distilled) and a few seconds.
+TINY_E2E = {"name": "tiny-e2e", "family": "mlp", "family_params": {"classes": 4},
+            "grid": {"student_sizes": [3, 4], "teacher_sizes": [3, 4, 8], "student_budgets": [512 * 20],
+                     "teacher_budgets": [512 * 20], "seeds": 2},
+            "train": {"learning_rate": 3e-3, "batch_size": 512}, "fit": {"bootstrap": 0}}
+
+
+def e2e_config(sizes: Sizes, workdir: Path) -> Path:
+    """The config file the end-to-end section sweeps."""
+    if sizes.e2e == "default":
+        return CONFIG_DIR / "default.toml"
+    if sizes.e2e == "tiny":
+        import tomli_w
+
+        path = workdir / "tiny-e2e.toml"
+        path.write_text(tomli_w.dumps(TINY_E2E))
+        return path
+    return Path(sizes.e2e)
 
 
 # --- compile accounting ---------------------------------------------------------------------
@@ -260,6 +296,60 @@ def scaling(family, width: int, cells, steps: int, train):
                 compile_s_spread=float(np.ptp([p["compile_s"] for p in points])))
 
 
+# --- 6. the whole sweep, end to end -------------------------------------------------------------
+
+_TRAINED = re.compile(r"trained (\d+) runs in ([\d.]+) s \((\d+) compiles; XLA compilation ([\d.]+) s, "
+                      r"(\d+) of (\d+) programs from the compile cache\)")
+_ANALYSIS = re.compile(r"^analysis ([\d.]+) s$", re.M)
+
+
+def sweep_once(src: Path, config: Path, cache_dir: Path, out: Path) -> dict:
+    """One `python -m simgap.sweep` of the code in `src` into a fresh `out`, compile cache in
+    `cache_dir`: wall time (process start to exit) split as the sweep prints it."""
+    env = dict(os.environ, PYTHONPATH=str(src), SIMGAP_CACHE_DIR=str(cache_dir), PYTHONUNBUFFERED="1")
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "simgap.sweep", "--config", str(config), "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True, env=env, cwd=src)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep of {src} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    m = _TRAINED.search(proc.stdout)
+    if m is None:
+        raise RuntimeError(f"sweep of {src} printed no 'trained ... runs' line:\n{proc.stdout[-2000:]}")
+    runs, training, compiles, xla, hits, programs = (float(g) for g in m.groups())
+    analysis = _ANALYSIS.search(proc.stdout)
+    with open(out / "results.csv") as f:
+        useful = sum(float(r["flops"]) for r in csv.DictReader(f))
+    return dict(wall_s=wall, training_s=training, compile_s=xla, train_s=training - xla,
+                analysis_s=float(analysis.group(1)) if analysis else None,  # older code: in rest_s
+                rest_s=wall - training, runs=int(runs), compiles=int(compiles), xla_programs=int(programs),
+                from_cache=int(hits), useful_flops=useful, load_1min=load)
+
+
+def end_to_end(config: Path, sources: dict[str, Path], peak_gflops: float, workdir: Path, echo=print) -> dict:
+    """Each source tree's sweep of `config` cold (fresh compile cache) then warm (same cache, fresh
+    run directory), interleaved (cold a, cold b, warm a, warm b) so the machine's load hits all alike."""
+    runs: dict[str, dict] = {name: {} for name in sources}
+    for phase in ("cold", "warm"):
+        for name, src in sources.items():
+            r = sweep_once(src, config, workdir / f"cache-{name}", workdir / f"run-{name}-{phase}")
+            r["fraction_of_peak"] = r["useful_flops"] / r["wall_s"] / 1e9 / peak_gflops
+            runs[name][phase] = r
+            echo(f"   {name:<8s} {phase}: {r['wall_s']:6.1f} s wall = compile {r['compile_s']:5.1f} s "
+                 f"({r['compiles']} buckets, {r['from_cache']}/{r['xla_programs']} XLA programs from cache) + train "
+                 f"{r['train_s']:6.1f} s + rest {r['rest_s']:5.1f} s"
+                 + (f" (analysis {r['analysis_s']:.1f} s)" if r["analysis_s"] is not None else "")
+                 + f"; {r['useful_flops']:.3g} useful FLOPs = {100 * r['fraction_of_peak']:.1f}% of peak "
+                 f"(load {r['load_1min']:.2f})")
+    if len(sources) == 2:
+        (a, ra), (b, rb) = runs.items()
+        runs["ratios"] = {f"{b}_vs_{a}_{p}": rb[p]["wall_s"] / ra[p]["wall_s"] for p in ("cold", "warm")}
+        runs["ratios"][f"{b}_warm_vs_{a}_cold"] = rb["warm"]["wall_s"] / ra["cold"]["wall_s"]
+        echo("   wall time ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in runs["ratios"].items()))
+    return runs
+
+
 # --- driver ---------------------------------------------------------------------------------
 
 def agreement(a: dict, b: dict) -> dict:
@@ -269,7 +359,21 @@ def agreement(a: dict, b: dict) -> dict:
                 mean_loss_a=float(np.mean([a[k] for k in keys])), mean_loss_b=float(np.mean([b[k] for k in keys])))
 
 
-def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print) -> dict:
+def _e2e_section(out: dict, sizes: Sizes, baseline: Path | None, echo) -> None:
+    if not sizes.e2e:
+        return
+    here = Path(__file__).resolve().parents[1]
+    sources = {"baseline": baseline.resolve(), "this": here} if baseline else {"this": here}
+    with tempfile.TemporaryDirectory(prefix="simgap-e2e-") as tmp:
+        config = e2e_config(sizes, Path(tmp))
+        echo(f"6. end to end: `python -m simgap.sweep --config {config.name}`, cold (fresh compile cache) then "
+             f"warm (same cache, fresh run directory); wall = compile + train + rest (startup, analysis, files)")
+        out["end_to_end"] = dict(config=str(config), sources={k: str(v) for k, v in sources.items()},
+                                 **end_to_end(config, sources, out["peak_gflops"], Path(tmp), echo))
+
+
+def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print, e2e_only: bool = False,
+        baseline: Path | None = None) -> dict:
     z = sizes
     widths, seeds, steps = z.widths, z.seeds, z.steps
     family = get_family("mlp", classes=z.classes)
@@ -283,6 +387,9 @@ def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print) -> dict:
     peak = matmul_peak(z.peak_n)
     out["peak_gflops"] = peak
     echo(f"1. f32 matmul peak ({z.peak_n}^2 jnp.dot): {peak:.1f} GFLOP/s")
+    if e2e_only:
+        _e2e_section(out, z, baseline, echo)
+        return out
 
     echo(f"   grid: MLP preset teacher widths {list(widths)} x {seeds} seeds, {steps} steps of "
          f"{train.batch_size} = {len(widths) * seeds} models")
@@ -350,13 +457,15 @@ def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print) -> dict:
          + ", ".join(f"n={p['cells']}: run {p['run_s']:.2f} s + compile {p['compile_s']:.2f} s" for p in sc["points"]))
     echo(f"   fit: run = {sc['run_s_intercept']:.3f} s + {sc['run_s_per_cell']:.4f} s x cells (R^2 {sc['r2']:.3f}); "
          f"compile {sc['compile_s_mean']:.2f} s per bucket (spread {sc['compile_s_spread']:.2f} s)")
+    _e2e_section(out, z, baseline, echo)
     return out
 
 
 def main(args) -> int:
     sizes = QUICK if args.quick else Sizes()
-    sizes = replace(sizes, steps=args.steps or sizes.steps, seeds=args.seeds or sizes.seeds)
-    out = run(sizes, use_torch=not args.no_torch)
+    sizes = replace(sizes, steps=args.steps or sizes.steps, seeds=args.seeds or sizes.seeds,
+                    e2e=str(args.e2e_config) if args.e2e_config else sizes.e2e)
+    out = run(sizes, use_torch=not args.no_torch, e2e_only=args.e2e, baseline=args.e2e_baseline)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float))

@@ -87,10 +87,14 @@ def _table_csv(rows: list[dict], columns) -> str:
     return buf.getvalue()
 
 
-def analyze(cfg, rows: list[dict], out: Path, echo=print) -> dict:
-    """Write optima.csv, laws.json, plots and report.md into `out`; returns the laws.json dict."""
+def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = None) -> dict:
+    """Write optima.csv, laws.json, plots and report.md into `out`; returns the laws.json dict.
+    `timing` (from simgap.sweep) adds a "## Time" section; its analysis_s is set here."""
+    import time
+
     from simgap import plots
 
+    t0 = time.perf_counter()
     out = Path(out)
     rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
     n_div = sum(bool(r["diverged"]) for r in rows)
@@ -112,7 +116,9 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print) -> dict:
            "fits": {"error": error} if error else {**to_json(fits), "plots": plot_paths}}
     doc = to_json(doc)
     rows_lib.atomic_write_text(out / "laws.json", json.dumps(doc, indent=1, allow_nan=False))
-    text = render_report(cfg, rows, fits, error, plot_paths, n_div, out)
+    if timing is not None:
+        timing["analysis_s"] = time.perf_counter() - t0  # fits and plots; report.md is written next
+    text = render_report(cfg, rows, fits, error, plot_paths, n_div, out, timing)
     rows_lib.atomic_write_text(out / "report.md", text)
     echo(text.split("## ", 2)[1].strip() if "## " in text else text)
     return doc
@@ -122,7 +128,8 @@ def _fmt(x, spec=".3g") -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, out: Path) -> str:
+def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, out: Path,
+                  timing: dict | None = None) -> str:
     g = cfg.grid
     kinds = {k: sum(r["run_kind"] == k for r in rows) for k in rows_lib.RUN_KINDS}
     L = [f"# simgap report: {cfg.name}", "",
@@ -156,7 +163,28 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
           "## Files", "",
           "`results.csv` (one row per model), `optima.csv`, `laws.json` (every fit with CIs and checks), "
           "`u_curves.png`, and the fit plots: " + ", ".join(f"`{Path(p).name}`" for p in plot_paths), ""]
+    if timing is not None:
+        L += _time_section(timing)
     return "\n".join(L)
+
+
+def _time_section(t: dict) -> list[str]:
+    """Where this process's wall time went, and each compiled bucket's padding waste."""
+    rate = t["useful_flops"] / t["training_s"] if t["training_s"] > 0 else math.nan
+    waste = t["padded_flops"] / t["useful_flops"] if t["useful_flops"] else math.nan
+    L = ["## Time", "",
+         f"Trained {t['runs']} runs in {t['training_s']:.1f} s: XLA compilation {t['compile_s']:.1f} s "
+         f"({t['compiles']} bucket programs; {t['from_cache']} of {t['programs']} XLA programs loaded from the "
+         f"compile cache), training {t['train_s']:.1f} s; analysis {t.get('analysis_s', math.nan):.1f} s. "
+         f"Useful FLOPs (true sizes) {t['useful_flops']:.3g}, {_fmt(rate / 1e9)} GFLOP/s over training and "
+         f"compilation; padded FLOPs executed {t['padded_flops']:.3g} (padded / useful {_fmt(waste, '.2f')}×).", ""]
+    if t["buckets"]:
+        L += ["| bucket (one compile) | runs | padded FLOPs | useful FLOPs | padded / useful |",
+              "|---|---|---|---|---|"]
+        L += [f"| {b['uid']} | {b['runs']} | {b['padded_flops']:.3g} | {b['useful_flops']:.3g} | "
+              f"{_fmt(b['waste'], '.2f')} |" for b in t["buckets"]]
+        L += [""]
+    return L
 
 
 def _optima_table(opt) -> list[str]:

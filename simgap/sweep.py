@@ -93,13 +93,28 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
             return []
         run.settle()
         xla = {k: v - xla0[k] for k, v in cache.compile_stats().items()}
-        echo(f"trained {total - already} runs in {time.perf_counter() - t_start:.1f} s "
-             f"({engine.compile_count() - compiles0} compiles; XLA compilation {xla['seconds']:.1f} s, "
+        timing = _timing(family, cfg, units, done, time.perf_counter() - t_start, xla,
+                         engine.compile_count() - compiles0)
+        echo(f"trained {total - already} runs in {timing['training_s']:.1f} s "
+             f"({timing['compiles']} compiles; XLA compilation {xla['seconds']:.1f} s, "
              f"{xla['from_cache']:.0f} of {xla['programs']:.0f} programs from the compile cache)")
         all_rows = run.all_rows()
         from simgap.report import analyze
-        analyze(cfg, all_rows, out, echo=echo)
+        t_analysis = time.perf_counter()
+        analyze(cfg, all_rows, out, echo=echo, timing=timing)
+        echo(f"analysis {time.perf_counter() - t_analysis:.1f} s")
         return all_rows
+
+
+def _timing(family, cfg: SweepConfig, units, done, training_s: float, xla: dict, compiles: int) -> dict:
+    """This process's training time split into XLA compilation and the rest, with the FLOPs of
+    the buckets it trained (report.md's "## Time"; analyze adds analysis_s)."""
+    costs = [c for c in engine.bucket_costs(family, units, cfg.grid, cfg.train) if c["uid"] not in done]
+    return dict(training_s=training_s, compile_s=xla["seconds"], train_s=max(training_s - xla["seconds"], 0.0),
+                compiles=compiles, programs=int(xla["programs"]), from_cache=int(xla["from_cache"]),
+                runs=sum(c["runs"] for c in costs), buckets=costs,
+                padded_flops=sum(c["padded_flops"] for c in costs),
+                useful_flops=sum(c["useful_flops"] for c in costs))
 
 
 def _duration(seconds: float) -> str:
@@ -125,11 +140,20 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
     for kind in ("teacher", "supervised", "distilled"):
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
-    flops = n_seeds * sum(engine.estimate_flops(family, u, g, cfg.train) for u in units)
+    costs = engine.bucket_costs(family, units, dataclasses.replace(g, seeds=(0,)), cfg.train)
+    echo("  buckets (one compile each): padded FLOPs / useful FLOPs (true sizes) = padding waste")
+    for c in costs:
+        echo(f"    {c['uid']:40s} {n_seeds * c['runs']:6d} runs {n_seeds * c['padded_flops']:9.3g} / "
+             f"{n_seeds * c['useful_flops']:9.3g} FLOPs = {c['waste']:.2f}x")
+    flops = n_seeds * sum(c["padded_flops"] for c in costs)
+    useful = n_seeds * sum(c["useful_flops"] for c in costs)
     runs = n_seeds * sum(len(u.members) for u in units)
     est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S + _EST_RUN_S * runs
-    echo(f"  total {runs} runs, {len(units)} compiles, "
-         f"{flops:.3g} FLOPs, rough CPU estimate {_duration(est)}")
+    echo(f"  total {runs} runs, {len(units)} compiles, {flops:.3g} padded / {useful:.3g} useful FLOPs "
+         f"(padding waste {flops / useful if useful else float('nan'):.2f}x), rough CPU estimate {_duration(est)}")
+    if engine.teacher_tables(family):
+        echo("  (distilled students read teacher outputs computed once on every input, so their buckets "
+             "can execute fewer FLOPs than the runs count: waste < 1x)")
     for line in preflight(cfg):
         echo(line)
     if est > 86400:

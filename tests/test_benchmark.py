@@ -22,7 +22,7 @@ def bench():
 
 
 TINY = dict(widths=(6, 8), seeds=2, steps=8, big_widths=(16,), big_seeds=1, big_steps=3,
-            cells=(1, 2), cells_width=8, cells_steps=3, peak_n=256, classes=4)
+            cells=(1, 2), cells_width=8, cells_steps=3, peak_n=256, classes=4, e2e="")
 
 
 def test_tiny_benchmark_runs_and_engine_matches_loop(bench):
@@ -56,3 +56,19 @@ def test_pytorch_trains_the_same_models(bench):
     assert out["torch"]["models"] == 4 and out["torch"]["version"] == torch.__version__
     assert out["agreement"]["engine_vs_torch"]["compared"] == 4
     assert out["agreement"]["engine_vs_torch"]["max_abs_diff"] < 1e-3
+
+
+def test_end_to_end_section_splits_a_real_sweep_cold_and_warm(bench):
+    """The tiny sweep twice through `python -m simgap.sweep`: cold compiles every bucket, warm
+    loads every XLA program from the compile cache; the split adds up to the wall time."""
+    lines = []
+    out = bench.run(bench.Sizes(**{**TINY, "e2e": "tiny"}), echo=lines.append, e2e_only=True)
+    assert "engine" not in out and any(line.startswith("6. end to end") for line in lines)
+    cold, warm = out["end_to_end"]["this"]["cold"], out["end_to_end"]["this"]["warm"]
+    for r in (cold, warm):
+        assert r["runs"] == 2 * 3 + 2 * 2 + 2 * 2 * 3 and r["compiles"] == 2 + 1 + 1  # one distilled bucket per student width
+        assert r["wall_s"] == pytest.approx(r["compile_s"] + r["train_s"] + r["rest_s"])
+        assert r["analysis_s"] > 0 and r["useful_flops"] > 0 and 0 < r["fraction_of_peak"] < 1
+    assert cold["from_cache"] == 0 < cold["xla_programs"]
+    assert warm["from_cache"] == warm["xla_programs"] and warm["compile_s"] < cold["compile_s"]
+    json.dumps(out, default=float)

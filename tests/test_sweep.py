@@ -63,12 +63,22 @@ def test_kernel_sweep_end_to_end(tmp_path):
     assert lin["status"] == "ok" and 0.9 <= lin["slope"] <= 1.3, lin
     report = (out / "report.md").read_text()
     assert "Capacity gap: yes" in report and "Linear teacher law" in report
+    time_section = report.split("## Time", 1)[1]  # the split of the wall time, and each bucket's waste
+    assert "XLA compilation" in time_section and "analysis" in time_section and "padded / useful" in time_section
+    assert time_section.count("| teacher-") == 1 and time_section.count("| distilled-") == 1  # one padded width
 
 
 def test_dry_run_prints_grid_and_compiles(tmp_path, capsys):
     assert main(["--config", str(write(tmp_path, MLP)), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "teachers [4, 8, 16, 32]" in text and "compiles" in text and "estimate" in text
+    # one line per compiled bucket with its padding waste; teacher tables: one distilled bucket per student bucket
+    lines = [line.split() for line in text.splitlines() if line.strip().startswith(("teacher-", "supervised-", "distilled-"))]
+    assert [b[0] for b in lines if b[0].startswith("distilled-")] == ["distilled-s4-t32-b20480-random",
+                                                                       "distilled-s8-t32-b20480-random"]
+    assert len(lines) == 4 + 2 + 2 and "8 compiles" in text and "padding waste" in text
+    teacher_w4 = next(b for b in lines if b[0].startswith("teacher-w4-"))
+    assert teacher_w4[1:3] == ["2", "runs"] and teacher_w4[-1] == "1.00x"  # w4 is its own bucket: no waste
     assert not any(tmp_path.glob("runs*"))
 
 

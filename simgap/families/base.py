@@ -21,6 +21,12 @@ a family that can start a student as a trained teacher pruned to the student's s
 a fresh size-`size` model out (numpy), importance batches drawn from `key`. The grid's
 `student_init = "pruned_from_teacher" | "pruned_from_largest"` needs it.
 
+Optional capability, a finite input space (checked by `engine.teacher_tables`): a family whose
+`sample` draws uniformly-indexed rows of a fixed input set defines `finite_inputs(task)` (every
+input and its label) and `sample_index(task, key, batch_size)` (the rows `sample` returns). The
+engine then computes a distilled student's teacher outputs once on every input instead of a
+teacher forward pass per step, and one program serves every teacher width.
+
 Divergence: the engine flags a run `diverged` when any training loss or its final held-out
 loss is non-finite, or when that loss ends more than 5 % above BOTH the loss of its untrained parameters
 (SGD families) and `trivial_loss(task)`: the held-out loss of a predictor that learned nothing

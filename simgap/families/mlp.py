@@ -147,9 +147,19 @@ class MLPFamily:
         return forward(params, x_BxI, mask_H, mask_H)
 
     def sample(self, task, key, batch_size: int):
+        x_PxI, y_P = self.finite_inputs(task)
+        idx_B = self.sample_index(task, key, batch_size)
+        return x_PxI[idx_B], y_P[idx_B]
+
+    # --- optional capability: a finite input space (teacher outputs precomputed by the engine) ---
+    def finite_inputs(self, task):
+        """Every input `sample` can draw (P x 2K) and its label (P,)."""
         x_PxI, y_P = all_inputs(self.classes)
-        idx_B = jax.random.randint(key, (batch_size,), 0, len(y_P))
-        return jnp.asarray(x_PxI)[idx_B], jnp.asarray(y_P)[idx_B]
+        return jnp.asarray(x_PxI), jnp.asarray(y_P)
+
+    def sample_index(self, task, key, batch_size: int):
+        """The rows of `finite_inputs` that `sample(task, key, batch_size)` returns."""
+        return jax.random.randint(key, (batch_size,), 0, len(all_inputs(self.classes)[1]))
 
     def loss(self, logits_BxK, y_B):
         return base.cross_entropy(logits_BxK, y_B)

@@ -1,0 +1,41 @@
+"""Teacher tables (engine.teacher_tables): distilled students of a family with a finite input
+space read their teacher's outputs from a table computed once, one program per student bucket.
+The rows must equal the per-step teacher forward path's within float32 summation order."""
+
+import pytest
+
+from simgap import engine
+from simgap.config import Grid, TrainSpec
+from simgap.families import get_family
+
+GRID = Grid(student_sizes=(4,), teacher_sizes=(4, 16), student_budgets=(512 * 10,),
+            teacher_budgets=(512 * 10,), seeds=(0, 1), supervised=False)
+TRAIN = TrainSpec(learning_rate=3e-3, batch_size=512)
+COLUMNS = ("student_loss", "teacher_loss", "kl_to_teacher", "accuracy", "diverged", "flops")
+
+
+def _rows(monkeypatch, tables: bool) -> dict:
+    monkeypatch.setattr(engine, "TEACHER_TABLES", tables)
+    rows = engine.run_grid(get_family("mlp", classes=4), GRID, TRAIN)
+    return {(r["run_kind"], r["student_size"], r["teacher_size"], r["seed"]): r for r in rows}
+
+
+def test_tables_merge_teacher_buckets_and_cut_padded_flops(monkeypatch):
+    family = get_family("mlp", classes=4)
+    counts = {}
+    for tables in (False, True):
+        monkeypatch.setattr(engine, "TEACHER_TABLES", tables)
+        units = engine.plan(family, GRID, TRAIN)
+        padded = sum(engine.estimate_flops(family, u, GRID, TRAIN) for u in units)
+        useful = sum(engine.useful_flops(family, u, TRAIN) for u in units)
+        counts[tables] = (sum(u.kind == "distilled" for u in units), padded / useful)
+    assert counts[False][0] == 2 and counts[True][0] == 1  # teachers w4 and w16: two buckets, then one
+    assert counts[True][1] < counts[False][1]
+
+
+def test_tables_give_the_per_step_teacher_path_rows(monkeypatch):
+    before, after = _rows(monkeypatch, False), _rows(monkeypatch, True)
+    assert before.keys() == after.keys() and len(before) == 2 * 2 + 2 * 2
+    for key, old in before.items():
+        for c in COLUMNS:
+            assert after[key][c] == pytest.approx(old[c], abs=1e-5, nan_ok=True), (key, c)
