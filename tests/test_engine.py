@@ -6,6 +6,7 @@ import pytest
 from simgap import engine, rows
 from simgap.families import get_family
 from simgap.families.base import next_pow2, pad, unpad
+from simgap.families.mlp import all_inputs
 
 MLP = get_family("mlp", classes=4)
 FAST = engine.TrainSpec(learning_rate=3e-3, batch_size=64)
@@ -171,7 +172,9 @@ def test_estimate_flops_counts_padded_work():
     grid = engine.Grid((3,), (5,), (640,), (640,), (0, 1), supervised=False)
     t_unit, d_unit = engine.plan(MLP, grid, FAST)
     assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(8, 640)
-    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(4, 640) + MLP.forward_flops(8, 640))
+    # the distilled bucket reads a teacher table: one teacher forward over every input per member
+    n_inputs = len(all_inputs(MLP.classes)[1])
+    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(4, 640) + MLP.forward_flops(8, n_inputs))
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_paper", "kernel"])
