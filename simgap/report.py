@@ -271,6 +271,7 @@ def _teacher_law_findings(st: SettingFit, opt) -> list[str]:
             f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
             f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.k:.1f} "
             f"(R² 0.9957 on GPT-2/Pythia).")
+        lines.append(_slope_precision(lin, max((o["n_seeds"] for o in opt), default=0)))
         if isinstance(pw, TeacherLawFit):
             lines.append(f"Power form: T* = {math.exp(pw.intercept):.3g}·S^{pw.slope:.3g} "
                          f"(exponent CI [{pw.slope_ci[0]:.3g}, {pw.slope_ci[1]:.3g}], R² in log–log "
@@ -280,6 +281,19 @@ def _teacher_law_findings(st: SettingFit, opt) -> list[str]:
 
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _slope_precision(lin: TeacherLawFit, n_seeds: int, target: float = 0.3) -> str:
+    """Is the slope pinned (CI half-width ≤ 30 % of it)? If not, what it would take, assuming the
+    CI shrinks as 1/√seeds (the optima's noise is seed noise)."""
+    half = (lin.slope_ci[1] - lin.slope_ci[0]) / 2
+    rel = half / abs(lin.slope) if lin.slope else math.inf
+    if rel <= target:
+        return f"The slope is pinned: CI half-width {rel:.0%} of the slope (≤ {target:.0%})."
+    need = (rel / target) ** 2
+    return (f"The slope is not pinned: CI half-width {rel:.0%} of the slope (target ≤ {target:.0%}); if the CI "
+            f"shrinks as 1/√seeds that needs about {need:.1f}× the seeds (≈ {math.ceil(need * n_seeds)} seeds), "
+            "or see `python -m simgap.plan --design` for cheaper additions.")
 
 
 def _distillation_findings(sup, st: SettingFit) -> list[str]:
