@@ -291,9 +291,11 @@ def _slope_precision(lin: TeacherLawFit, n_seeds: int, target: float = 0.3) -> s
     if rel <= target:
         return f"The slope is pinned: CI half-width {rel:.0%} of the slope (≤ {target:.0%})."
     need = (rel / target) ** 2
-    return (f"The slope is not pinned: CI half-width {rel:.0%} of the slope (target ≤ {target:.0%}); if the CI "
-            f"shrinks as 1/√seeds that needs about {need:.1f}× the seeds (≈ {math.ceil(need * n_seeds)} seeds), "
-            "or see `python -m simgap.plan --design` for cheaper additions.")
+    head = f"The slope is not pinned: CI half-width {rel:.0%} of the slope (target ≤ {target:.0%}); "
+    if need > 100:
+        return head + "more seeds alone will not do it (> 100× the seeds): the slope is not resolved from 0."
+    return head + (f"if the CI shrinks as 1/√seeds that needs about {need:.1f}× the seeds (≈ {math.ceil(need * n_seeds)} "
+                   "seeds), or see `python -m simgap.plan --design` for cheaper additions.")
 
 
 def _distillation_findings(sup, st: SettingFit) -> list[str]:
