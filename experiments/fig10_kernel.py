@@ -11,28 +11,13 @@ student: where its error is at its minimum, and its rise by m = 1000).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from simgap import cache, figures
-from simgap.config import ConfigError, load_config
-from simgap.sweep import use_every_core
+from simgap import figures
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path, default=Path("configs/kernel.toml"))
-    p.add_argument("--out", type=Path, default=Path("runs/figures/fig10_kernel"))
-    p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
-    p.add_argument("--seeds", type=int, default=None)
-    args = p.parse_args(argv)
-    use_every_core()
-    cache.enable_compile_cache()
-    try:
-        cfg = load_config(args.config, seeds=args.seeds)
-    except ConfigError as e:
-        p.error(str(e))
+    p, args, cfg = figures.script_setup(__doc__, "configs/kernel.toml", "runs/figures/fig10_kernel", argv)
     rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     table = figures.curve_table(rows)
     flat = figures.flat_minimum_table(table)

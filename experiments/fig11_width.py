@@ -12,29 +12,14 @@ with its paired CI, simultaneous over teachers, and whether it is beyond seed no
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from simgap import cache, figures
-from simgap.config import ConfigError, load_config
+from simgap import figures
 from simgap.optima import teacher_optima
-from simgap.sweep import use_every_core
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path, default=Path("configs/default.toml"))
-    p.add_argument("--out", type=Path, default=Path("runs/figures/fig11_width"))
-    p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
-    p.add_argument("--seeds", type=int, default=None)
-    args = p.parse_args(argv)
-    use_every_core()
-    cache.enable_compile_cache()
-    try:
-        cfg = load_config(args.config, seeds=args.seeds)
-    except ConfigError as e:
-        p.error(str(e))
+    p, args, cfg = figures.script_setup(__doc__, "configs/default.toml", "runs/figures/fig11_width", argv)
     rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_size", "student_loss", "seed")),

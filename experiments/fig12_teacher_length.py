@@ -13,29 +13,14 @@ longest-trained teacher with its paired CI, simultaneous over lengths.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from simgap import cache, figures
-from simgap.config import ConfigError, load_config
+from simgap import figures
 from simgap.optima import teacher_optima
-from simgap.sweep import use_every_core
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path, default=Path("configs/fig12_teacher_length.toml"))
-    p.add_argument("--out", type=Path, default=Path("runs/figures/fig12_teacher_length"))
-    p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
-    p.add_argument("--seeds", type=int, default=None)
-    args = p.parse_args(argv)
-    use_every_core()
-    cache.enable_compile_cache()
-    try:
-        cfg = load_config(args.config, seeds=args.seeds)
-    except ConfigError as e:
-        p.error(str(e))
+    p, args, cfg = figures.script_setup(__doc__, "configs/fig12_teacher_length.toml", "runs/figures/fig12_teacher_length", argv)
     if len(cfg.grid.teacher_budgets) < 3:
         p.error(f"{args.config}: Fig. 12 needs >= 3 teacher training lengths, got {list(cfg.grid.teacher_budgets)}")
     rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)

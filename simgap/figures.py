@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import ZHANG_LINEAR  # noqa: E402
+from simgap.plots import save_figure  # noqa: E402
 
 DPI = 90  # the README embeds these PNGs: keep them small
 CURVE_COLUMNS = ("curve", "student_size", "teacher_size", "teacher_budget", "mean_loss", "sem_loss",
@@ -77,15 +78,6 @@ def write_csv(rows: list[dict], path, columns=None) -> Path:
     return path
 
 
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
-
-
 def _plain_ticks(ax, values):
     """Ticks at the grid's own values, written plainly (a log axis otherwise writes 3×10²)."""
     values = sorted(set(values))
@@ -124,7 +116,7 @@ def plot_kernel_fig10(table, path, *, ci: float = 0.9) -> Path:
     n_seeds = max(r["n_seeds"] for r in table)
     ax.set_title(f"Kernel regression (closed form), {n_seeds} draws of α; dotted: m = n", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 def _dip_panel(ax, optima, labels, colors):
@@ -171,7 +163,7 @@ def plot_width_fig11(table, optima, path, *, ci: float = 0.9) -> Path:
     _dip_panel(ax2, ordered, [f"w{o.student_size:g}" for o in ordered],
                [f"C{students.index(o.student_size)}" for o in ordered])
     ax2.set_title(f"widest teacher − best teacher\n{ci:.0%} CI, paired, simultaneous (filled: > 0)", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float = 0.9) -> Path:
@@ -215,7 +207,7 @@ def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float
                [f"C{students.index(o.student_size)}" for o in ordered])
     ax2.set_title(f"longest-trained teacher − best length\n{ci:.0%} CI, paired, simultaneous (filled: > 0)",
                   fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 def plot_teacher_laws(panels, path) -> Path:
@@ -249,7 +241,7 @@ def plot_teacher_laws(panels, path) -> Path:
         ax.set_ylabel("optimal teacher parameters T*")
         ax.set_title(p["title"], fontsize=9)
         ax.legend(fontsize=6.5)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 # --- the data behind the figures ------------------------------------------------------------------
@@ -282,3 +274,27 @@ def flat_minimum_table(table, rtol: float = 1e-6) -> list[dict]:
                     else math.nan, "largest_m": float(m[-1]), "error_at_largest_m": float(loss[-1]),
                     "rise_to_largest_m": float(loss[-1] - loss.min())})
     return out
+
+
+def script_setup(doc: str, config: str, out: str, argv=None):
+    """The figure scripts' shared start: --config/--out/--sweep/--seeds, every core, the compile
+    cache, the config loaded (a bad one is one argparse error). Returns (parser, args, cfg)."""
+    import argparse
+
+    from simgap import cache
+    from simgap.config import ConfigError, load_config
+    from simgap.sweep import use_every_core
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--config", type=Path, default=Path(config))
+    p.add_argument("--out", type=Path, default=Path(out))
+    p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
+    p.add_argument("--seeds", type=int, default=None)
+    args = p.parse_args(argv)
+    use_every_core()
+    cache.enable_compile_cache()
+    try:
+        cfg = load_config(args.config, seeds=args.seeds)
+    except ConfigError as e:
+        p.error(str(e))
+    return p, args, cfg

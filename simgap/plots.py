@@ -15,11 +15,12 @@ from simgap import laws  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path, dpi: int = 110) -> Path:
+    """Lay out, write and close one figure (the one way every simgap PNG is saved)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -45,7 +46,7 @@ def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss v
     ax.set_title(f"{title}\nband: {ci:.0%} CI of the seed mean; star: refined optimum (hollow: grid edge)",
                  fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_teacher_law(
@@ -77,7 +78,7 @@ def plot_teacher_law(
     ax.set_ylabel("optimal teacher size")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fitted vs observed") -> Path:
@@ -95,7 +96,7 @@ def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fi
     ax.set_ylabel("predicted loss")
     ax.set_title(f"{title}\nmax rel. err {rel.max():.2%}, mean {rel.mean():.2%}", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_distill_curves(
@@ -126,7 +127,7 @@ def plot_distill_curves(
     ax.set_ylabel("student loss L_S")
     ax.set_title(f"{title} (dashed: supervised L~_S; dotted: d1·L~_S)", fontsize=9)
     ax.legend(fontsize=6, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = "Supervised law") -> Path:
@@ -147,7 +148,7 @@ def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = 
     e = "≈0" if p.E < 1e-6 else f"{p.E:.3g}"
     ax.set_title(f"{title}: E={e}, α={p.alpha:.3g}, γ={p.gamma:.3g}", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised: SupervisedParams,
@@ -169,4 +170,4 @@ def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised:
     axes[0].set_ylabel("log(predicted / observed)")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title}: RMSE {np.sqrt(np.mean(r**2)):.3g}, max |r| {np.abs(r).max():.3g}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

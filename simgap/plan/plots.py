@@ -11,15 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simgap.plan.link import Agreement  # noqa: E402
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from simgap.plots import save_figure  # noqa: E402
 
 
 def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws agree?") -> Path:
@@ -46,7 +38,7 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
     ax.set_title(f"{title}\nmax |implied/measured − 1| = {a.max_rel_error:.0%}; "
                  f"{a.n_inside_ci}/{len(S)} implied inside measured CIs", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], path, *,
@@ -63,7 +55,7 @@ def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, opti
     ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gain_map(students, computes, gain_by_scenario: dict, path) -> Path:
@@ -83,7 +75,7 @@ def plot_gain_map(students, computes, gain_by_scenario: dict, path) -> Path:
         ax.set_ylabel("student size N_S")
         ax.set_title(f"{name}: L_S(distil) − L_S(supervised)\nblue: distillation wins; black: crossover", fontsize=8)
         fig.colorbar(pc, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_allocation(allocations_by_scenario: dict, path) -> Path:
@@ -106,7 +98,7 @@ def plot_allocation(allocations_by_scenario: dict, path) -> Path:
         ax2.set_ylabel("N_T / N_S")
         ax.set_title(f"{name} (N_S = {al[0].student:.3g})", fontsize=9)
         ax.legend(fontsize=6, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_design(students, optima, interior, slopes, intercepts, target: float, ci: float, path, *,
@@ -133,4 +125,4 @@ def plot_design(students, optima, interior, slopes, intercepts, target: float, c
     ax.set_ylabel("optimal teacher size")
     ax.set_title("How sure is the pilot's teacher law?", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
