@@ -410,7 +410,8 @@ def _laws_agree(sup, st: SettingFit, opt: list[dict], out: Path) -> list[str]:
             lines.append(f"- not computed ({e}).")
             continue
         path = plan_plots.plot_agreement(a, out / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
-        lines.append(f"- {a.verdict} (`{Path(path).name}`)")
+        note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if reduced else ""
+        lines.append(f"- {a.verdict}{note} (`{Path(path).name}`)")
     return lines if len(lines) > 1 else []
 
 
