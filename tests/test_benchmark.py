@@ -2,23 +2,16 @@
 sane, and the engine and the per-model JAX loop agree; PyTorch's agreement is its own test,
 skipped (not passed) when torch is not installed."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
+import experiment_scripts
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "experiments" / "benchmark.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("simgap_benchmark", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return experiment_scripts.load("benchmark")
 
 
 TINY = dict(widths=(6, 8), seeds=2, steps=8, big_widths=(16,), big_seeds=1, big_steps=3,

@@ -3,15 +3,12 @@ fig12_teacher_length.py, zhang_teacher_law.py) trains its sweep, writes its PNG 
 behind it, and the CSVs say what the figure claims where the truth is known (the kernel family)."""
 
 import csv
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
+import experiment_scripts
 import pytest
 import tomli_w
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 KERNEL = {
     "name": "fig-kernel", "family": "kernel",
     "family_params": {"coefficients": 200, "teacher_norm": 5.0, "student_norm": 4.5},
@@ -31,11 +28,7 @@ MLP_LENGTH = {**MLP, "name": "fig-mlp-length",
 
 
 def script(name):
-    spec = importlib.util.spec_from_file_location(f"simgap_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return experiment_scripts.load(name)
 
 
 def read(path):

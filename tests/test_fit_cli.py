@@ -1,9 +1,9 @@
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import experiment_scripts
 import pytest
 
 from simgap.fit import cli
@@ -12,10 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location("fit_demo", ROOT / "experiments" / "fit_demo.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_scripts.load("fit_demo")
 
 
 def _run(*args, cwd=ROOT):

@@ -11,25 +11,18 @@ one). Measured with 5 seeds per replicate: plain percentile intervals covered 0.
 expanded percentile intervals 0.87-0.89 (five disjoint seed sets of 60 replicates).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
+import experiment_scripts
 import pytest
 
 from simgap import intervals
 
-PATH = Path(__file__).resolve().parents[1] / "experiments" / "optimum_coverage.py"
 
 
 @pytest.fixture(scope="module")
 def oc():
-    spec = importlib.util.spec_from_file_location("simgap_optimum_coverage", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return experiment_scripts.load("optimum_coverage")
 
 
 def _check(oc, cov, replicates: int) -> None:
