@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from simgap import engine, optim
+from simgap.cpu import tune_cpu
 from simgap.config import CONFIG_DIR, load_config
 from simgap.families import get_family
 from simgap.families.mlp import all_inputs
@@ -475,5 +476,5 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     ARGS = parse_args()
-    jax.config.update("jax_num_cpu_devices", ARGS.devices)  # before the first computation
+    tune_cpu(ARGS.devices)  # before the first computation: devices, Eigen dots (simgap.cpu)
     sys.exit(main(ARGS))

@@ -283,7 +283,7 @@ def script_setup(doc: str, config: str, out: str, argv=None):
 
     from simgap import cache
     from simgap.config import ConfigError, load_config
-    from simgap.sweep import use_every_core
+    from simgap.cpu import tune_cpu
 
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--config", type=Path, default=Path(config))
@@ -291,7 +291,7 @@ def script_setup(doc: str, config: str, out: str, argv=None):
     p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
     p.add_argument("--seeds", type=int, default=None)
     args = p.parse_args(argv)
-    use_every_core()
+    tune_cpu()
     cache.enable_compile_cache()
     try:
         cfg = load_config(args.config, seeds=args.seeds)

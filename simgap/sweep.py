@@ -22,6 +22,7 @@ from pathlib import Path
 import tomllib
 
 from simgap import cache, distributed, engine, rundir
+from simgap.cpu import tune_cpu
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 1.2e13
@@ -175,23 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def use_every_core() -> None:
-    """On CPU, one XLA device per core, so buckets are split over cores (simgap.distributed):
-    one CPU device keeps both cores busy only on big ops (1.8x on the MLP preset, see
-    experiments/benchmark.py). No effect on GPU/TPU, or once JAX has started, or when XLA_FLAGS
-    already sets a host device count."""
-    import os
-
-    import jax
-
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    try:
-        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
-    except (RuntimeError, AttributeError, ValueError):
-        pass  # the backend is already initialised (e.g. called from a notebook): keep its devices
-
-
 def _seed_count(path: Path, seeds: int | None) -> int:
     """The number of seeds a sweep asks for, read without building the grid (the dry run of an
     absurd grid answers at once); `path` has already been validated."""
@@ -204,7 +188,7 @@ def _seed_count(path: Path, seeds: int | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    use_every_core()
+    tune_cpu()  # one XLA device per core, Eigen dots (simgap.cpu)
     cache.enable_compile_cache()  # programs compiled by an earlier run load from disk
     distributed.initialize()  # joins a multi-process JAX runtime when launched as one (no-op otherwise)
     out = args.resume or args.out

@@ -9,6 +9,12 @@ ones; they report ≤ 1 % relative error on runs with L_S < 2.3 from fits on L_S
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+import sys
+import types
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -47,13 +53,62 @@ def _refit(fit: LawFit, idx: np.ndarray, supervised: SupervisedParams | None) ->
                             fixed=dict(fit.fixed), _multistart_off=True)
 
 
-def _resample(fit: LawFit, rng: np.random.Generator, supervised: SupervisedParams | None) -> LawFit | None:
-    """One converged refit on a resample, or None when the resample cannot be fitted."""
+def _resample(fit: LawFit, idx: np.ndarray, supervised: SupervisedParams | None) -> LawFit | None:
+    """One converged refit on the resample `idx`, or None when it cannot be fitted."""
     try:
-        r = _refit(fit, rng.integers(0, fit.n_points, fit.n_points), supervised)
+        r = _refit(fit, idx, supervised)
     except TooFewPoints:  # e.g. a resample holding a single student size
         return None
     return r if r.converged else None
+
+
+def _replicate(task) -> tuple[object, object]:
+    """One bootstrap replicate: (supervised params or None, params or None); None = dropped."""
+    fit, idx, supervised_fit, sup_idx = task
+    sup = fit.supervised
+    if supervised_fit is not None:
+        s = _resample(supervised_fit, sup_idx, None)
+        if s is None:
+            return None, None
+        sup = s.raw_params
+    r = _resample(fit, idx, sup)
+    return sup, (None if r is None else r.raw_params)
+
+
+PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool's start-up (~1 s) would not pay
+_pool: dict[int, Executor] = {}
+
+
+def _executor(workers: int) -> Executor:
+    """A process pool kept for the life of the process (a sweep bootstraps several laws). Workers
+    start from a fresh interpreter (forkserver), never a fork of a process whose JAX threads are
+    running, and import only the fitting code (see `_hidden_main`)."""
+    if workers not in _pool:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["simgap.fit.resample"])
+        _pool[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
+    return _pool[workers]
+
+
+@contextlib.contextmanager
+def _hidden_main():
+    """Start workers without the caller's __main__: multiprocessing would re-run a script's top
+    level in every worker (and fail or repeat its work where it lacks a __main__ guard). Workers
+    need only this module, preloaded by the forkserver; tasks name functions of this module."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def default_workers() -> int:
+    """$SIMGAP_FIT_WORKERS, else one per core (`simgap.cpu.cores`)."""
+    from simgap.cpu import cores
+
+    value = os.environ.get("SIMGAP_FIT_WORKERS", "")
+    return max(1, int(value)) if value.strip().isdigit() else cores()
 
 
 @one_blas_thread
@@ -61,35 +116,43 @@ def bootstrap(
     fit: LawFit, *, n_boot: int = 200, ci: float = 0.9, seed: int = 0,
     supervised_fit: LawFit | None = None,
     derived: dict[str, Callable[[SupervisedParams | DistillParams, SupervisedParams | None], float]] | None = None,
+    workers: int | None = None,
 ) -> Bootstrap:
     """Percentile CIs of every parameter (and of `derived[name](params, supervised_params)`).
 
     For a distillation fit, pass `supervised_fit` to refit the supervised law on resampled
     supervised rows in every replicate too, so the interval carries its uncertainty.
     Replicates that cannot be fitted are dropped and counted in n_failed.
+
+    Every replicate's rows are drawn first, in order (supervised rows, then the law's rows), so
+    the replicates are independent tasks: `workers` processes (default `default_workers()`) fit
+    them in parallel with the same results as one process, in the same order.
     """
     fit.require()
     rng = np.random.default_rng(seed)
+    tasks = []
+    for _ in range(n_boot):
+        sup_idx = None if supervised_fit is None else rng.integers(0, supervised_fit.n_points, supervised_fit.n_points)
+        tasks.append((fit, rng.integers(0, fit.n_points, fit.n_points), supervised_fit, sup_idx))
+    workers = default_workers() if workers is None else workers
+    if workers > 1 and n_boot >= PARALLEL_MIN:
+        with _hidden_main():  # map submits every task, so the workers all start in here
+            pending = _executor(workers).map(_replicate, tasks, chunksize=max(1, n_boot // (4 * workers)))
+        results = list(pending)
+    else:
+        results = [_replicate(t) for t in tasks]
     derived = derived or {}
     samples: dict[str, list[float]] = {k: [] for k in asdict(fit.raw_params)}
     samples.update({k: [] for k in derived})
     failed = 0
-    for _ in range(n_boot):
-        sup = fit.supervised
-        if supervised_fit is not None:
-            s = _resample(supervised_fit, rng, None)
-            if s is None:
-                failed += 1
-                continue
-            sup = s.raw_params
-        r = _resample(fit, rng, sup)
-        if r is None:
+    for sup, params in results:
+        if params is None:
             failed += 1
             continue
-        for k, v in asdict(r.raw_params).items():
+        for k, v in asdict(params).items():
             samples[k].append(v)
         for k, f in derived.items():
-            samples[k].append(float(f(r.raw_params, sup)))
+            samples[k].append(float(f(params, sup)))
     return Bootstrap(ci, n_boot, failed, samples)
 
 
