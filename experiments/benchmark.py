@@ -84,9 +84,9 @@ QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2
               cells=(2, 4, 8), cells_steps=30, peak_n=1024, e2e="tiny")
 
 # The quick/test end-to-end sweep: default.toml's problem on a grid of 4 buckets (teachers w4 and
-# w8, students w4 supervised and distilled) and a few seconds.
+# w8, students w8 supervised and distilled) and a few seconds.
 TINY_E2E = {"name": "tiny-e2e", "family": "mlp", "family_params": {"classes": 4},
-            "grid": {"student_sizes": [3, 4], "teacher_sizes": [3, 4, 8], "student_budgets": [512 * 20],
+            "grid": {"student_sizes": [7, 8], "teacher_sizes": [4, 7, 8], "student_budgets": [512 * 20],
                      "teacher_budgets": [512 * 20], "seeds": 2},
             "train": {"learning_rate": 3e-3, "batch_size": 512}, "fit": {"bootstrap": 0}}
 
@@ -308,6 +308,9 @@ def sweep_once(src: Path, config: Path, cache_dir: Path, out: Path) -> dict:
     """One `python -m simgap.sweep` of the code in `src` into a fresh `out`, compile cache in
     `cache_dir`: wall time (process start to exit) split as the sweep prints it."""
     env = dict(os.environ, PYTHONPATH=str(src), SIMGAP_CACHE_DIR=str(cache_dir), PYTHONUNBUFFERED="1")
+    env.pop("XLA_FLAGS", None)  # the user's own flags only, not what tune_cpu added here: each tree sets its own
+    if USER_XLA_FLAGS is not None:
+        env["XLA_FLAGS"] = USER_XLA_FLAGS
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "simgap.sweep", "--config", str(config), "--out", str(out),
@@ -473,6 +476,8 @@ def main(args) -> int:
         print(f"wrote {args.json}")
     return 0
 
+
+USER_XLA_FLAGS = os.environ.get("XLA_FLAGS")  # as the user started the benchmark, before tune_cpu
 
 if __name__ == "__main__":
     ARGS = parse_args()

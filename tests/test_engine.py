@@ -5,7 +5,7 @@ import pytest
 
 from simgap import engine, rows
 from simgap.families import get_family
-from simgap.families.base import next_pow2, pad, unpad
+from simgap.families.base import next_half_pow2, next_pow2, pad, unpad
 from simgap.families.mlp import all_inputs
 
 MLP = get_family("mlp", classes=4)
@@ -107,12 +107,12 @@ def test_divergence_ceiling_is_the_untrained_or_trivial_loss_whichever_is_larger
 
 
 def test_plan_compiles_once_per_unit_and_is_deterministic():
-    grid = engine.Grid(student_sizes=(3, 4), teacher_sizes=(5, 7), student_budgets=(30 * 64,),
+    grid = engine.Grid(student_sizes=(7, 8), teacher_sizes=(13, 16), student_budgets=(30 * 64,),
                        teacher_budgets=(30 * 64,), seeds=(0, 1))
     units = engine.plan(MLP, grid, FAST)
-    # sizes 3 and 4 share the bucket of width 4, teachers 5 and 7 that of width 8: 3 units
-    assert [u.uid for u in units] == ["teacher-w8-b1920", "supervised-w4-b1920", "distilled-s4-t8-b1920-random"]
-    assert len(units[2].members) == 2 * 2 * 2 and units[2].needs == ((5, 1920, 0), (5, 1920, 1), (7, 1920, 0), (7, 1920, 1))
+    # sizes 7 and 8 share the bucket of width 8, teachers 13 and 16 that of width 16: 3 units
+    assert [u.uid for u in units] == ["teacher-w16-b1920", "supervised-w8-b1920", "distilled-s8-t16-b1920-random"]
+    assert len(units[2].members) == 2 * 2 * 2 and units[2].needs == ((13, 1920, 0), (13, 1920, 1), (16, 1920, 0), (16, 1920, 1))
     before = engine.compile_count()
     first = engine.run_grid(MLP, grid, FAST)
     assert engine.compile_count() - before == len(units)
@@ -124,8 +124,8 @@ def test_plan_compiles_once_per_unit_and_is_deterministic():
     for r in first:
         assert set(r) == set(rows.COLUMNS) and r["family"] == "mlp" and not r["diverged"]
         assert r["flops"] > 0 and r["wall_s"] > 0
-    d = next(r for r in first if r["run_kind"] == "distilled" and r["teacher_size"] == 7)
-    t = next(r for r in first if r["run_kind"] == "teacher" and r["teacher_size"] == 7 and r["seed"] == d["seed"])
+    d = next(r for r in first if r["run_kind"] == "distilled" and r["teacher_size"] == 13)
+    t = next(r for r in first if r["run_kind"] == "teacher" and r["teacher_size"] == 13 and r["seed"] == d["seed"])
     assert d["teacher_loss"] == pytest.approx(t["teacher_loss"], abs=1e-5)
     assert d["student_init"] == "random" and d["lam"] == 1.0 and d["kl_to_teacher"] >= 0
 
@@ -162,6 +162,10 @@ def test_pruned_init_needs_the_largest_teacher_and_bad_family_params():
 
 def test_pad_helpers_round_trip():
     assert [next_pow2(n) for n in (1, 2, 3, 8, 9, 362)] == [1, 2, 4, 8, 16, 512]
+    sizes = range(1, 700)
+    assert [next_half_pow2(n) for n in (1, 2, 3, 5, 6, 7, 9, 12, 13, 17, 24, 25, 96, 97, 362)] == \
+        [1, 2, 3, 6, 6, 8, 12, 12, 16, 24, 24, 32, 96, 128, 384]
+    assert all(n <= next_half_pow2(n) < 1.5 * n or n <= 2 for n in sizes)
     p = {"w": np.arange(6.0).reshape(2, 3)}
     padded = pad(p, {"w": (4, 4)})
     assert padded["w"].shape == (4, 4) and padded["w"].sum() == 15
@@ -171,10 +175,11 @@ def test_pad_helpers_round_trip():
 def test_estimate_flops_counts_padded_work():
     grid = engine.Grid((3,), (5,), (640,), (640,), (0, 1), supervised=False)
     t_unit, d_unit = engine.plan(MLP, grid, FAST)
-    assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(8, 640)
+    assert MLP.bucket_size(5) == 6 and MLP.bucket_size(3) == 3
+    assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(6, 640)
     # the distilled bucket reads a teacher table: one teacher forward over every input per member
     n_inputs = len(all_inputs(MLP.classes)[1])
-    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(4, 640) + MLP.forward_flops(8, n_inputs))
+    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(3, 640) + MLP.forward_flops(6, n_inputs))
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_paper", "kernel"])

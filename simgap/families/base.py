@@ -95,6 +95,14 @@ def next_pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
+def next_half_pow2(n: int) -> int:
+    """Bucket width on the finer ladder 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, ... (powers of two
+    and 1.5x them): padding stays under 1.5x per dimension (under 2.25x on a width x width
+    matmul, against 4x for powers of two), for at most twice the buckets."""
+    p = next_pow2(n)
+    return 3 * p // 4 if p >= 4 and int(n) <= 3 * p // 4 else p
+
+
 def unpad(params: dict, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Padded params -> true shapes, as numpy (what the teacher store holds)."""
     return {k: np.asarray(params[k])[tuple(slice(0, s) for s in shape)] for k, shape in shapes.items()}

@@ -102,7 +102,11 @@ class MLPFamily:
                 "out/kernel": (size, k), "out/bias": (k,)}
 
     def bucket_size(self, size: int) -> int:
-        return base.next_pow2(size)
+        """The 1.5x ladder (base.next_half_pow2), not powers of two: the default sweep compiles 15
+        buckets instead of 10 but executes 4.95e12 padded FLOPs instead of 5.93e12. Measured on
+        the 2-core CPU: training 61.3 s instead of 69.7 s with a warm compile cache, 92.0 s
+        instead of 88.8 s cold (compilation included): the better trade for a sweep run twice."""
+        return base.next_half_pow2(size)
 
     def default_budget(self, size: int) -> int:
         return max(500 * 512, 20 * self.param_count(size))  # Busbridge et al. App. C.2
