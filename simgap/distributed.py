@@ -81,15 +81,17 @@ def gather(tree):
     return jax.tree.map(fetch, tree)
 
 
-def run_sharded(fn: Callable, m):
-    """`fn(m)` with the member axis of `m` split over all devices; numpy outputs, padding dropped.
+def run_sharded(fn: Callable, m, shared=None):
+    """`fn(m, shared)` with the member axis of `m` split over all devices and `shared` (arrays
+    every member reads, or None) replicated on each; numpy outputs, padding dropped.
 
     A member count that does not divide the device count is padded with copies of the last
-    member. With one device this is exactly `fn(m)`."""
+    member. With one device this is exactly `fn(m, shared)`."""
     devices = jax.devices()
     if len(devices) == 1:
-        return gather(jax.block_until_ready(fn(m)))
+        return gather(jax.block_until_ready(fn(m, shared)))
     n = len(jax.tree.leaves(m)[0])
     m = pad_members(jax.tree.map(np.asarray, m), -n % len(devices))
-    out = fn(shard_members(m, NamedSharding(mesh(), P(AXIS))))
+    replicated = shard_members(shared, NamedSharding(mesh(), P()))  # every device holds all of it
+    out = fn(shard_members(m, NamedSharding(mesh(), P(AXIS))), replicated)
     return jax.tree.map(lambda a: a[:n], gather(out))

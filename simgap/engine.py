@@ -72,26 +72,30 @@ def teacher_tables(family) -> bool:
     return TEACHER_TABLES and not family.closed_form and hasattr(family, "finite_inputs")
 
 
-def _sgd_train(family, role, batch_size, budget, m, task, keys, params):
-    """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps."""
+def _sgd_train(family, role, batch_size, budget, m, task, keys, params, batches=None):
+    """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps. `batches`
+    (finite-input families): every step's rows of `finite_inputs` for every seed of the bucket,
+    drawn before the scan (`_batch_table`); this member reads row m["slot"]."""
     steps = family.steps(budget, batch_size)
     data_key = keys["teacher_data" if role == "teacher" else "student_data"]
     table = role == "distilled" and teacher_tables(family)
-    if table:  # the teacher's outputs on every input, once (the same rows a batch would give)
+    if table or batches is not None:  # every input once, and (table) the teacher's outputs on it
         x_PxI, y_P = family.finite_inputs(task)
+    if table:
         teacher_PxK = jax.lax.stop_gradient(family.apply(m["teacher"], x_PxI, m["teacher_size"]))
 
     def loss_fn(p, t):
         key = jax.random.fold_in(data_key, t)
-        if table:
-            idx_B = family.sample_index(task, key, batch_size)
-            out = family.apply(p, x_PxI[idx_B], m["size"])
-            return family.distill_loss(out, teacher_PxK[idx_B], y_P[idx_B], m["lam"], m["tau"])
-        x, y = family.sample(task, key, batch_size)
+        if batches is not None or table:  # rows of the finite input set (the rows `sample` gives)
+            idx_B = batches[m["slot"], t] if batches is not None else family.sample_index(task, key, batch_size)
+            x, y = x_PxI[idx_B], y_P[idx_B]
+        else:
+            x, y = family.sample(task, key, batch_size)
         out = family.apply(p, x, m["size"])
         if role != "distilled":
             return family.loss(out, y)
-        teacher_out = jax.lax.stop_gradient(family.apply(m["teacher"], x, m["teacher_size"]))
+        teacher_out = (teacher_PxK[idx_B] if table else
+                       jax.lax.stop_gradient(family.apply(m["teacher"], x, m["teacher_size"])))
         return family.distill_loss(out, teacher_out, y, m["lam"], m["tau"])
 
     opt = optim.adamw(steps, m["lr"], m["warmup_frac"], m["weight_decay"])
@@ -140,11 +144,11 @@ def compile_count() -> int:
     return _compiles
 
 
-def _bucket(family, role, padded, tpadded, budget, batch_size, m):
+def _bucket(family, role, padded, tpadded, budget, batch_size, m, batches=None):
     global _compiles
     _compiles += 1  # runs at trace time only: one per compile
 
-    def member(m):
+    def member(m, batches):
         keys = streams(m["seed"])
         task = family.make_task(keys["task"])
         teacher = m.get("teacher")
@@ -154,7 +158,7 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
             finite = jnp.array(True)
         else:
             start = _start(family, role, padded, m, keys)
-            params, finite = _sgd_train(family, role, batch_size, budget, m, task, keys, start)
+            params, finite = _sgd_train(family, role, batch_size, budget, m, task, keys, start, batches)
             # the distilled student's teacher as its own unit started it (same key, same bucket)
             teacher_start = None if teacher is None or "teacher_start_loss" in m else family.init(
                 keys["teacher_init"], m["teacher_size"], tpadded)
@@ -162,12 +166,13 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m):
         metrics["diverged"] = ~finite | _diverged(family, task, m, metrics, start, teacher_start)
         return params, metrics
 
-    return jax.vmap(member)(m)
+    return jax.vmap(member, in_axes=(0, None))(m, batches)
 
 
 run_bucket = jax.jit(_bucket, static_argnums=(0, 1, 2, 3, 4, 5))
 run_bucket.__doc__ = """Train one bucket: `m` is a dict of member arrays (leading axis = member):
-seed, size, lr, warmup_frac, weight_decay, lam, tau (+ teacher, teacher_size when distilled)."""
+seed, size, lr, warmup_frac, weight_decay, lam, tau (+ teacher, teacher_size when distilled; init,
+teacher_start_loss when computed outside; slot with `batches`, see _batch_table)."""
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -280,11 +285,12 @@ def _fresh_inits(family, unit: Unit) -> dict:
     done: dict[tuple, dict] = {}
     for size, *_, seed in unit.members:
         if (size, seed) not in done:
-            done[size, seed] = _fresh_init(family, streams(seed)[stream], jnp.int32(size), padded)
-    return {k: jnp.stack([done[m[0], m[-1]][k] for m in unit.members]) for k in family.param_shapes(padded)}
+            done[size, seed] = jax.device_get(_fresh_init(family, streams(seed)[stream], jnp.int32(size), padded))
+    # stacked on the host: jnp.stack would compile a program per member count and shape
+    return {k: np.stack([done[m[0], m[-1]][k] for m in unit.members]) for k in family.param_shapes(padded)}
 
 
-def _teacher_start_losses(family, unit: Unit) -> jax.Array:
+def _teacher_start_losses(family, unit: Unit) -> np.ndarray:
     """Each distilled member's teacher's untrained held-out loss (its divergence ceiling, see
     `_diverged`), computed once per (teacher, seed) outside the bucket program."""
     tpadded = _teacher_padded(family, unit.members)
@@ -292,8 +298,38 @@ def _teacher_start_losses(family, unit: Unit) -> jax.Array:
     for _, t, _, _, seed in unit.members:
         if (t, seed) not in done:
             keys = streams(seed)
-            done[t, seed] = _untrained_loss(family, (keys["task"], keys["teacher_init"]), jnp.int32(t), tpadded)
-    return jnp.stack([done[t, seed] for _, t, _, _, seed in unit.members])
+            done[t, seed] = float(_untrained_loss(family, (keys["task"], keys["teacher_init"]), jnp.int32(t), tpadded))
+    return np.array([done[t, seed] for _, t, _, _, seed in unit.members], np.float32)
+
+
+PREDRAWN = True  # False: every step draws its batch inside the scan (tests compare the two)
+PREDRAWN_MAX_BYTES = 256 << 20
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _draw_rows(family, task_key, data_key, steps: int, batch_size: int):
+    task = family.make_task(task_key)
+    return jax.vmap(lambda t: family.sample_index(task, jax.random.fold_in(data_key, t), batch_size))(
+        jnp.arange(steps))
+
+
+def _batch_table(family, unit: Unit, train: TrainSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every step's batch (rows of `finite_inputs`) for each seed of the unit, drawn before
+    training by one small program per (steps, batch size) shared by every bucket, with the very
+    keys the scan would use (same rows, same results): the draw leaves the step (one draw per
+    seed instead of one per member; a bucket compiles faster). Returns (table [seeds, steps,
+    batch], each member's row of it), or None: a family without a finite input space, or a
+    table over PREDRAWN_MAX_BYTES."""
+    if not (PREDRAWN and not family.closed_form and hasattr(family, "finite_inputs")):
+        return None
+    steps = family.steps(unit.members[0][2], train.batch_size)
+    seeds = sorted({m[-1] for m in unit.members})
+    if len(seeds) * steps * train.batch_size * 4 > PREDRAWN_MAX_BYTES:
+        return None
+    stream = "teacher_data" if unit.kind == "teacher" else "student_data"
+    table = np.stack([np.asarray(_draw_rows(family, streams(s)["task"], streams(s)[stream], steps, train.batch_size))
+                      for s in seeds])
+    return table.astype(np.int32), np.array([seeds.index(m[-1]) for m in unit.members], np.int32)
 
 
 def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict | None:
@@ -318,16 +354,18 @@ def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict | None:
 # --- running --------------------------------------------------------------------------------
 
 def _member_arrays(family, unit: Unit, train: TrainSpec, teachers) -> dict:
+    """The bucket's inputs, as host (numpy) arrays: jnp.full and friends would each compile a
+    small program per member count."""
     ms = unit.members
     n = len(ms)
     m = dict(
-        seed=jnp.array([s for *_, s in ms], jnp.uint32),
-        size=jnp.array([x[0] for x in ms], jnp.int32),
-        lr=jnp.full(n, train.learning_rate, jnp.float32),
-        warmup_frac=jnp.full(n, train.warmup_frac, jnp.float32),
-        weight_decay=jnp.full(n, train.weight_decay, jnp.float32),
-        lam=jnp.full(n, train.lam, jnp.float32),
-        tau=jnp.full(n, train.tau, jnp.float32),
+        seed=np.array([s for *_, s in ms], np.uint32),
+        size=np.array([x[0] for x in ms], np.int32),
+        lr=np.full(n, train.learning_rate, np.float32),
+        warmup_frac=np.full(n, train.warmup_frac, np.float32),
+        weight_decay=np.full(n, train.weight_decay, np.float32),
+        lam=np.full(n, train.lam, np.float32),
+        tau=np.full(n, train.tau, np.float32),
     )
     if unit.kind == "distilled":
         tpadded = _teacher_padded(family, ms)
@@ -339,8 +377,8 @@ def _member_arrays(family, unit: Unit, train: TrainSpec, teachers) -> dict:
                 raise KeyError(f"unit {unit.uid} needs teacher (size={t}, budget={tb}, seed={s}), "
                                "which is not in `teachers`: run its teacher unit first")
             stacked.append(pad(teachers[key], shapes))
-        m["teacher"] = {k: jnp.asarray(np.stack([p[k] for p in stacked])) for k in shapes}
-        m["teacher_size"] = jnp.array([x[1] for x in ms], jnp.int32)
+        m["teacher"] = {k: np.stack([p[k] for p in stacked]) for k in shapes}
+        m["teacher_size"] = np.array([x[1] for x in ms], np.int32)
     return m
 
 
@@ -361,8 +399,11 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
         if unit.kind == "distilled":
             m["teacher_start_loss"] = _teacher_start_losses(family, unit)
     # members split over every device (and host); numpy results, padding members dropped
+    batches = _batch_table(family, unit, train)
+    if batches is not None:
+        batches, m["slot"] = batches
     bucket = functools.partial(run_bucket, *_statics(family, unit, train))
-    params, metrics = distributed.run_sharded(bucket, m)
+    params, metrics = distributed.run_sharded(bucket, m, batches)
     wall = (time.perf_counter() - start) / len(unit.members)
 
     out = []
