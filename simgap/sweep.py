@@ -21,7 +21,7 @@ from pathlib import Path
 
 import tomllib
 
-from simgap import cache, distributed, engine, rundir
+from simgap import cache, distributed, engine, rundir, workers
 from simgap.cpu import tune_cpu
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 
@@ -73,6 +73,8 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
         if done:
             echo(f"resuming {out}: {len(done)}/{len(units)} buckets already done")
         compiles0, xla0 = engine.compile_count(), cache.compile_stats()
+        if writer:
+            workers.warm_up()  # the analysis' worker processes start while the first buckets train
         bar = tqdm(total=total, initial=already, unit="run", disable=not (progress and writer),
                    file=sys.stderr, dynamic_ncols=True)
         t_start = time.perf_counter()

@@ -9,18 +9,13 @@ ones; they report ≤ 1 % relative error on runs with L_S < 2.3 from fits on L_S
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import sys
-import types
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 
 from simgap import laws
+from simgap import workers as workers_lib
 from simgap.fit.inputs import FitInputError, TooFewPoints
 from simgap.fit.solver import LawFit, fit_distillation, fit_supervised, one_blas_thread
 from simgap.intervals import percentile_interval
@@ -75,40 +70,7 @@ def _replicate(task) -> tuple[object, object]:
     return sup, (None if r is None else r.raw_params)
 
 
-PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool's start-up (~1 s) would not pay
-_pool: dict[int, Executor] = {}
-
-
-def _executor(workers: int) -> Executor:
-    """A process pool kept for the life of the process (a sweep bootstraps several laws). Workers
-    start from a fresh interpreter (forkserver), never a fork of a process whose JAX threads are
-    running, and import only the fitting code (see `_hidden_main`)."""
-    if workers not in _pool:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["simgap.fit.resample"])
-        _pool[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
-    return _pool[workers]
-
-
-@contextlib.contextmanager
-def _hidden_main():
-    """Start workers without the caller's __main__: multiprocessing would re-run a script's top
-    level in every worker (and fail or repeat its work where it lacks a __main__ guard). Workers
-    need only this module, preloaded by the forkserver; tasks name functions of this module."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-def default_workers() -> int:
-    """$SIMGAP_FIT_WORKERS, else one per core (`simgap.cpu.cores`)."""
-    from simgap.cpu import cores
-
-    value = os.environ.get("SIMGAP_FIT_WORKERS", "")
-    return max(1, int(value)) if value.strip().isdigit() else cores()
+PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool start-up (~1 s) would not pay
 
 
 @one_blas_thread
@@ -125,7 +87,7 @@ def bootstrap(
     Replicates that cannot be fitted are dropped and counted in n_failed.
 
     Every replicate's rows are drawn first, in order (supervised rows, then the law's rows), so
-    the replicates are independent tasks: `workers` processes (default `default_workers()`) fit
+    the replicates are independent tasks: `workers` processes (default: simgap.workers) fit
     them in parallel with the same results as one process, in the same order.
     """
     fit.require()
@@ -134,13 +96,7 @@ def bootstrap(
     for _ in range(n_boot):
         sup_idx = None if supervised_fit is None else rng.integers(0, supervised_fit.n_points, supervised_fit.n_points)
         tasks.append((fit, rng.integers(0, fit.n_points, fit.n_points), supervised_fit, sup_idx))
-    workers = default_workers() if workers is None else workers
-    if workers > 1 and n_boot >= PARALLEL_MIN:
-        with _hidden_main():  # map submits every task, so the workers all start in here
-            pending = _executor(workers).map(_replicate, tasks, chunksize=max(1, n_boot // (4 * workers)))
-        results = list(pending)
-    else:
-        results = [_replicate(t) for t in tasks]
+    results = workers_lib.map(_replicate, tasks, workers=workers, min_items=PARALLEL_MIN)
     derived = derived or {}
     samples: dict[str, list[float]] = {k: [] for k in asdict(fit.raw_params)}
     samples.update({k: [] for k in derived})

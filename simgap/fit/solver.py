@@ -117,6 +117,36 @@ class LawFit:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class _Model:
+    """A law's log-prediction and its gradient on fixed centred data. An object, not a closure,
+    so its bound methods can be sent to worker processes (simgap.workers) with the short runs."""
+
+    law: str
+    cN: np.ndarray
+    cD: np.ndarray
+    reduced: bool
+    logLT: np.ndarray | None = None  # distillation only
+    logLsup: np.ndarray | None = None
+
+    def logpred(self, th):
+        if self.law == "supervised":
+            return obj.sup_logpred(th, self.cN, self.cD, self.reduced)
+        return obj.dist_logpred(th, self.cN, self.cD, self.logLT, self.logLsup, self.reduced)
+
+    def grad(self, th):
+        if self.law == "supervised":
+            return obj.sup_grad(th, self.cN, self.cD, self.reduced)
+        return obj.dist_grad(th, self.cN, self.cD, self.logLT, self.logLsup, self.reduced)
+
+
+def _short_run(job) -> tuple[float, np.ndarray]:
+    """One start's short L-BFGS-B run (a worker task): (objective, end point)."""
+    logpred, grad, y, x0, bounds, delta, maxiter = job
+    r = _lbfgs(logpred, grad, y, x0, bounds, delta, maxiter=maxiter)
+    return float(r.fun), r.x
+
+
 def _grid(spec: dict, names: tuple[str, ...]) -> np.ndarray:
     return np.array(list(itertools.product(*(spec[n] for n in names))), float)
 
@@ -141,11 +171,13 @@ def _multistart(
     rest = order[n_top:]
     picks = list(order[:n_top]) + list(rng.choice(rest, size=min(n_random, len(rest)), replace=False))
     starts = [grid[i] for i in picks] + [np.clip(s, lo, hi) for s in extra_starts]
-    # Short runs from every start, then polish the n_polish best to convergence: a short run's
-    # rank is only a hint in the distillation law's flat valleys.
-    short = sorted((_lbfgs(logpred, grad, y, x0, bounds, delta, maxiter=start_maxiter) for x0 in starts),
-                   key=lambda r: r.fun)
-    best = min((_lbfgs(logpred, grad, y, r.x, bounds, delta) for r in short[:n_polish]),
+    # Short runs from every start (on every core: simgap.workers), then polish the n_polish best to
+    # convergence: a short run's rank is only a hint in the distillation law's flat valleys.
+    from simgap import workers
+
+    jobs = [(logpred, grad, y, x0, bounds, delta, start_maxiter) for x0 in starts]
+    short = sorted(workers.map(_short_run, jobs, min_items=8), key=lambda r: r[0])
+    best = min((_lbfgs(logpred, grad, y, x, bounds, delta) for _, x in short[:n_polish]),
                key=lambda r: r.fun)
     converged, message = _converged(logpred, grad, y, best, bounds, delta)
     return best.x, float(best.fun), converged, message, len(starts)
@@ -238,8 +270,7 @@ def fit_supervised(
     N, D, loss = column(N, "student_size"), column(D, "student_tokens"), column(loss, "loss")
     same_length(student_size=N, student_tokens=D, loss=loss)
     reduced = is_single_budget(D) if reduced is None else reduced
-    return _fit_law("supervised", lambda th, cN, cD: obj.sup_logpred(th, cN, cD, reduced),
-                    lambda th, cN, cD: obj.sup_grad(th, cN, cD, reduced), loss, N, D, reduced, init,
+    return _fit_law("supervised", {}, loss, N, D, reduced, init,
                     huber_delta, n_top, n_random, seed, _multistart_off, data={"N": N, "D": D, "loss": loss},
                     fixed=fixed)
 
@@ -259,8 +290,7 @@ def fit_distillation(
     if reduced != (supervised.beta == 0):
         raise FitInputError("distillation and supervised fits must agree on the reduced (single-budget) form")
     logLT, logLsup = np.log(LT), np.log(laws.supervised_loss(N, D, supervised))
-    return _fit_law("distillation", lambda th, cN, cD: obj.dist_logpred(th, cN, cD, logLT, logLsup, reduced),
-                    lambda th, cN, cD: obj.dist_grad(th, cN, cD, logLT, logLsup, reduced), loss, N, D, reduced,
+    return _fit_law("distillation", {"logLT": logLT, "logLsup": logLsup}, loss, N, D, reduced,
                     init, huber_delta, n_top, n_random, seed, _multistart_off,
                     data={"N": N, "D": D, "teacher_loss": LT, "loss": loss}, supervised=supervised, fixed=fixed)
 
@@ -270,7 +300,7 @@ _NAMES = {("supervised", False): obj.SUP_NAMES, ("supervised", True): obj.SUP_NA
 _GRIDS = {"supervised": obj.SUP_GRID, "distillation": obj.DIST_GRID}
 
 
-def _fit_law(law, logpred, grad, loss, N, D, reduced, init, huber_delta, n_top, n_random, seed, single_start,
+def _fit_law(law, teacher_logs, loss, N, D, reduced, init, huber_delta, n_top, n_random, seed, single_start,
              data, supervised=None, fixed=None) -> LawFit:
     """What both law fits share: point counts, centring, the solver, errors and the note."""
     names = _NAMES[law, reduced]
@@ -287,8 +317,9 @@ def _fit_law(law, logpred, grad, loss, N, D, reduced, init, huber_delta, n_top, 
     mD = 0.0 if {"log_B", "log_C"} & set(fixed_theta) else float(logD.mean())
     cN, cD = logN - mN, logD - mD
     t0 = time.perf_counter()
+    model = _Model(law, cN, cD, reduced, **teacher_logs)
     theta, objective, conv, msg, n_starts, errors = _solve(
-        lambda th: logpred(th, cN, cD), lambda th: grad(th, cN, cD), y, names, _GRIDS[law], init, reduced,
+        model.logpred, model.grad, y, names, _GRIDS[law], init, reduced,
         mN, mD, huber_delta, n_top, n_random, seed, single_start, fixed_theta)
     prime = "'" if law == "distillation" else ""
     note = (f"single data budget D = {D[0]:g}: B{prime}/D^beta{prime} is not identifiable; fitted as one "
