@@ -25,14 +25,14 @@ from simgap import cache, distributed, engine, rundir, workers
 from simgap.cpu import tune_cpu
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 
-# Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 1.2e13
-# padded FLOPs in 136 s over 2 CPU devices, compiles included), plus compile and analysis costs,
+# Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 4.95e12
+# padded FLOPs trained in 58 s over 2 CPU devices; 15 bucket compiles in 18 s; analysis 12 s),
 # and a cost per run outside the step loop (its row, result files, its share of the analysis'
 # refits): the kernel preset, whose training is nearly free, took ≈ 0.045 s per run end to end
 # (1535 runs, 77 s on 2 busy cores).
 _EST_FLOPS_PER_S = 8e10
-_EST_COMPILE_S = 1.0
-_EST_ANALYSIS_S = 30.0
+_EST_COMPILE_S = 1.2
+_EST_ANALYSIS_S = 15.0
 _EST_RUN_S = 0.02
 
 
