@@ -294,7 +294,7 @@ def _teacher_start_losses(family, unit: Unit) -> np.ndarray:
     """Each distilled member's teacher's untrained held-out loss (its divergence ceiling, see
     `_diverged`), computed once per (teacher, seed) outside the bucket program."""
     tpadded = _teacher_padded(family, unit.members)
-    done: dict[tuple, jax.Array] = {}
+    done: dict[tuple, float] = {}
     for _, t, _, _, seed in unit.members:
         if (t, seed) not in done:
             keys = streams(seed)
