@@ -134,34 +134,42 @@ def _dip_panel(ax, optima, labels, colors):
     ax.set_ylabel("dip (nats)", fontsize=8)
 
 
-def plot_width_fig11(table, optima, path, *, ci: float = 0.9) -> Path:
-    """Busbridge et al. Fig. 11 in the CPU setting: each student's loss against teacher width
-    (seed mean, CI band; dashed: the student trained on labels; star: refined optimum, hollow at
-    the grid edge), and beside it each student's dip below the widest teacher with its paired CI."""
+def _student_panels(table, optima, ci: float, axis: str, scale: float = 1.0):
+    """Figs. 11 and 12's shared layout: left, each student's loss against the teacher's `axis`
+    column times `scale` (seed mean, CI band; dashed: supervised; star: refined optimum, hollow
+    at the grid edge); right, each student's dip with its paired CI. Returns (fig, ax, ax2)."""
     z = z_of(ci)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.6, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
     students = sorted({r["student_size"] for r in table if r["curve"] == "distilled"})
     by_student = {o.student_size: o for o in optima}
     for j, s in enumerate(students):
         c = f"C{j}"
-        rs = sorted(_select(table, "distilled", student_size=s), key=lambda r: r["teacher_size"])
-        _band(ax, [r["teacher_size"] for r in rs], rs, z, c, marker="o", ms=3, label=f"student w{s:g}")
+        rs = sorted(_select(table, "distilled", student_size=s), key=lambda r: r[axis])
+        _band(ax, [r[axis] * scale for r in rs], rs, z, c, marker="o", ms=3, label=f"student w{s:g}")
         for r in _select(table, "supervised", student_size=s):
             ax.axhline(r["mean_loss"], color=c, ls="--", lw=0.8)
         o = by_student.get(s)
         if o is not None:
-            ax.plot([o.optimal_teacher], [o.min_loss], "*", ms=12, color=c, mfc=c if o.interior else "none")
+            ax.plot([o.optimal_teacher * scale], [o.min_loss], "*", ms=12, color=c, mfc=c if o.interior else "none")
     ax.set_xscale("log")
-    _plain_ticks(ax, [r["teacher_size"] for r in table if r["curve"] == "distilled"])
-    ax.set_xlabel("teacher width d_ffn")
-    ax.set_ylabel("student cross-entropy (nats)")
     ax.set_yscale("log")
-    n_seeds = max(r["n_seeds"] for r in table)
-    ax.set_title(f"Student loss vs teacher width, {n_seeds} seeds (dashed: supervised)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_ylabel("student cross-entropy (nats)")
     ordered = [by_student[s] for s in students if s in by_student]
     _dip_panel(ax2, ordered, [f"w{o.student_size:g}" for o in ordered],
                [f"C{students.index(o.student_size)}" for o in ordered])
+    return fig, ax, ax2
+
+
+def plot_width_fig11(table, optima, path, *, ci: float = 0.9) -> Path:
+    """Busbridge et al. Fig. 11 in the CPU setting: each student's loss against teacher width
+    (seed mean, CI band; dashed: the student trained on labels; star: refined optimum, hollow at
+    the grid edge), and beside it each student's dip below the widest teacher with its paired CI."""
+    fig, ax, ax2 = _student_panels(table, optima, ci, "teacher_size")
+    _plain_ticks(ax, [r["teacher_size"] for r in table if r["curve"] == "distilled"])
+    ax.set_xlabel("teacher width d_ffn")
+    n_seeds = max(r["n_seeds"] for r in table)
+    ax.set_title(f"Student loss vs teacher width, {n_seeds} seeds (dashed: supervised)", fontsize=9)
+    ax.legend(fontsize=7)
     ax2.set_title(f"widest teacher − best teacher\n{ci:.0%} CI, paired, simultaneous (filled: > 0)", fontsize=8)
     return save_figure(fig, path, dpi=DPI)
 
@@ -171,21 +179,7 @@ def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float
     Left: each student's loss against the teacher's training steps (dashed: supervised; star: refined
     optimum); the teacher's own loss in grey on the right axis. Right: each student's dip below
     the longest-trained teacher with its paired, simultaneous CI."""
-    z = z_of(ci)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.6, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
-    students = sorted({r["student_size"] for r in table if r["curve"] == "distilled"})
-    by_student = {o.student_size: o for o in optima}
-    for j, s in enumerate(students):
-        c = f"C{j}"
-        rs = sorted(_select(table, "distilled", student_size=s), key=lambda r: r["teacher_budget"])
-        x = [r["teacher_budget"] * steps_per_sample for r in rs]
-        _band(ax, x, rs, z, c, marker="o", ms=3, label=f"student w{s:g}")
-        for r in _select(table, "supervised", student_size=s):
-            ax.axhline(r["mean_loss"], color=c, ls="--", lw=0.8)
-        o = by_student.get(s)
-        if o is not None:
-            ax.plot([o.optimal_teacher * steps_per_sample], [o.min_loss], "*", ms=12, color=c,
-                    mfc=c if o.interior else "none")
+    fig, ax, ax2 = _student_panels(table, optima, ci, "teacher_budget", steps_per_sample)
     teachers = sorted(_select(table, "teacher"), key=lambda r: r["teacher_budget"])
     tw = sorted({r["teacher_size"] for r in teachers})
     axt = ax.twinx()
@@ -193,18 +187,12 @@ def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float
              "s-", color="0.5", ms=3, lw=1)
     axt.set_yscale("log")
     axt.set_ylabel("teacher cross-entropy (grey)", color="0.4", fontsize=8)
-    ax.set_xscale("log")
     _plain_ticks(ax, [r["teacher_budget"] * steps_per_sample for r in teachers])
-    ax.set_yscale("log")
     ax.set_xlabel("teacher training steps")
-    ax.set_ylabel("student cross-entropy (nats)")
     n_seeds = max(r["n_seeds"] for r in table)
     ax.set_title(f"Teacher width {', '.join(f'w{t:g}' for t in tw)} trained longer, {n_seeds} seeds "
                  "(dashed: supervised)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
-    ordered = [by_student[s] for s in students if s in by_student]
-    _dip_panel(ax2, ordered, [f"w{o.student_size:g}" for o in ordered],
-               [f"C{students.index(o.student_size)}" for o in ordered])
     ax2.set_title(f"longest-trained teacher − best length\n{ci:.0%} CI, paired, simultaneous (filled: > 0)",
                   fontsize=8)
     return save_figure(fig, path, dpi=DPI)
