@@ -5,10 +5,10 @@ padding, so a sweep compiles once per bucket, never once per (size, seed). Where
 input space is finite (`teacher_tables`), a distilled bucket takes every teacher width of its
 student bucket: its teachers' outputs are computed once on every input (default sweep: 19
 compiles -> 10, padded FLOPs 1.2e13 -> 5.9e12, rows equal within float32 order; the MLP's finer
-width ladder then makes it 15 compiles and 4.95e12 FLOPs). Members' fresh initial parameters and
-their teachers' untrained losses are computed outside the bucket program by small programs
-shared across buckets (bucket compiles ~30 % faster, same values). All arrays keep the member
-axis first: run_unit shards it over every device and host (simgap.distributed).
+width ladder then makes it 15 compiles and 4.95e12 FLOPs). Members' fresh initial parameters,
+their teachers' untrained losses and pre-drawn batches come from simgap.feed, outside the bucket
+program (bucket compiles ~30 % faster, same values). All arrays keep the member axis first:
+run_unit shards it over every device and host (simgap.distributed).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simgap import distributed, optim, rows as rows_lib
+from simgap import distributed, feed, optim, rows as rows_lib
 from simgap.config import STUDENT_INITS, Grid, TrainSpec  # noqa: F401 (engine.Grid etc. stay importable)
 from simgap.families.base import pad, unpad
+from simgap.feed import streams
 
 ROLES = ("teacher", "supervised", "distilled")
-STREAMS = ("task", "teacher_data", "student_data", "teacher_init", "student_init", "eval")
 
 
 TeacherKey = tuple[int, int, int]  # (teacher_size, teacher_budget, seed)
@@ -42,14 +42,6 @@ class Unit:
     kind: str
     members: tuple[Member, ...]
     needs: tuple[TeacherKey, ...]
-
-
-# --- keys ---------------------------------------------------------------------------------
-
-def streams(seed) -> dict[str, jax.Array]:
-    """Named PRNG streams of one seed. Nothing here depends on a student, so every student of
-    a seed sees the same task, the same teacher and the same data: comparisons are paired."""
-    return dict(zip(STREAMS, jax.random.split(jax.random.key(seed), len(STREAMS))))
 
 
 # --- one member -----------------------------------------------------------------------------
@@ -75,7 +67,7 @@ def teacher_tables(family) -> bool:
 def _sgd_train(family, role, batch_size, budget, m, task, keys, params, batches=None):
     """AdamW on one-cycle (simgap.optim) on one member: one lax.scan over steps. `batches`
     (finite-input families): every step's rows of `finite_inputs` for every seed of the bucket,
-    drawn before the scan (`_batch_table`); this member reads row m["slot"]."""
+    drawn before the scan (`feed.batch_table`); this member reads row m["slot"]."""
     steps = family.steps(budget, batch_size)
     data_key = keys["teacher_data" if role == "teacher" else "student_data"]
     table = role == "distilled" and teacher_tables(family)
@@ -172,7 +164,7 @@ def _bucket(family, role, padded, tpadded, budget, batch_size, m, batches=None):
 run_bucket = jax.jit(_bucket, static_argnums=(0, 1, 2, 3, 4, 5))
 run_bucket.__doc__ = """Train one bucket: `m` is a dict of member arrays (leading axis = member):
 seed, size, lr, warmup_frac, weight_decay, lam, tau (+ teacher, teacher_size when distilled; init,
-teacher_start_loss when computed outside; slot with `batches`, see _batch_table)."""
+teacher_start_loss when computed outside; slot with `batches`: simgap.feed)."""
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -265,73 +257,6 @@ def _prune_source(family, grid: Grid, kind: str, member: Member) -> TeacherKey |
     return (big, _budget(family, big, grid.teacher_budgets[0]), seed)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _fresh_init(family, key, size, padded: int):
-    return family.init(key, size, padded)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _untrained_loss(family, key, size, padded: int):
-    task_key, init_key = key
-    return family.evaluate(family.make_task(task_key), family.init(init_key, size, padded), size, None, None)["loss"]
-
-
-def _fresh_inits(family, unit: Unit) -> dict:
-    """Stacked fresh initial params of a unit's members, computed by one small program per
-    padded width (shared by every bucket of that width) instead of inside each bucket program:
-    the same values (same keys, same function), and a bucket compiles ~30 % faster."""
-    padded = family.bucket_size(unit.members[0][0])
-    stream = "teacher_init" if unit.kind == "teacher" else "student_init"
-    done: dict[tuple, dict] = {}
-    for size, *_, seed in unit.members:
-        if (size, seed) not in done:
-            done[size, seed] = jax.device_get(_fresh_init(family, streams(seed)[stream], jnp.int32(size), padded))
-    # stacked on the host: jnp.stack would compile a program per member count and shape
-    return {k: np.stack([done[m[0], m[-1]][k] for m in unit.members]) for k in family.param_shapes(padded)}
-
-
-def _teacher_start_losses(family, unit: Unit) -> np.ndarray:
-    """Each distilled member's teacher's untrained held-out loss (its divergence ceiling, see
-    `_diverged`), computed once per (teacher, seed) outside the bucket program."""
-    tpadded = _teacher_padded(family, unit.members)
-    done: dict[tuple, float] = {}
-    for _, t, _, _, seed in unit.members:
-        if (t, seed) not in done:
-            keys = streams(seed)
-            done[t, seed] = float(_untrained_loss(family, (keys["task"], keys["teacher_init"]), jnp.int32(t), tpadded))
-    return np.array([done[t, seed] for _, t, _, _, seed in unit.members], np.float32)
-
-
-PREDRAWN = True  # False: every step draws its batch inside the scan (tests compare the two)
-PREDRAWN_MAX_BYTES = 256 << 20
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _draw_rows(family, task_key, data_key, steps: int, batch_size: int):
-    task = family.make_task(task_key)
-    return jax.vmap(lambda t: family.sample_index(task, jax.random.fold_in(data_key, t), batch_size))(
-        jnp.arange(steps))
-
-
-def _batch_table(family, unit: Unit, train: TrainSpec) -> tuple[np.ndarray, np.ndarray] | None:
-    """Every step's batch (rows of `finite_inputs`) for each seed of the unit, drawn before
-    training by one small program per (steps, batch size) shared by every bucket, with the very
-    keys the scan would use (same rows, same results): the draw leaves the step (one draw per
-    seed instead of one per member; a bucket compiles faster). Returns (table [seeds, steps,
-    batch], each member's row of it), or None: a family without a finite input space, or a
-    table over PREDRAWN_MAX_BYTES."""
-    if not (PREDRAWN and not family.closed_form and hasattr(family, "finite_inputs")):
-        return None
-    steps = family.steps(unit.members[0][2], train.batch_size)
-    seeds = sorted({m[-1] for m in unit.members})
-    if len(seeds) * steps * train.batch_size * 4 > PREDRAWN_MAX_BYTES:
-        return None
-    stream = "teacher_data" if unit.kind == "teacher" else "student_data"
-    table = np.stack([np.asarray(_draw_rows(family, streams(s)["task"], streams(s)[stream], steps, train.batch_size))
-                      for s in seeds])
-    return table.astype(np.int32), np.array([seeds.index(m[-1]) for m in unit.members], np.int32)
-
-
 def _pruned_inits(family, unit: Unit, grid: Grid, teachers) -> dict | None:
     """Stacked initial params of a unit's pruned students, padded to the unit's bucket; None
     when the unit's members start random. The importance batches of a member come from its
@@ -395,11 +320,11 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
     m = _member_arrays(family, unit, train, teachers)
     if not family.closed_form:  # SGD: starts (and teachers' untrained losses) computed outside the bucket
         init = _pruned_inits(family, unit, grid, teachers)
-        m["init"] = _fresh_inits(family, unit) if init is None else init
+        m["init"] = feed.fresh_inits(family, unit) if init is None else init
         if unit.kind == "distilled":
-            m["teacher_start_loss"] = _teacher_start_losses(family, unit)
+            m["teacher_start_loss"] = feed.teacher_start_losses(family, unit, _teacher_padded(family, unit.members))
     # members split over every device (and host); numpy results, padding members dropped
-    batches = _batch_table(family, unit, train)
+    batches = feed.batch_table(family, unit, train.batch_size)
     if batches is not None:
         batches, m["slot"] = batches
     bucket = functools.partial(run_bucket, *_statics(family, unit, train))

@@ -4,7 +4,7 @@ The rows must equal the per-step teacher forward path's within float32 summation
 
 import pytest
 
-from simgap import engine
+from simgap import engine, feed
 from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 
@@ -42,23 +42,23 @@ def test_tables_give_the_per_step_teacher_path_rows(monkeypatch):
 
 
 def test_predrawn_batches_give_the_in_scan_draws_rows(monkeypatch):
-    """engine._batch_table draws every step's rows before the scan with the scan's own keys: the
+    """feed.batch_table draws every step's rows before the scan with the scan's own keys: the
     same batches, so the same rows, for every role (teachers, supervised and distilled)."""
     grid = Grid(student_sizes=(4,), teacher_sizes=(8,), student_budgets=(512 * 10,),
                 teacher_budgets=(512 * 10,), seeds=(0, 1), supervised=True)
     family = get_family("mlp", classes=4)
     out = {}
     for predrawn in (False, True):
-        monkeypatch.setattr(engine, "PREDRAWN", predrawn)
+        monkeypatch.setattr(feed, "PREDRAWN", predrawn)
         out[predrawn] = {(r["run_kind"], r["student_size"], r["teacher_size"], r["seed"]): r
                          for r in engine.run_grid(family, grid, TRAIN)}
     assert out[False].keys() == out[True].keys() and len(out[True]) == 2 + 2 + 2
     for key, old in out[False].items():
         for c in COLUMNS:
             assert out[True][key][c] == pytest.approx(old[c], abs=1e-6, nan_ok=True), (key, c)
-    monkeypatch.setattr(engine, "PREDRAWN", True)
-    table, slot = engine._batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN)
+    monkeypatch.setattr(feed, "PREDRAWN", True)
+    table, slot = feed.batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN.batch_size)
     assert table.shape == (2, 10, 512) and list(slot) == [0, 1]  # one row of batches per seed
     assert not (table[0] == table[1]).all()  # seeds draw different batches
-    monkeypatch.setattr(engine, "PREDRAWN_MAX_BYTES", 1000)
-    assert engine._batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN) is None
+    monkeypatch.setattr(feed, "PREDRAWN_MAX_BYTES", 1000)
+    assert feed.batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN.batch_size) is None
