@@ -15,15 +15,15 @@ from simgap import laws  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
 
-def job(name: str, *args, **kwargs) -> tuple:
-    """A figure to draw later, maybe in another process: (function name here, args, kwargs)."""
-    return name, args, kwargs
+def job(plot, *args, **kwargs) -> tuple:
+    """A figure to draw later, maybe in another process: (a plot function of this module, args, kwargs)."""
+    return plot, args, kwargs
 
 
 def run_job(job: tuple) -> Path:
     """Draw one `job` (module-level, so simgap.workers can send it to a worker process)."""
-    name, args, kwargs = job
-    return globals()[name](*args, **kwargs)
+    plot, args, kwargs = job
+    return plot(*args, **kwargs)
 
 
 def save_figure(fig, path, dpi: int = 110) -> Path:

@@ -105,32 +105,32 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
         sup = fam.supervised
         if ok(sup):
             d = sup.fit.data
-            jobs.append(plots.job("plot_supervised", d["N"], d["D"], d["loss"], out_dir / f"{tag}_supervised.png",
+            jobs.append(plots.job(plots.plot_supervised, d["N"], d["D"], d["loss"], out_dir / f"{tag}_supervised.png",
                                   params=sup.fit.raw_params))
         for si, st in enumerate(fam.settings):
             stag = f"{tag}_s{si}"
             if ok(st.optima):
-                jobs.append(plots.job("plot_u_curves", st.optima.per_student, out_dir / f"{stag}_u_curves.png",
+                jobs.append(plots.job(plots.plot_u_curves, st.optima.per_student, out_dir / f"{stag}_u_curves.png",
                                       ci=result.options.ci))
                 for bi, tl in enumerate(st.teacher_law):
                     title = "Optimal teacher vs student size" + (
                         f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
                     ests = [o for o in st.optima.per_student if o.budget == tl.budget
                             or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
-                    jobs.append(plots.job("plot_teacher_law", ests, out_dir / f"{stag}_b{bi}_teacher_law.png",
+                    jobs.append(plots.job(plots.plot_teacher_law, ests, out_dir / f"{stag}_b{bi}_teacher_law.png",
                                           title=title, linear=tl.linear if ok(tl.linear) else None,
                                           power=tl.loglog if ok(tl.loglog) else None))
             ds = st.distillation
             if ok(ds):
                 d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
                 pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], s, p)
-                jobs.append(plots.job("plot_parity", d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
-                jobs.append(plots.job("plot_distill_curves", d["N"], d["D"], d["teacher_loss"], d["loss"],
+                jobs.append(plots.job(plots.plot_parity, d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
+                jobs.append(plots.job(plots.plot_distill_curves, d["N"], d["D"], d["teacher_loss"], d["loss"],
                                       out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))
                 held = ~split_weak_strong(d["loss"], d["N"], by=result.options.extrapolate_by,
                                           threshold=result.options.extrapolate_threshold,
                                           holdout_frac=result.options.holdout_frac)
-                jobs.append(plots.job("plot_residuals", d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
+                jobs.append(plots.job(plots.plot_residuals, d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
                                       out_dir / f"{stag}_distill_residuals.png", supervised=s, held_out=held))
     return [str(p) for p in workers.map(plots.run_job, jobs)]
 

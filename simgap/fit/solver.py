@@ -36,7 +36,7 @@ import numpy as np
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-from simgap import laws
+from simgap import laws, workers
 from simgap.fit import objectives as obj
 from simgap.fit.inputs import FitInputError, FitNotConverged, TooFewPoints, column, is_single_budget, same_length
 from simgap.laws import DistillParams, SupervisedParams
@@ -173,8 +173,6 @@ def _multistart(
     starts = [grid[i] for i in picks] + [np.clip(s, lo, hi) for s in extra_starts]
     # Short runs from every start (on every core: simgap.workers), then polish the n_polish best to
     # convergence: a short run's rank is only a hint in the distillation law's flat valleys.
-    from simgap import workers
-
     jobs = [(logpred, grad, y, x0, bounds, delta, start_maxiter) for x0 in starts]
     short = sorted(workers.map(_short_run, jobs, min_items=8), key=lambda r: r[0])
     best = min((_lbfgs(logpred, grad, y, x, bounds, delta) for _, x in short[:n_polish]),
