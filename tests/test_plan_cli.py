@@ -56,7 +56,7 @@ def test_cli_reference_subprocess_prints_the_plain_answer():
 
 @pytest.mark.parametrize("args,needle", [
     (["--student", "1e9", "--compute", "1e15", "--no-sweep"], "too small"),
-    (["--student", "-1", "--compute", "1e22", "--no-sweep"], "student size"),
+    (["--student", "-1", "--compute", "1e22", "--no-sweep"], "--student: must be a finite number > 0"),
     (["--student", "1e9", "--compute", "1e22", "--teacher-protocol", "fixed-tokens", "--no-sweep"], "teacher tokens"),
     (["--student", "1e9", "--compute", "1e22", "--target-student", "1e10"], "--design"),
     (["--student", "1e9", "--compute", "1e22", "--scenario", "nope"], "invalid choice"),

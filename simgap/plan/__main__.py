@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -27,56 +29,125 @@ def _jsonable(x):
     return x
 
 
-def _floats(text: str) -> tuple[float, ...]:
+def _number(text: str, *, low: float = 0.0, strict: bool = True) -> float:
+    """A finite float > low (>= low when not strict): an argparse type that names what is wrong."""
     try:
-        return tuple(float(x) for x in text.split(","))
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(x) and (x > low if strict else x >= low)):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '≥'} {low:g}, got {text}")
+    return x
+
+
+def positive(text: str) -> float:
+    return _number(text)
+
+
+def nonnegative(text: str) -> float:
+    return _number(text, strict=False)
+
+
+def _count(low: int):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {n}")
+        return n
+    return parse
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    """Comma-separated sizes, each finite and > 0."""
+    try:
+        values = tuple(float(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    bad = [x for x in values if not (math.isfinite(x) and x > 0)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"every value must be finite and > 0, got {bad[0]:g} in {text!r}")
+    return values
+
+
+# argparse reads "-1e9" as an option (its negative-number pattern has no exponent): accept it as a
+# value, so `--student -1e9` is refused for being negative rather than for a missing argument.
+_NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._negative_number_matcher = _NEGATIVE
+
     def error(self, message):  # one line, exit code 2 (argparse's default also prints the usage)
         print(f"simgap.plan: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
+SCENARIO_HELP = ("compute-optimal scenarios (Busbridge et al. §5), cost C = 3F(N_S)·D_S + F(N_T)·(δ_logit·D_S + "
+                 "δ_pre·3·D_T): free (δ_pre 0, δ_logit 0) a teacher exists and its logits cost nothing; inference "
+                 "(0, 1) a teacher exists and its forward passes on D_S are paid; trained (1, 1) the teacher is "
+                 "trained for this student; pretraining (1, 0) it is trained here but its logits are free (e.g. "
+                 "stored). 'all' = free, inference, trained. Each is compared with supervised training on all of C")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m simgap.plan", description=(
-        "Plan a distillation run from fitted laws: the optimal teacher Eq. 8 implies, the compute-optimal "
-        "allocation per scenario against supervised training, crossovers, and (with --design) how sure a pilot is."))
+        "Plan a distillation run from fitted laws: the compute-optimal allocation per scenario against supervised "
+        "training, crossovers, the optimal teacher Eq. 8 implies, and (with --design) how sure a pilot is. "
+        "Sizes are parameters (or the fit's size unit), tokens are tokens, compute is FLOPs, losses are nats per "
+        "token on the data the laws were fitted on."))
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--laws", metavar="JSON", help="fit.json from python -m simgap.fit, or a sweep's laws.json")
-    src.add_argument("--reference", choices=sorted(REFERENCES), help="the paper's fitted laws")
+    src.add_argument("--reference", choices=sorted(REFERENCES), help="the paper's fitted laws (Busbridge et al. "
+                     "Table 6)")
     ap.add_argument("--family", help="family in the laws file (default: the first with a distillation law)")
-    ap.add_argument("--setting", type=int, help="settings group index in that family")
-    ap.add_argument("--student", type=float, help="student size N_S (parameters, or the fit's size unit)")
-    ap.add_argument("--compute", type=float, help="total compute C in FLOPs")
-    ap.add_argument("--student-tokens", type=float, help="D_S for the teacher-law link (default 20·N_S)")
-    ap.add_argument("--scenario", choices=["all", *SCENARIOS], default="all")
-    ap.add_argument("--teacher-protocol", choices=list(PROTOCOLS), default="tokens-per-param")
-    ap.add_argument("--teacher-tokens-per-param", type=float, default=20.0)
-    ap.add_argument("--teacher-tokens", type=float, help="D_T for --teacher-protocol fixed-tokens")
-    ap.add_argument("--compute-multiple", type=float, default=10.0,
-                    help="compute-optimal protocol: C = multiple · 6·N_S·D_S per student")
-    ap.add_argument("--flops-c1", type=float, default=0.0, help="F(N) = 2N(1 + c1·N^(-1/3) + c2·N^(-2/3))")
-    ap.add_argument("--flops-c2", type=float, default=0.0)
-    ap.add_argument("--size-unit", type=float, help="teacher-law fits in sizes / this (default 1e6 with --reference)")
-    ap.add_argument("--sweep-points", type=int, default=13, help="computes per scenario for crossovers and plots")
-    ap.add_argument("--map-students", type=int, default=5, help="student sizes (N_S/10..10·N_S) in the gain map")
+    ap.add_argument("--setting", type=_count(0), help="settings group index in that family")
+    ap.add_argument("--student", type=positive, help="student size N_S (parameters, or the fit's size unit)")
+    ap.add_argument("--compute", type=positive, help="compute C in FLOPs charged to this student")
+    ap.add_argument("--student-tokens", type=positive, help="D_S for the teacher-law link (default 20·N_S)")
+    ap.add_argument("--scenario", choices=["all", *SCENARIOS], default="all", help=SCENARIO_HELP)
+    ap.add_argument("--teacher-protocol", choices=list(PROTOCOLS), default="tokens-per-param",
+                    help="how the link section trains a teacher of N_T parameters: tokens-per-param D_T = k·N_T; "
+                         "fixed-tokens D_T = --teacher-tokens; compute-optimal: the 'trained' allocation at "
+                         "C = --compute-multiple·6·N_S·D_S")
+    ap.add_argument("--teacher-tokens-per-param", type=positive, default=20.0, help="k for tokens-per-param (20)")
+    ap.add_argument("--teacher-tokens", type=positive, help="D_T for --teacher-protocol fixed-tokens")
+    ap.add_argument("--compute-multiple", type=positive, default=10.0,
+                    help="compute-optimal protocol: C = multiple · 6·N_S·D_S per student (> 1)")
+    ap.add_argument("--flops-c1", type=nonnegative, default=0.0, help="F(N) = 2N(1 + c1·N^(-1/3) + c2·N^(-2/3)), "
+                    "c1 ≥ 0 (0: F = 2N)")
+    ap.add_argument("--flops-c2", type=nonnegative, default=0.0, help="c2 ≥ 0 of F(N) (0 by default)")
+    ap.add_argument("--size-unit", type=positive, help="teacher-law fits in sizes / this (default 1e6 with "
+                    "--reference, Zhang et al.'s millions)")
+    ap.add_argument("--sweep-points", type=_count(3), default=13, help="computes per scenario for crossovers and "
+                    "plots (≥ 3)")
+    ap.add_argument("--map-students", type=_count(2), default=5, help="student sizes (N_S/10..10·N_S) in the gain "
+                    "map (≥ 2)")
     ap.add_argument("--no-sweep", action="store_true", help="skip the C sweep, crossovers and the gain map")
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--design-students", type=_floats, help="a planned pilot from the laws instead of a table: "
                     "student sizes, comma-separated (with --design-teacher-ratios, --design-seeds, --noise-sd)")
-    ap.add_argument("--design-teacher-ratios", type=_floats, default=(16.0, 32.0, 64.0, 128.0, 256.0, 512.0))
-    ap.add_argument("--design-seeds", type=int, default=5)
-    ap.add_argument("--target-student", type=float, help="student size for the design's T* CI (default 10x largest)")
-    ap.add_argument("--design-boot", type=int, default=1000)
-    ap.add_argument("--eq8-boot", type=int, default=0,
+    ap.add_argument("--design-teacher-ratios", type=_floats, default=(16.0, 32.0, 64.0, 128.0, 256.0, 512.0),
+                    help="teacher sizes of a planned pilot, as multiples of each student")
+    ap.add_argument("--design-seeds", type=_count(1), default=5, help="seeds of a planned pilot")
+    ap.add_argument("--target-student", type=positive, help="student size for the design's T* CI (default 10x "
+                    "the largest pilot student)")
+    ap.add_argument("--design-boot", type=_count(20), default=1000, help="parametric-bootstrap pilots (≥ 20)")
+    ap.add_argument("--eq8-boot", type=_count(0), default=0,
                     help="refits of Eq. 8 on re-drawn pilots: the extrapolation error to expect (needs --laws)")
-    ap.add_argument("--noise-sd", type=float, help="seed noise of the pilot (default: measured from its seeds)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise-sd", type=positive, help="seed noise of the pilot, in loss units (default: measured "
+                    "from its seeds)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
     ap.add_argument("--out", help="directory for plan.json and plots")
-    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-plots", action="store_true", help="write plan.json only")
     return ap
 
 
@@ -93,14 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise PlanError("--student/--compute need laws: --laws FILE or --reference busbridge")
         elif args.student is None or args.compute is None:
             raise PlanError("--student and --compute are required with laws")
-        if args.sweep_points < 3:
-            raise PlanError(f"--sweep-points must be ≥ 3, got {args.sweep_points}")
-        if args.map_students < 2:
-            raise PlanError(f"--map-students must be ≥ 2, got {args.map_students}")
-        if args.eq8_boot < 0 or (args.eq8_boot and not args.laws):
-            raise PlanError("--eq8-boot takes a count ≥ 0 and needs --laws FILE (the fit's data)")
-        if args.design_boot < 20:
-            raise PlanError(f"--design-boot must be ≥ 20, got {args.design_boot}")
+        if args.eq8_boot and not args.laws:
+            raise PlanError("--eq8-boot needs --laws FILE (the fit's data)")
         if args.target_student is not None and not (args.design or args.design_students or args.eq8_boot):
             raise PlanError("--target-student needs --design TABLE.csv, --design-students or --eq8-boot N")
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
@@ -108,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                                         args.compute_multiple)
         L = (reference(args.reference) if args.reference else load_laws(args.laws, args.family, args.setting)
              if args.laws else None)
-        req = PlanRequest(student=args.student or float("nan"), compute=args.compute or float("nan"), student_tokens=args.student_tokens,
+        req = PlanRequest(student=_or_nan(args.student), compute=_or_nan(args.compute), student_tokens=args.student_tokens,
                           scenarios=tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,),
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from scipy import interpolate
 
+from simgap.intervals import percentile_interval
 from simgap.optima import refine_log_quadratic
 from simgap.plan.compute import PlanError
 
@@ -140,6 +141,27 @@ def estimate(students, teachers, mean_curves, target: float) -> dict:
             "target": slope * target + intercept}
 
 
+def edge_advice(pilot: Pilot, interior) -> str:
+    """Why a pilot gives no teacher law (< 2 interior optima) and which teachers to add."""
+    big, small = [], []
+    for s, ts, c, ok in zip(pilot.students, pilot.teachers, pilot.curves, interior):
+        if not ok:
+            (big if int(np.argmin(c)) == len(ts) - 1 else small).append((s, ts))
+    n_in = int(np.sum(interior))
+    head = ("the pilot cannot locate any optimum" if n_in == 0 else
+            "the pilot locates only one optimum, and a teacher law needs two")
+    add = []
+    if big:
+        add.append(f"teachers larger than the largest tried for student(s) {', '.join(f'{s:.3g}' for s, _ in big)} "
+                   f"(best at the largest, e.g. {', '.join(f'{2 * ts[-1]:.3g}' for _, ts in big)})")
+    if small:
+        add.append(f"teachers smaller than the smallest tried for student(s) {', '.join(f'{s:.3g}' for s, _ in small)} "
+                   f"(best at the smallest, e.g. {', '.join(f'{ts[0] / 2:.3g}' for _, ts in small)})")
+    return (f"{head}: {len(big) + len(small)} of {len(pilot.students)} students have their best teacher at the edge "
+            f"of their teacher grid (only a bound). Add {' and '.join(add)}, until each best teacher has a worse one "
+            f"on both sides; no CI or ranked additions until then")
+
+
 def simulate(pilot: Pilot, target: float, n_rep: int, rng: np.random.Generator) -> dict:
     """Estimates from n_rep pilots drawn around the plug-in curves (seed means: noise sd/√n_seeds)."""
     sem = pilot.noise_sd / math.sqrt(pilot.n_seeds)
@@ -148,12 +170,8 @@ def simulate(pilot: Pilot, target: float, n_rep: int, rng: np.random.Generator) 
 
 
 def _interval(v: np.ndarray, ci: float) -> tuple[float, float]:
-    v = v[np.isfinite(v)]
-    if len(v) < 10:
-        return (math.nan, math.nan)
-    a = (1 - ci) / 2
-    lo, hi = np.quantile(v, [a, 1 - a])
-    return float(lo), float(hi)
+    """The percentile interval, NaN when fewer than 10 simulated pilots gave an estimate."""
+    return percentile_interval(v, ci) if np.isfinite(v).sum() >= 10 else (math.nan, math.nan)
 
 
 @dataclass(frozen=True)

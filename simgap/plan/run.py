@@ -11,7 +11,7 @@ import numpy as np
 
 from simgap.plan import compute, design, link
 from simgap.plan.compute import SCENARIOS, PlanError
-from simgap.plan.load import Laws
+from simgap.plan.load import Eq8Check, Laws
 
 
 @dataclass(frozen=True)
@@ -115,21 +115,23 @@ def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot
         pilot = design.pilot_from_law(L.supervised, L.distill, req.design_students, req.design_ratios,
                                       req.design_seeds, req.noise_sd, req.protocol, req.tokens_per_param)
     target = req.target_student if req.target_student is not None else 10 * pilot.students[-1]
-    base = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed)
     own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
     inner = own["interior"][0]
+    head = {"table": str(req.design_table or "planned from the laws"), "students": list(pilot.students),
+            "n_seeds": pilot.n_seeds, "noise_sd": pilot.noise_sd}
+    if inner.sum() < 2:
+        return head | {"status": "no_teacher_law", "reason": design.edge_advice(pilot, inner)}, pilot
+    base = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed)
     S_in = np.asarray(pilot.students)[inner]
     power = (link.fit_laws_to_optima(S_in, own["optima"][0][inner]).power(target).item()
              if len(S_in) >= 3 else None)
-    out = {"table": str(req.design_table or "planned from the laws"), "students": list(pilot.students), "n_seeds": pilot.n_seeds,
-           "power_law_target_teacher": power,
-           "noise_sd": pilot.noise_sd, "prediction": design.prediction_dict(base),
+    out = head | {"status": "ok", "power_law_target_teacher": power, "prediction": design.prediction_dict(base),
            "additions": design.rank_additions(pilot, target, n_boot=req.design_boot, seed=req.seed, base=base)}
-    if L is not None and L.family is not None:
-        ext = ((L.setting or {}).get("distillation") or {}).get("extrapolation") or {}
-        out["eq8_extrapolation"] = ({k: ext.get(k) for k in ("max_rel_error", "mean_rel_error", "n_train", "n_test")}
-                                    if ext.get("status") == "ok" else {"status": ext.get("status", "absent"),
-                                                                        "reason": ext.get("reason")})
+    if L is not None and not L.is_reference:
+        e = L.eq8_check or Eq8Check("absent")
+        out["eq8_extrapolation"] = ({"max_rel_error": e.max_rel_error, "mean_rel_error": e.mean_rel_error,
+                                     "n_train": e.n_train, "n_test": e.n_test} if e.status == "ok"
+                                    else {"status": "not run", "reason": e.status})
     if L is not None:
         imp = link.implied_optimum(target, req.tokens_per_param * target, L.supervised, L.distill, req.protocol)
         out["eq8_implied_target_teacher"] = imp.teacher
@@ -139,12 +141,11 @@ def design_section(L: Laws | None, req: PlanRequest) -> tuple[dict, design.Pilot
 def eq8_section(L: Laws, req: PlanRequest) -> dict:
     from simgap.plan import eq8
 
-    dist = (L.setting or {}).get("distillation") or {}
-    data, fit = dist.get("data"), dist.get("fit") or {}
-    if not data or not fit.get("rmse_log"):
+    if L.eq8_data is None:
         raise PlanError("--eq8-boot needs --laws FILE whose distillation section holds its data and rmse_log")
-    target = req.target_student if req.target_student is not None else 10 * max(data["N"])
-    r = eq8.expected_error(L.supervised, L.distill, data["N"], data["D"], data["teacher_loss"], fit["rmse_log"],
+    e = L.eq8_data
+    target = req.target_student if req.target_student is not None else 10 * max(e.N)
+    r = eq8.expected_error(L.supervised, L.distill, e.N, e.D, e.teacher_loss, e.rmse_log,
                            target, req.tokens_per_param * target, n_boot=req.eq8_boot, seed=req.seed)
     return r.to_dict()
 
@@ -156,6 +157,9 @@ def make_plan(L: Laws | None, req: PlanRequest, *, sweeps: bool = True) -> tuple
         return {"design": d}, {"pilot": pilot}
     if not (math.isfinite(req.student) and req.student > 0):
         raise PlanError(f"student size must be finite and > 0, got {req.student!r}")
+    if L.is_reference and req.student < 1:
+        raise PlanError(f"the reference laws count parameters: a student has at least one parameter, got "
+                        f"{req.student:g} (the paper's runs span {L.ranges.source.split(': ', 1)[-1]})")
     compute.check_laws(L.supervised, L.distill)
     plan = {"laws": {"source": L.source, "supervised": asdict(L.supervised), "distillation": asdict(L.distill)},
             "request": {k: v for k, v in asdict(req).items() if k != "protocol"} | {"protocol": asdict(req.protocol)},
@@ -174,7 +178,7 @@ def write_plots(L: Laws | None, req: PlanRequest, plan: dict, extras: dict, out:
     from simgap.plan import plots
 
     paths = []
-    if "pilot" in extras:
+    if "pilot" in extras and plan["design"]["status"] == "ok":
         pilot, pr = extras["pilot"], plan["design"]["prediction"]
         own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], 1.0)
         sim = design.simulate(pilot, pr["target"], req.design_boot, np.random.default_rng(req.seed))
@@ -260,6 +264,8 @@ def _summarize_laws(plan: dict) -> list[str]:
 
 
 def _summarize_design(d: dict) -> list[str]:
+    if d["status"] != "ok":
+        return ["", f"pilot design ({d['table']}: {len(d['students'])} students, {d['n_seeds']} seeds): {d['reason']}"]
     p = d["prediction"]
     lines = ["", f"pilot design ({d['table']}: {len(d['students'])} students, {d['n_seeds']} seeds, "
                  f"seed noise {d['noise_sd']:.3g}):",
