@@ -140,11 +140,13 @@ class TeacherOptimum:
 def teacher_loss_range(N_S: float, D_S: float, sup: SupervisedParams, d: DistillParams) -> tuple[float, float]:
     """A sensible L_T range: from near the irreducible loss to well past the break at d1·L̃_S.
 
-    No teacher beats E; when E ≈ 0 (a noiseless task) the floor is 1e-3·L̃_S instead.
+    No teacher beats E; when E ≈ 0 (a noiseless task) the floor is 1e-3·L̃_S instead. When the
+    break lies at or below that floor (a fit with E ≥ 4·d1·L̃_S: every teacher is on the weak side)
+    the range still spans a factor 4 above it, so an optimum (at its lower end) is found, not an error.
     """
     L_sup = float(supervised_loss(N_S, D_S, sup))
     lower = max(sup.E, 1e-3 * L_sup)
-    return lower, 4.0 * d.d1 * L_sup
+    return lower, max(4.0 * d.d1 * L_sup, 4.0 * lower)
 
 
 def optimal_teacher_loss(

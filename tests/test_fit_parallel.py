@@ -26,7 +26,7 @@ def _fits():
 
 def test_parallel_bootstrap_equals_one_process():
     sup, dist = _fits()
-    derived = {"ratio": lambda p, s: p.d1 * s.E}  # a closure: evaluated in the caller, never pickled
+    derived = {"ratio": lambda p, law: p.d1 * law.supervised.E}  # a closure: evaluated in the caller, never pickled
     kw = dict(n_boot=20, seed=3, supervised_fit=sup, derived=derived)
     one, two = fit.bootstrap(dist, workers=1, **kw), fit.bootstrap(dist, workers=2, **kw)
     assert one.n_failed == two.n_failed

@@ -164,3 +164,39 @@ def test_fit_cli_exit_codes(tmp_path, capsys):
         assert cli.main([str(table), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"simgap.fit: error: --out {out}")
+
+
+def test_teacher_loss_range_when_E_lies_above_the_break():
+    """Issue 18 (1): a refitted E ≥ 4·d1·L̃_S made the range empty and optimal_teacher_loss raise,
+    killing the whole analysis. Now the range spans a factor 4 above E and the optimum is its
+    lower end (every teacher is on the weak side of the break)."""
+    sup = laws.SupervisedParams(E=3.0, A=10.0, B=10.0, alpha=0.3, beta=0.3, gamma=1.0)
+    dist = laws.DistillParams(**{**DIST.__dict__, "d1": 0.1})
+    lower, upper = laws.teacher_loss_range(1e6, 1e8, sup, dist)
+    assert lower == 3.0 and upper == 12.0
+    o = laws.optimal_teacher_loss(1e6, 1e8, sup, dist)
+    assert lower <= o.teacher_loss <= upper and np.isfinite(o.student_loss)
+
+
+def test_a_replicate_whose_derived_quantity_cannot_be_computed_is_nan_and_counted():
+    """Issue 18 (1): one replicate's derived quantity raising (as optimal_teacher_loss did for a
+    replicate with E above the break) crashed the bootstrap; now it is NaN there, left out of the
+    interval and counted in n_derived_failed, and the other replicates keep their values."""
+    rng = np.random.default_rng(0)
+    N = np.repeat(np.geomspace(1e7, 1e9, 5), 3)
+    D = np.tile([1e9, 4e9, 1.6e10], 5)
+    sup = fit.fit_supervised(N, D, laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, 1e-3, N.size)),
+                             n_top=3, n_random=0)
+    median_E = sup.require().E
+
+    def picky(p, _law):
+        if p.E > median_E:
+            raise ValueError("need 0 < lower < upper")
+        return p.E
+
+    b = fit.bootstrap(sup, n_boot=12, seed=0, derived={"picky": picky}, workers=1)
+    n_nan = b.n_derived_failed["picky"]
+    assert 0 < n_nan < 12 - b.n_failed
+    assert sum(np.isnan(b.samples["picky"])) == n_nan and len(b.samples["picky"]) == 12 - b.n_failed
+    lo, hi = b.interval("picky")
+    assert lo <= hi <= median_E

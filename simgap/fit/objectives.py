@@ -1,5 +1,9 @@
-"""The laws as objectives for the solver: log-space predictions, their gradients, parameter
-names, start grids and bounds. A new law adds its `*_logpred`/`*_grad` pair and grid here.
+"""The laws as objects the solver, the bootstrap and the results take (the shape of
+apple/ml-scalefit's `ScalingLaw`): parameter names, start grid, bounds, log-space prediction and
+its gradient, the natural-scale parameters and the fixed-parameter mapping, `predict`, and the
+table columns the law reads. `SUPERVISED` (Eq. 1) and `DistillationLaw(supervised)` (Eq. 8, with
+the supervised law held fixed) are the two; a new law is one more `Law` subclass here (see
+simgap.fit's package docstring for the rest of the path).
 
 Both laws are fitted in log space with log-sum-exp (Busbridge et al. App. F, after Hoffmann et al.):
     log L = LSE[log E, γ·LSE(log A − α log N, log B − β log D)]
@@ -20,19 +24,15 @@ converge in hundreds instead of thousands of iterations.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 from scipy import special
 
+from simgap import laws
 from simgap.fit.inputs import FitInputError
 from simgap.laws import DistillParams, SupervisedParams
-
-
-SUP_NAMES = ("log_E", "log_A", "log_B", "alpha", "beta", "gamma")
-SUP_NAMES_REDUCED = ("log_E", "log_A", "log_C", "alpha", "gamma")
-DIST_NAMES = ("log_A", "log_B", "alpha", "beta", "gamma", "c0", "log_c1", "f1", "log_d1")
-DIST_NAMES_REDUCED = ("log_A", "log_C", "alpha", "gamma", "c0", "log_c1", "f1", "log_d1")
 
 # Busbridge et al.'s App. F grids (module docstring), plus log E ∈ {−10, −5}: synthetic tasks can have E = 0 and losses ≪ 1, where
 # every start with E above the data sits on a plateau (the power term's gradients vanish).
@@ -55,31 +55,167 @@ BOUNDS = {
 
 # Centred fits (see centre) work on log A − α·mean(log N): wider bounds, same meaning.
 CENTRED_BOUNDS = {"log_A": (-120.0, 120.0), "log_B": (-120.0, 120.0)}
+SCALE_NAMES = ("log_A", "log_B", "log_C")  # bounds far outside any data: never reported "at a bound"
+LOG_FLOOR = {"E": 1e-11, "c1": 1e-3}  # a natural value below its floor enters log coordinates at the floor
+ZERO_AT_LOWER_BOUND = ("E",)  # may be fixed at 0: its log coordinate then sits at its lower bound (E ≈ 1e-11)
 
 
-def to_params(law: str, th: np.ndarray, reduced: bool) -> SupervisedParams | DistillParams:
-    if law == "supervised":
-        if reduced:
-            lE, lA, lC, a, g = th
-            return SupervisedParams(E=math.exp(lE), A=math.exp(lA), B=math.exp(lC), alpha=float(a), beta=0.0, gamma=float(g))
-        lE, lA, lB, a, b, g = th
-        return SupervisedParams(E=math.exp(lE), A=math.exp(lA), B=math.exp(lB), alpha=float(a), beta=float(b), gamma=float(g))
-    if reduced:
-        lA, lC, a, g, c0, lc1, f1, ld = th
-        lB, b = lC, 0.0
-    else:
-        lA, lB, a, b, g, c0, lc1, f1, ld = th
-    return DistillParams(A=math.exp(lA), B=math.exp(lB), alpha=float(a), beta=float(b), gamma=float(g),
-                         c0=float(c0), c1=math.exp(lc1), f1=float(f1), d1=math.exp(ld))
+class Law:
+    """A law as the solver, bootstrap, extrapolation check and results see it.
+
+    A subclass sets `name` (messages and JSON), `params_type` (natural-scale parameters, whose
+    field names are the names a user fixes), `full_names` (the solver's coordinates: `log_X` is
+    log of X), `grid` (start values per coordinate), `columns` (fit data key → table column, for
+    messages; always N, D and loss), the default start counts, and `_logpred`/`_grad` on centred
+    log N, log D and `features(data)`. The reduced (single-budget) form — B/D^β folded into one
+    constant C, β gone — is derived here for every law."""
+
+    name: str
+    params_type: type
+    full_names: tuple[str, ...]
+    grid: dict
+    columns: dict
+    n_top: int
+    n_random: int
+    prime = ""  # "'" for a law whose constants are primed (A', B', ...) in notes
+
+    def names(self, reduced: bool) -> tuple[str, ...]:
+        if not reduced:
+            return self.full_names
+        return tuple("log_C" if n == "log_B" else n for n in self.full_names if n != "beta")
+
+    @staticmethod
+    def natural_name(coordinate: str) -> str:
+        return "B" if coordinate == "log_C" else coordinate[4:] if coordinate.startswith("log_") else coordinate
+
+    def coordinate(self, natural: str, reduced: bool) -> str:
+        """The solver coordinate a natural parameter is fitted as (E → log_E; B → log_C reduced)."""
+        if reduced and natural == "B":
+            return "log_C"
+        return f"log_{natural}" if f"log_{natural}" in self.full_names else natural
+
+    def to_params(self, theta, reduced: bool):
+        values = {"beta": 0.0} if reduced else {}
+        for n, v in zip(self.names(reduced), theta):
+            values[self.natural_name(n)] = math.exp(v) if n.startswith("log_") else float(v)
+        return self.params_type(**values)
+
+    def from_params(self, p, reduced: bool) -> np.ndarray:
+        out = []
+        for n in self.names(reduced):
+            v = getattr(p, self.natural_name(n))
+            out.append(math.log(max(v, LOG_FLOOR[self.natural_name(n)]) if self.natural_name(n) in LOG_FLOOR
+                                else v) if n.startswith("log_") else v)
+        return np.array(out)
+
+    def fixed_theta(self, fixed: dict[str, float], reduced: bool) -> dict[str, float]:
+        """Natural-scale fixed values ({"E": 0, "gamma": 1}) → the solver's coordinates ({"log_E": …}).
+
+        E = 0 becomes log E at its lower bound (E ≈ 1e-11). In the reduced (single-budget) form B is
+        the folded constant C and β does not exist (fixing β = 0 there is accepted as a no-op)."""
+        allowed = tuple(f.name for f in dataclasses.fields(self.params_type))
+        out = {}
+        for k, v in fixed.items():
+            if k not in allowed:
+                raise FitInputError(f"cannot fix {k!r} in the {self.name} law; its parameters are {', '.join(allowed)}")
+            if reduced and k == "beta":
+                if v != 0:
+                    raise FitInputError(f"cannot fix beta = {v} in the single-budget ({self.name}) fit: "
+                                        "beta is not identifiable")
+                continue
+            name = self.coordinate(k, reduced)
+            value = math.log(v) if name.startswith("log_") and v > 0 else v
+            if name.startswith("log_") and v <= 0:
+                if k not in ZERO_AT_LOWER_BOUND:
+                    raise FitInputError(f"{self.name} law: {k} must be > 0 to be fixed, got {v}")
+                value = BOUNDS[name][0]
+            lo, hi = BOUNDS[name] if name in BOUNDS and name not in CENTRED_BOUNDS else (-math.inf, math.inf)
+            if not lo <= value <= hi:
+                raise FitInputError(f"{self.name} law: {k} = {v} is outside the fit's range")
+            assert name in self.names(reduced)
+            out[name] = float(value)
+        return out
+
+    def check_form(self, reduced: bool) -> None:
+        """Raise when the law cannot be fitted in this form (full or reduced)."""
+
+    def given(self, supervised: SupervisedParams | None) -> "Law":
+        """This law with the supervised law it holds fixed replaced (a bootstrap replicate's refit)."""
+        return self
+
+    def features(self, data: dict) -> dict:
+        """What the log-prediction reads besides log N and log D, computed once per fit."""
+        return {}
+
+    def logpred(self, theta, x: dict, reduced: bool) -> np.ndarray:
+        """log predicted loss; theta (P,) or (M, P) against data of length n: shape (n,) or (M, n)."""
+        raise NotImplementedError
+
+    def grad(self, theta, x: dict, reduced: bool) -> np.ndarray:
+        """d logpred / d theta, shape (P, n)."""
+        raise NotImplementedError
+
+    def predict(self, params, data: dict) -> np.ndarray:
+        """The loss (natural scale) at data columns N, D (and the law's others)."""
+        raise NotImplementedError
 
 
-def from_params(p: SupervisedParams | DistillParams, reduced: bool) -> np.ndarray:
-    if isinstance(p, SupervisedParams):
-        v = [math.log(max(p.E, 1e-11)), math.log(p.A), math.log(p.B), p.alpha, p.beta, p.gamma]
-        return np.array([v[0], v[1], v[2], v[3], v[5]] if reduced else v)
-    v = [math.log(p.A), math.log(p.B), p.alpha, p.beta, p.gamma, p.c0, math.log(max(p.c1, 1e-3)), p.f1,
-         math.log(p.d1)]
-    return np.array(v[:2] + v[2:3] + v[4:] if reduced else v)
+@dataclasses.dataclass(frozen=True)
+class SupervisedLaw(Law):
+    """Busbridge et al.'s Eq. 1, L(N, D) = E + (A/N^α + B/D^β)^γ."""
+
+    name = "supervised"
+    params_type = SupervisedParams
+    full_names = ("log_E", "log_A", "log_B", "alpha", "beta", "gamma")
+    grid = SUP_GRID
+    columns = {"N": "student_size", "D": "student_tokens", "loss": "loss"}
+    n_top, n_random = 10, 6
+
+    def logpred(self, theta, x, reduced):
+        return _sup_terms(theta, x["logN"], x["logD"], reduced)[-1]
+
+    def grad(self, theta, x, reduced):
+        return _sup_grad(theta, x["logN"], x["logD"], reduced)
+
+    def predict(self, params, data):
+        return laws.supervised_loss(data["N"], data["D"], params)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationLaw(Law):
+    """Busbridge et al.'s Eq. 8 with the supervised law L̃_S = L(N_S, D_S) held fixed at `supervised`."""
+
+    supervised: SupervisedParams
+    name = "distillation"
+    params_type = DistillParams
+    full_names = ("log_A", "log_B", "alpha", "beta", "gamma", "c0", "log_c1", "f1", "log_d1")
+    grid = DIST_GRID
+    columns = {"N": "student_size", "D": "student_tokens", "teacher_loss": "teacher_loss", "loss": "student_loss"}
+    n_top, n_random = 5, 3
+    prime = "'"
+
+    def check_form(self, reduced):
+        if reduced != (self.supervised.beta == 0):
+            raise FitInputError("distillation and supervised fits must agree on the reduced (single-budget) form")
+
+    def given(self, supervised):
+        return dataclasses.replace(self, supervised=supervised)
+
+    def features(self, data):
+        return {"logLT": np.log(data["teacher_loss"]),
+                "logLsup": np.log(laws.supervised_loss(data["N"], data["D"], self.supervised))}
+
+    def logpred(self, theta, x, reduced):
+        return _dist_terms(theta, x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)[1]
+
+    def grad(self, theta, x, reduced):
+        return _dist_grad(theta, x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
+
+    def predict(self, params, data):
+        return laws.distill_loss(data["N"], data["D"], data["teacher_loss"], self.supervised, params)
+
+
+SUPERVISED = SupervisedLaw()
 
 
 def _cols(th: np.ndarray) -> list[np.ndarray]:
@@ -99,11 +235,7 @@ def _sup_terms(th, logN, logD, reduced):
     return lE, g, t_a, t_b, S, np.logaddexp(lE, g * S)
 
 
-def sup_logpred(th, logN, logD, reduced):
-    return _sup_terms(th, logN, logD, reduced)[-1]
-
-
-def sup_grad(th, logN, logD, reduced):
+def _sup_grad(th, logN, logD, reduced):
     """d log-pred / d theta, shape (P, n)."""
     lE, g, t_a, t_b, S, pred = _sup_terms(th, logN, logD, reduced)
     wE = np.exp(lE - pred)
@@ -130,11 +262,7 @@ def _dist_terms(th, logN, logD, logLT, logLsup, reduced):
     return (g, c1, f1, t_a, t_b, S, z, sp, R), np.logaddexp(logLT, R)
 
 
-def dist_logpred(th, logN, logD, logLT, logLsup, reduced):
-    return _dist_terms(th, logN, logD, logLT, logLsup, reduced)[1]
-
-
-def dist_grad(th, logN, logD, logLT, logLsup, reduced):
+def _dist_grad(th, logN, logD, logLT, logLsup, reduced):
     (g, c1, f1, t_a, t_b, S, z, sp, R), pred = _dist_terms(th, logN, logD, logLT, logLsup, reduced)
     q = np.exp(R - pred)  # d pred / d R
     pa = special.expit(t_a - t_b)
@@ -170,35 +298,3 @@ def centre(theta: np.ndarray, names: tuple[str, ...], mN: float, mD: float, sign
     return th
 
 
-_THETA_OF = {"E": "log_E", "A": "log_A", "B": "log_B", "c1": "log_c1", "d1": "log_d1"}
-
-
-def fixed_theta(law: str, fixed: dict[str, float], reduced: bool) -> dict[str, float]:
-    """Natural-scale fixed values ({"E": 0, "gamma": 1}) → the solver's coordinates ({"log_E": …}).
-
-    E = 0 becomes log E at its lower bound (E ≈ 1e-11). In the reduced (single-budget) form B is
-    the folded constant C and β does not exist (fixing β = 0 there is accepted as a no-op)."""
-    names = (SUP_NAMES_REDUCED if reduced else SUP_NAMES) if law == "supervised" else (
-        DIST_NAMES_REDUCED if reduced else DIST_NAMES)
-    allowed = ("E", "A", "B", "alpha", "beta", "gamma") if law == "supervised" else (
-        "A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
-    out = {}
-    for k, v in fixed.items():
-        if k not in allowed:
-            raise FitInputError(f"cannot fix {k!r} in the {law} law; its parameters are {', '.join(allowed)}")
-        if reduced and k == "beta":
-            if v != 0:
-                raise FitInputError(f"cannot fix beta = {v} in the single-budget ({law}) fit: beta is not identifiable")
-            continue
-        name = "log_C" if reduced and k == "B" else _THETA_OF.get(k, k)
-        value = math.log(v) if name.startswith("log_") and v > 0 else v
-        if name.startswith("log_") and v <= 0:
-            if k != "E":
-                raise FitInputError(f"{law} law: {k} must be > 0 to be fixed, got {v}")
-            value = BOUNDS["log_E"][0]
-        lo, hi = BOUNDS[name] if name in BOUNDS and name not in CENTRED_BOUNDS else (-math.inf, math.inf)
-        if not lo <= value <= hi:
-            raise FitInputError(f"{law} law: {k} = {v} is outside the fit's range")
-        assert name in names
-        out[name] = float(value)
-    return out

@@ -2,24 +2,26 @@
 
 Bootstrap: resample the points with replacement and refit from the full-data optimum (one start,
 cheap). A resample that cannot be fitted (too few distinct sizes, no convergence) is dropped and
-counted in `n_failed`; it never discards the law, and the point estimate never depends on it.
+counted in `n_failed`; a derived quantity that cannot be computed for one replicate is NaN there,
+left out of its interval and counted in `n_derived_failed`. Neither discards the law, and the
+point estimate never depends on them.
 Extrapolation (Busbridge et al.'s check): fit on the weaker runs and predict the held-out stronger
 ones; they report ≤ 1 % relative error on runs with L_S < 2.3 from fits on L_S ≥ 2.3.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from simgap import laws
 from simgap import workers as workers_lib
 from simgap.fit.inputs import FitInputError, TooFewPoints
-from simgap.fit.solver import LawFit, fit_distillation, fit_supervised, one_blas_thread
+from simgap.fit.objectives import Law
+from simgap.fit.solver import LawFit, fit_law, one_blas_thread
 from simgap.intervals import percentile_interval
-from simgap.laws import DistillParams, SupervisedParams
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Bootstrap:
     n_boot: int
     n_failed: int
     samples: dict
+    supervised_refit: bool = False  # the supervised law a law holds fixed was refitted in every replicate
+    n_derived_failed: dict = field(default_factory=dict)  # derived name -> replicates where it was NaN
 
     def interval(self, name: str) -> tuple[float, float]:
         return percentile_interval(self.samples[name], self.ci)
@@ -38,36 +42,29 @@ class Bootstrap:
         return {k: self.interval(k) for k in self.samples}
 
 
-def _refit(fit: LawFit, idx: np.ndarray, supervised: SupervisedParams | None) -> LawFit:
-    d = {k: v[idx] for k, v in fit.data.items()}
-    if fit.law == "supervised":
-        return fit_supervised(d["N"], d["D"], d["loss"], huber_delta=fit.huber_delta, init=fit.raw_params,
-                              reduced=fit.reduced, fixed=dict(fit.fixed), _multistart_off=True)
-    return fit_distillation(d["N"], d["D"], d["teacher_loss"], d["loss"], supervised,
-                            huber_delta=fit.huber_delta, init=fit.raw_params, reduced=fit.reduced,
-                            fixed=dict(fit.fixed), _multistart_off=True)
-
-
-def _resample(fit: LawFit, idx: np.ndarray, supervised: SupervisedParams | None) -> LawFit | None:
-    """One converged refit on the resample `idx`, or None when it cannot be fitted."""
+def _resample(fit: LawFit, law: Law, idx: np.ndarray) -> LawFit | None:
+    """One converged refit of `law` on the rows `idx` of the fit's data (one start, from the
+    full-data optimum), or None when it cannot be fitted."""
     try:
-        r = _refit(fit, idx, supervised)
+        r = fit_law(law, {k: v[idx] for k, v in fit.data.items()}, huber_delta=fit.huber_delta,
+                    init=fit.raw_params, reduced=fit.reduced, fixed=dict(fit.fixed), single_start=True)
     except TooFewPoints:  # e.g. a resample holding a single student size
         return None
     return r if r.converged else None
 
 
-def _replicate(task) -> tuple[object, object]:
-    """One bootstrap replicate: (supervised params or None, params or None); None = dropped."""
+def _replicate(task) -> tuple[Law, object]:
+    """One bootstrap replicate: (the law refitted, with its refitted supervised law if any; its
+    params or None = dropped)."""
     fit, idx, supervised_fit, sup_idx = task
-    sup = fit.supervised
+    law = fit.law
     if supervised_fit is not None:
-        s = _resample(supervised_fit, sup_idx, None)
+        s = _resample(supervised_fit, supervised_fit.law, sup_idx)
         if s is None:
-            return None, None
-        sup = s.raw_params
-    r = _resample(fit, idx, sup)
-    return sup, (None if r is None else r.raw_params)
+            return law, None
+        law = law.given(s.raw_params)
+    r = _resample(fit, law, idx)
+    return law, (None if r is None else r.raw_params)
 
 
 PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool start-up (~1 s) would not pay
@@ -77,10 +74,11 @@ PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool start-up 
 def bootstrap(
     fit: LawFit, *, n_boot: int = 200, ci: float = 0.9, seed: int = 0,
     supervised_fit: LawFit | None = None,
-    derived: dict[str, Callable[[SupervisedParams | DistillParams, SupervisedParams | None], float]] | None = None,
+    derived: dict[str, Callable[[object, Law], float]] | None = None,
     workers: int | None = None,
 ) -> Bootstrap:
-    """Percentile CIs of every parameter (and of `derived[name](params, supervised_params)`).
+    """Percentile CIs of every parameter (and of `derived[name](params, law)`, the replicate's
+    parameters and its law, whose held-fixed supervised law is the replicate's own).
 
     For a distillation fit, pass `supervised_fit` to refit the supervised law on resampled
     supervised rows in every replicate too, so the interval carries its uncertainty.
@@ -101,15 +99,26 @@ def bootstrap(
     samples: dict[str, list[float]] = {k: [] for k in asdict(fit.raw_params)}
     samples.update({k: [] for k in derived})
     failed = 0
-    for sup, params in results:
+    for law, params in results:
         if params is None:
             failed += 1
             continue
         for k, v in asdict(params).items():
             samples[k].append(v)
         for k, f in derived.items():
-            samples[k].append(float(f(params, sup)))
-    return Bootstrap(ci, n_boot, failed, samples)
+            samples[k].append(_derived_value(f, params, law))
+    n_nan = {k: int(np.sum(~np.isfinite(samples[k]))) for k in derived}
+    return Bootstrap(ci, n_boot, failed, samples, supervised_fit is not None, n_nan)
+
+
+def _derived_value(f: Callable, params, law: Law) -> float:
+    """A replicate's derived quantity, NaN when it cannot be computed for that replicate (e.g. an
+    optimal teacher loss when the refitted E lies above every teacher loss the law can use):
+    like an unfittable resample, it is left out of the interval and counted, never fatal."""
+    try:
+        return float(f(params, law))
+    except (ValueError, ArithmeticError):
+        return math.nan
 
 
 def split_weak_strong(loss: np.ndarray, N: np.ndarray, *, by: str = "loss", threshold: float | None = None,
@@ -146,11 +155,6 @@ class Extrapolation:
         return {"status": "ok", **asdict(self), "within_1_percent": self.within_1_percent}
 
 
-def start_counts(n_top: int | None, n_random: int | None) -> dict:
-    """Only the start counts that were given, so each fitter keeps its own defaults."""
-    return {k: v for k, v in (("n_top", n_top), ("n_random", n_random)) if v is not None}
-
-
 @one_blas_thread
 def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = None, n_random: int | None = None,
                         seed: int = 0) -> Extrapolation:
@@ -159,15 +163,9 @@ def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = N
     test = ~train
     if test.sum() == 0:
         raise TooFewPoints("extrapolation check: no held-out rows")
-    kw = dict(huber_delta=fit.huber_delta, seed=seed, reduced=fit.reduced, fixed=dict(fit.fixed),
-              **start_counts(n_top, n_random))
-    if fit.law == "supervised":
-        sub = fit_supervised(d["N"][train], d["D"][train], d["loss"][train], **kw)
-        pred = laws.supervised_loss(d["N"][test], d["D"][test], sub.raw_params)
-    else:
-        sub = fit_distillation(d["N"][train], d["D"][train], d["teacher_loss"][train], d["loss"][train],
-                               fit.supervised, **kw)
-        pred = laws.distill_loss(d["N"][test], d["D"][test], d["teacher_loss"][test], fit.supervised, sub.raw_params)
+    sub = fit_law(fit.law, {k: v[train] for k, v in d.items()}, huber_delta=fit.huber_delta, seed=seed,
+                  reduced=fit.reduced, fixed=dict(fit.fixed), n_top=n_top, n_random=n_random)
+    pred = fit.law.predict(sub.raw_params, {k: v[test] for k, v in d.items()})
     rel = np.abs(pred / d["loss"][test] - 1)
     return Extrapolation(sub.converged, int(train.sum()), int(test.sum()), float(d["loss"][train].min()),
                          float(d["loss"][test].max()), float(rel.max()), float(rel.mean()))

@@ -75,17 +75,17 @@ class LawSection:
 
     def to_json(self) -> dict:
         out = {"status": "ok", "fit": self.fit, "extrapolation": self.extrapolation,
-               "data": {("student_loss" if k == "loss" and self.fit.law == "distillation" else k): v
-                        for k, v in self.fit.data.items()}}
+               "data": {(self.fit.law.columns[k] if k == "loss" else k): v for k, v in self.fit.data.items()}}
         if self.bootstrap:
             b = self.bootstrap
             out["ci"] = self.ci
             out["bootstrap"] = {"n_boot": b.n_boot, "n_failed": b.n_failed, "ci": b.ci,
-                                "supervised_refit_each_replicate": self.fit.law == "distillation"}
+                                "supervised_refit_each_replicate": b.supervised_refit,
+                                "n_derived_failed": b.n_derived_failed}
         if self.query is not None:
             out["query_point"] = {"N": self.query[0], "D": self.query[1]}
             out["predicted_loss_at_query"] = self.predicted_loss_at_query
-        if self.fit.law == "distillation":
+        if self.students:
             out["optimal_teacher_loss"] = [{"N": s.N, "D": s.D, **_fields(s.optimum), "extrapolated": s.extrapolated,
                                             "observed_teacher_loss": s.observed_teacher_loss} for s in self.students]
             out["property_checks"] = [{**_fields(c), "N": s.N, "D": s.D} for s, c in self.property_checks]

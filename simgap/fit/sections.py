@@ -13,7 +13,7 @@ import numpy as np
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
-from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong, start_counts
+from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
 from simgap.fit.results import LawSection, Skipped, StudentCheck, TeacherLawSection
 from simgap.fit.solver import LawFit, fit_distillation, fit_supervised
 from simgap.fit.teacher import fit_teacher_law
@@ -33,7 +33,7 @@ def guarded(fn: Callable[[], object]):
 
 def supervised_section(N, D, loss, opt: FitOptions) -> LawSection | Skipped:
     def run() -> LawSection:
-        f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
+        f = fit_supervised(N, D, loss, huber_delta=opt.huber_delta, n_top=opt.n_top, n_random=opt.n_random,
                            seed=opt.seed, fixed=dict(opt.fixed_supervised))
         f.require()
         q = (float(N.max()), float(D.max()))
@@ -52,14 +52,14 @@ def distillation_section(N, D, LT, LS, sup: LawSection | Skipped, opt: FitOption
         if not isinstance(sup, LawSection):
             raise TooFewPoints("distillation law needs a converged supervised law (supervised rows in the table)")
         s = sup.fit.raw_params
-        f = fit_distillation(N, D, LT, LS, s, huber_delta=opt.huber_delta, **start_counts(opt.n_top, opt.n_random),
+        f = fit_distillation(N, D, LT, LS, s, huber_delta=opt.huber_delta, n_top=opt.n_top, n_random=opt.n_random,
                              seed=opt.seed, fixed=dict(opt.fixed_distillation))
         p = f.require()
         students = _students_for_checks(N, D, opt.max_check_students)
         b = None
         if opt.n_boot > 0:
             derived = {f"optimal_teacher_loss[N={n_:g},D={d_:g}]":
-                       (lambda pp, ss, n_=n_, d_=d_: laws.optimal_teacher_loss(n_, d_, ss, pp).teacher_loss)
+                       (lambda pp, law, n_=n_, d_=d_: laws.optimal_teacher_loss(n_, d_, law.supervised, pp).teacher_loss)
                        for n_, d_ in students}
             b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=sup.fit, derived=derived)
         seen = (float(LT.min()), float(LT.max()))

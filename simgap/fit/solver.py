@@ -1,4 +1,5 @@
-"""One multistart L-BFGS-B solver for every law, and the two law fits built on it.
+"""One multistart L-BFGS-B solver for every law object (simgap.fit.objectives): `fit_law`, and the
+two shorthands `fit_supervised`, `fit_distillation`.
 
 Start selection. The full start grids are large (supervised 12,800 points with the two extra log E
 values; distillation 378,000 with the extra c1 values). Every supervised grid point and a seeded
@@ -36,17 +37,17 @@ import numpy as np
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-from simgap import laws, workers
+from simgap import workers
 from simgap.fit import objectives as obj
-from simgap.fit.inputs import FitInputError, FitNotConverged, TooFewPoints, column, is_single_budget, same_length
-from simgap.laws import DistillParams, SupervisedParams
+from simgap.fit.inputs import FitNotConverged, TooFewPoints, column, is_single_budget, same_length
+from simgap.laws import SupervisedParams
 
 
 @dataclass(frozen=True)
 class LawFit:
     """One fitted law. `theta` is the log-space vector the optimiser worked on."""
 
-    law: str  # "supervised" | "distillation"
+    law: obj.Law
     names: tuple[str, ...]
     theta: tuple[float, ...]
     converged: bool
@@ -61,8 +62,7 @@ class LawFit:
     n_starts: int
     fit_time_s: float
     huber_delta: float
-    data: dict = field(repr=False, compare=False, default_factory=dict)
-    supervised: SupervisedParams | None = None  # the law held fixed in a distillation fit
+    data: dict = field(repr=False, compare=False, default_factory=dict)  # the law's columns and "loss"
     at_bounds: tuple[str, ...] = ()  # parameters that ended on a bound of the search box
     fixed: tuple[tuple[str, float], ...] = ()  # (natural name, value) held fixed, e.g. (("E", 0.0),)
 
@@ -75,29 +75,26 @@ class LawFit:
         return not any(b.endswith(":lower") and b.split(":")[0] in flat for b in self.at_bounds)
 
     @property
-    def raw_params(self) -> SupervisedParams | DistillParams:
-        return obj.to_params(self.law, np.asarray(self.theta), self.reduced)
+    def raw_params(self):
+        return self.law.to_params(np.asarray(self.theta), self.reduced)
 
     @property
-    def params(self) -> SupervisedParams | DistillParams | None:
+    def params(self):
         return self.raw_params if self.converged else None
 
-    def require(self) -> SupervisedParams | DistillParams:
+    def require(self):
         if not self.converged:
-            raise FitNotConverged(f"{self.law} fit did not converge ({self.message}); not a result")
+            raise FitNotConverged(f"{self.law.name} fit did not converge ({self.message}); not a result")
         return self.raw_params
 
     def predict(self, **cols) -> np.ndarray:
-        p = self.raw_params
-        if self.law == "supervised":
-            return laws.supervised_loss(cols["N"], cols["D"], p)
-        return laws.distill_loss(cols["N"], cols["D"], cols["teacher_loss"], self.supervised, p)
+        return self.law.predict(self.raw_params, cols)
 
     def to_json(self) -> dict:
         """JSON-ready: parameters (natural scale) only when converged."""
         p = asdict(self.raw_params)
         return {
-            "law": self.law,
+            "law": self.law.name,
             "converged": self.converged,
             "message": self.message,
             "params": p if self.converged else None,
@@ -122,22 +119,15 @@ class _Model:
     """A law's log-prediction and its gradient on fixed centred data. An object, not a closure,
     so its bound methods can be sent to worker processes (simgap.workers) with the short runs."""
 
-    law: str
-    cN: np.ndarray
-    cD: np.ndarray
+    law: obj.Law
+    x: dict  # centred logN, logD and the law's features
     reduced: bool
-    logLT: np.ndarray | None = None  # distillation only
-    logLsup: np.ndarray | None = None
 
     def logpred(self, th):
-        if self.law == "supervised":
-            return obj.sup_logpred(th, self.cN, self.cD, self.reduced)
-        return obj.dist_logpred(th, self.cN, self.cD, self.logLT, self.logLsup, self.reduced)
+        return self.law.logpred(th, self.x, self.reduced)
 
     def grad(self, th):
-        if self.law == "supervised":
-            return obj.sup_grad(th, self.cN, self.cD, self.reduced)
-        return obj.dist_grad(th, self.cN, self.cD, self.logLT, self.logLsup, self.reduced)
+        return self.law.grad(th, self.x, self.reduced)
 
 
 def _short_run(job) -> tuple[float, np.ndarray]:
@@ -227,11 +217,11 @@ def _errors(pred_log: np.ndarray, y: np.ndarray) -> dict:
             "max_rel_error": float(rel.max()), "mean_rel_error": float(rel.mean())}
 
 
-def _solve(lp, gr, y, names, grid_spec, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
+def _solve(law, lp, gr, y, names, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
            single_start: bool, fixed_theta: dict[str, float]):
     """Multistart L-BFGS-B in centred coordinates (or one start from `init`); returns the
     optimum in natural coordinates with its objective, convergence, start count and errors."""
-    extra = [obj.centre(obj.from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
+    extra = [obj.centre(law.from_params(init, reduced), names, mN, mD, -1)] if init is not None else []
     bounds = [(fixed_theta[k],) * 2 if k in fixed_theta else obj.CENTRED_BOUNDS.get(k, obj.BOUNDS[k])
               for k in names]  # a fixed parameter is a box of zero width: L-BFGS-B never moves it
     if single_start:
@@ -239,7 +229,7 @@ def _solve(lp, gr, y, names, grid_spec, init, reduced, mN, mD, huber_delta, n_to
         theta, objective, n_starts = res.x, float(res.fun), 1
         conv, msg = _converged(lp, gr, y, res, bounds, huber_delta)
     else:
-        grid = obj.centre(_grid(grid_spec, names), names, mN, mD, -1)
+        grid = obj.centre(_grid(law.grid, names), names, mN, mD, -1)
         theta, objective, conv, msg, n_starts = _multistart(lp, gr, y, names, grid, huber_delta,
                                                             n_top, n_random, seed, extra, bounds=bounds)
     errors = _errors(lp(theta), y)
@@ -257,75 +247,58 @@ def one_blas_thread(fn):
 
 
 @one_blas_thread
-def fit_supervised(
-    N, D, loss, *, huber_delta: float = 1e-4, n_top: int = 10, n_random: int = 6, seed: int = 0,
-    init: SupervisedParams | None = None, reduced: bool | None = None, fixed: dict[str, float] | None = None,
-    _multistart_off: bool = False,
+def fit_law(
+    law: obj.Law, data: dict, *, huber_delta: float = 1e-4, n_top: int | None = None, n_random: int | None = None,
+    seed: int = 0, init=None, reduced: bool | None = None, fixed: dict[str, float] | None = None,
+    single_start: bool = False,
 ) -> LawFit:
-    """Fit L(N, D) = E + (A/N^α + B/D^β)^γ. With < 2 distinct D (or reduced=True) the data term
-    B/D^β is one constant C, returned as B = C, β = 0. `fixed` holds parameters at given values
-    (e.g. {"E": 0.0} for a task whose irreducible loss is known, {"gamma": 1.0} for Chinchilla's form)."""
-    N, D, loss = column(N, "student_size"), column(D, "student_tokens"), column(loss, "loss")
-    same_length(student_size=N, student_tokens=D, loss=loss)
-    reduced = is_single_budget(D) if reduced is None else reduced
-    return _fit_law("supervised", {}, loss, N, D, reduced, init,
-                    huber_delta, n_top, n_random, seed, _multistart_off, data={"N": N, "D": D, "loss": loss},
-                    fixed=fixed)
-
-
-@one_blas_thread
-def fit_distillation(
-    N, D, teacher_loss, loss, supervised: SupervisedParams, *, huber_delta: float = 1e-4, n_top: int = 5,
-    n_random: int = 3, seed: int = 0, init: DistillParams | None = None, reduced: bool | None = None,
-    fixed: dict[str, float] | None = None, _multistart_off: bool = False,
-) -> LawFit:
-    """Fit the distillation law (Eq. 8) with the supervised law held fixed (and `fixed` parameters
-    of its own, by their DistillParams names)."""
-    N, D = column(N, "student_size"), column(D, "student_tokens")
-    LT, loss = column(teacher_loss, "teacher_loss"), column(loss, "student_loss")
-    same_length(student_size=N, student_tokens=D, teacher_loss=LT, student_loss=loss)
-    reduced = is_single_budget(D) if reduced is None else reduced
-    if reduced != (supervised.beta == 0):
-        raise FitInputError("distillation and supervised fits must agree on the reduced (single-budget) form")
-    logLT, logLsup = np.log(LT), np.log(laws.supervised_loss(N, D, supervised))
-    return _fit_law("distillation", {"logLT": logLT, "logLsup": logLsup}, loss, N, D, reduced,
-                    init, huber_delta, n_top, n_random, seed, _multistart_off,
-                    data={"N": N, "D": D, "teacher_loss": LT, "loss": loss}, supervised=supervised, fixed=fixed)
-
-
-_NAMES = {("supervised", False): obj.SUP_NAMES, ("supervised", True): obj.SUP_NAMES_REDUCED,
-          ("distillation", False): obj.DIST_NAMES, ("distillation", True): obj.DIST_NAMES_REDUCED}
-_GRIDS = {"supervised": obj.SUP_GRID, "distillation": obj.DIST_GRID}
-
-
-def _fit_law(law, teacher_logs, loss, N, D, reduced, init, huber_delta, n_top, n_random, seed, single_start,
-             data, supervised=None, fixed=None) -> LawFit:
-    """What both law fits share: point counts, centring, the solver, errors and the note."""
-    names = _NAMES[law, reduced]
-    fixed_theta = obj.fixed_theta(law, dict(fixed or {}), reduced)
+    """Fit `law` to `data` (its columns N, D, … and "loss"; checked here). With < 2 distinct D (or
+    reduced=True) the data term B/D^β is one constant C, returned as B = C, β = 0. `fixed` holds
+    natural parameters at given values (e.g. {"E": 0.0} for a task whose irreducible loss is
+    known, {"gamma": 1.0} for Chinchilla's form). `single_start`: one L-BFGS-B run from `init`
+    (a bootstrap replicate's refit) instead of the multistart grid."""
+    data = {k: column(data[k], c) for k, c in law.columns.items()}
+    same_length(**{law.columns[k]: v for k, v in data.items()})
+    reduced = is_single_budget(data["D"]) if reduced is None else reduced
+    law.check_form(reduced)
+    names = law.names(reduced)
+    fixed_theta = law.fixed_theta(dict(fixed or {}), reduced)
     n_free = len(names) - len(fixed_theta)
+    N, D = data["N"], data["D"]
     if len(np.unique(N)) < 2:
-        raise TooFewPoints(f"{law} law needs ≥ 2 distinct student sizes")
+        raise TooFewPoints(f"{law.name} law needs ≥ 2 distinct student sizes")
     if len(N) < n_free + 1:
-        raise TooFewPoints(f"{law} law ({'reduced, ' if reduced else ''}{n_free} free parameters) "
+        raise TooFewPoints(f"{law.name} law ({'reduced, ' if reduced else ''}{n_free} free parameters) "
                            f"needs ≥ {n_free + 1} points, got {len(N)}")
-    logN, logD, y = np.log(N), np.log(D), np.log(loss)
+    features = law.features(data)
+    logN, logD, y = np.log(N), np.log(D), np.log(data["loss"])
     # centring moves log A with α (see objectives.centre), so a fixed A or B is fitted uncentred
     mN = 0.0 if "log_A" in fixed_theta else float(logN.mean())
     mD = 0.0 if {"log_B", "log_C"} & set(fixed_theta) else float(logD.mean())
-    cN, cD = logN - mN, logD - mD
     t0 = time.perf_counter()
-    model = _Model(law, cN, cD, reduced, **teacher_logs)
+    model = _Model(law, {"logN": logN - mN, "logD": logD - mD, **features}, reduced)
     theta, objective, conv, msg, n_starts, errors = _solve(
-        model.logpred, model.grad, y, names, _GRIDS[law], init, reduced,
-        mN, mD, huber_delta, n_top, n_random, seed, single_start, fixed_theta)
-    prime = "'" if law == "distillation" else ""
-    note = (f"single data budget D = {D[0]:g}: B{prime}/D^beta{prime} is not identifiable; fitted as one "
-            f"constant C{prime} (reported as B = C{prime}, beta = 0)" if reduced else _collinear_note(logN, logD))
+        law, model.logpred, model.grad, y, names, init, reduced, mN, mD, huber_delta,
+        law.n_top if n_top is None else n_top, law.n_random if n_random is None else n_random, seed,
+        single_start, fixed_theta)
+    p = law.prime
+    note = (f"single data budget D = {D[0]:g}: B{p}/D^beta{p} is not identifiable; fitted as one "
+            f"constant C{p} (reported as B = C{p}, beta = 0)" if reduced else _collinear_note(logN, logD))
     return LawFit(law, names, tuple(map(float, theta)), conv, msg, reduced, note, len(N), **errors,
                   objective=objective, n_starts=n_starts, fit_time_s=time.perf_counter() - t0,
-                  huber_delta=huber_delta, data=data, supervised=supervised,
-                  at_bounds=_at_bounds(names, theta, fixed_theta), fixed=tuple(sorted((fixed or {}).items())))
+                  huber_delta=huber_delta, data=data, at_bounds=_at_bounds(names, theta, fixed_theta),
+                  fixed=tuple(sorted((fixed or {}).items())))
+
+
+def fit_supervised(N, D, loss, **kw) -> LawFit:
+    """The supervised law (objectives.SupervisedLaw) on columns N, D, loss; keywords as `fit_law`."""
+    return fit_law(obj.SUPERVISED, {"N": N, "D": D, "loss": loss}, **kw)
+
+
+def fit_distillation(N, D, teacher_loss, loss, supervised: SupervisedParams, **kw) -> LawFit:
+    """The distillation law (Eq. 8) with the supervised law held fixed; keywords as `fit_law`
+    (`fixed` by DistillParams names)."""
+    return fit_law(obj.DistillationLaw(supervised), {"N": N, "D": D, "teacher_loss": teacher_loss, "loss": loss}, **kw)
 
 
 def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[str, ...]:
@@ -333,7 +306,7 @@ def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[str, ...]
     log B, log C have bounds far outside any data and are not reported)."""
     out = []
     for name, v in zip(names, theta):
-        if name in ("log_A", "log_B", "log_C") or name in fixed_theta:
+        if name in obj.SCALE_NAMES or name in fixed_theta:
             continue
         lo, hi = obj.BOUNDS[name]
         tol = rtol * max(1.0, hi - lo)
