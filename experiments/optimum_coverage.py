@@ -49,6 +49,7 @@ import numpy as np
 from scipy import stats
 
 from simgap import engine, fit, optima
+from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 
 
@@ -76,9 +77,9 @@ SMALL = Setup(coefficients=64, norm=1.5, budget=128, teachers=(17, 19, 21, 23, 2
 
 def simulate(setup: Setup, seeds) -> dict[int, np.ndarray]:
     """Per student size: distilled student loss, seeds x teachers (seed order as given)."""
-    grid = engine.Grid(tuple(setup.students), tuple(setup.teachers), (setup.budget,), (setup.budget,),
+    grid = Grid(tuple(setup.students), tuple(setup.teachers), (setup.budget,), (setup.budget,),
                        tuple(int(s) for s in seeds), supervised=False)
-    rows = [r for r in engine.run_grid(setup.family(), grid, engine.TrainSpec()) if r["run_kind"] == "distilled"]
+    rows = [r for r in engine.run_grid(setup.family(), grid, TrainSpec()) if r["run_kind"] == "distilled"]
     col = {t: j for j, t in enumerate(setup.teachers)}
     row = {s: i for i, s in enumerate(grid.seeds)}
     out = {n: np.full((len(grid.seeds), len(setup.teachers)), np.nan) for n in setup.students}

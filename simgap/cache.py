@@ -21,6 +21,9 @@ import os
 import warnings
 from pathlib import Path
 
+import jax
+from jax.experimental.compilation_cache import compilation_cache
+
 ENV = "SIMGAP_CACHE_DIR"
 OFF = ("off", "0", "false", "no", "none")
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -43,8 +46,6 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     directory, or None when turned off or the directory cannot be created (then with a warning:
     a sweep without a cache is slower, not wrong). Idempotent. Also starts counting XLA compile
     time for `compile_stats`."""
-    import jax
-
     _listen()
     where = cache_dir(path)
     if where is None:
@@ -61,8 +62,6 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     if changed:
-        from jax.experimental.compilation_cache import compilation_cache
-
         compilation_cache.reset_cache()  # a cache already opened elsewhere is reopened here
     return where
 
@@ -87,8 +86,6 @@ def _on_event(event: str, **_) -> None:
 def _listen() -> None:
     global _listening
     if not _listening:
-        import jax
-
         jax.monitoring.register_event_duration_secs_listener(_on_duration)
         jax.monitoring.register_event_listener(_on_event)
         _listening = True

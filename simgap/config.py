@@ -1,7 +1,10 @@
 """Every config type and its defaults (Grid, TrainSpec, FitOptions, SweepConfig), and sweep TOML
 files loaded into them, validated before any training.
 
-Every error names the file, the key and what was expected, so a typo costs seconds, not a sweep.
+Pure data: this module imports nothing of simgap. What needs a family (its name and parameters,
+and whether it can run the grid's student_init) is checked where the family is built from the
+config, `simgap.families.from_config`, with errors of the same form. Every error names the
+file, the key and what was expected, so a typo costs seconds, not a sweep.
 """
 
 from __future__ import annotations
@@ -242,17 +245,6 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
 
     family = raw["family"]
     family_params = dict(raw.get("family_params", {}))
-    from simgap.families import FAMILIES, get_family
-    try:
-        fam = get_family(family, **family_params)
-    except (ValueError, TypeError) as e:
-        fail("[family_params]" if family in FAMILIES else "family", str(e))
-    from simgap.engine import check_student_init
-    try:  # a pruned init needs a family that can prune and teachers to prune students from
-        check_student_init(fam, grid)
-    except ValueError as e:
-        fail("[grid].student_init", str(e))
-
     train = TrainSpec(**sections["train"], **sections["distill"])
     fit_raw = {("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()}
     for key in ("fixed_supervised", "fixed_distillation"):

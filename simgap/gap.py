@@ -7,14 +7,18 @@ same way the sweep's report does, so the scripts and `python -m simgap.sweep` ag
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from simgap import engine, optima
+from simgap import engine, optima, rows as rows_lib
+from simgap.config import CONFIG_DIR, STUDENT_INITS, load_config
+from simgap.families import from_config
 from simgap.laws import ZHANG_LINEAR
 
 
@@ -26,7 +30,7 @@ def run(cfg, family, inits: tuple[str, ...] = (), echo: Callable = print) -> lis
     for init in inits or (cfg.grid.student_init,):
         grid = dataclasses.replace(cfg.grid, student_init=init)
         for unit in engine.plan(family, grid, cfg.train):
-            if unit.kind == "teacher" and all((t, b, s) in teachers for t, _, b, _, s in unit.members):
+            if unit.kind == "teacher" and all((m.size, m.budget, m.seed) in teachers for m in unit.members):
                 continue  # trained for a previous init
             got = engine.run_unit(family, unit, grid, cfg.train, teachers)
             echo(f"[{time.perf_counter() - start:7.1f}s] {unit.uid}: {len(got)} members")
@@ -70,16 +74,9 @@ def summarize(rows: list[dict], ci: float = 0.9, n_boot: int = 1000) -> str:
 def main(argv=None, default: str = "mlp", doc: str | None = None) -> list[dict]:
     """The experiment scripts' command line: CONFIG (a path, or a name in configs/), --init,
     --seeds, --csv (write the rows), --results (summarise a finished sweep's results.csv)."""
-    import argparse
-    from pathlib import Path
-
-    from simgap import rows as rows_lib
-    from simgap.config import CONFIG_DIR, load_config
-    from simgap.families import get_family
-
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", default=default, help=f"path or name in configs/ (default {default})")
-    ap.add_argument("--init", nargs="+", default=None, choices=engine.STUDENT_INITS,
+    ap.add_argument("--init", nargs="+", default=None, choices=STUDENT_INITS,
                     help="student inits to run, sharing teachers (default: the config's)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--csv", default=None, help="write all rows here")
@@ -90,7 +87,7 @@ def main(argv=None, default: str = "mlp", doc: str | None = None) -> list[dict]:
     if args.results:
         rows = rows_lib.read_csv(args.results)
     else:
-        family = get_family(cfg.family, **cfg.family_params)
+        family = from_config(cfg)
         print(f"{cfg.name}: {family}; irreducible loss E = {family.irreducible_loss():.4f}")
         rows = run(cfg, family, tuple(args.init or ()))
     print(summarize(rows, ci=cfg.fit.ci))

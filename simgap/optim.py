@@ -1,7 +1,7 @@
 """The one optimizer of simgap: AdamW on a one-cycle schedule, and the scan that trains with it.
 
-Used by the engine (every SGD-trained family), the transformer family's own `train` (its
-tests and pruning checks) and experiments/benchmark.py, so all of them train alike.
+Used by the engine (every SGD-trained family), experiments/benchmark.py's per-model baselines
+and the tests that train a model outside the engine, so all of them train alike.
 
 Per-member hyperparameters stay traced: `adamw` may be called inside a vmapped function with
 `peak_lr`, `warmup_frac` and `weight_decay` as traced scalars (one per member); the schedule

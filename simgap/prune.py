@@ -16,6 +16,9 @@ matrix then keeps (1 - p')^2 = 1 - p of its entries, so its total sparsity is p.
 size S pruned from a teacher of size T keeps S/T of each component (p' = 1 - S/T), which gives
 a fresh size-S model's shapes, so a pruned student trains in the same compiled step as a
 random one.
+
+`check_student_init` says whether a grid's `student_init` (simgap.config.STUDENT_INITS) can be
+run by a family; which teacher each student is pruned from is planned by the engine.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from simgap.config import STUDENT_INITS, Grid
 
 
 def component_sparsity(p: float) -> float:
@@ -74,3 +79,27 @@ def prune_student(family, teacher: dict, teacher_size: int, size: int, key: jax.
     if got != shapes:
         raise ValueError(f"{family.name}.prune_to gave shapes {got}, expected {shapes}")
     return {k: np.asarray(v) for k, v in student.items()}
+
+
+# --- student_init: can this family run it -------------------------------------------------
+
+def check_student_init(family, grid: Grid) -> None:
+    """ValueError naming what is wrong with the grid's student_init for this family."""
+    init = grid.student_init
+    if init not in STUDENT_INITS:
+        hint = (' ("pruned" was split: "pruned_from_teacher" is Zhang et al.\'s protocol, '
+                '"pruned_from_largest" the old behaviour)' if init == "pruned" else "")
+        raise ValueError(f"unknown student_init {init!r}; expected one of {STUDENT_INITS}{hint}")
+    if init == "random":
+        return
+    if not can_prune(family):
+        raise ValueError(f"student_init={init!r} needs a family that can prune (prune_to); "
+                         f"{family.name!r} cannot")
+    if init == "pruned_from_largest" and max(grid.student_sizes) > max(grid.teacher_sizes):
+        raise ValueError(f"student_init={init!r}: students must be no larger than the largest teacher "
+                         f"({max(grid.student_sizes)} > {max(grid.teacher_sizes)})")
+    lonely = [n for n in grid.student_sizes if not any(t > n for t in grid.teacher_sizes)]
+    if init == "pruned_from_teacher" and lonely:
+        raise ValueError(f"student_init={init!r} prunes each student from a larger teacher: student "
+                         f"sizes {lonely} have no teacher larger than themselves")
+

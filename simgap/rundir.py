@@ -101,7 +101,7 @@ class RunDir:
     def __init__(self, out: Path, cfg, units):
         self.out, self.cfg, self.units = Path(out), cfg, list(units)
         self.fingerprints = {u.uid: fingerprint(cfg, u) for u in self.units}
-        self.owner = {(t, b, s): u.uid for u in self.units if u.kind == "teacher" for t, _, b, _, s in u.members}
+        self.owner = {(m.size, m.budget, m.seed): u.uid for u in self.units if u.kind == "teacher" for m in u.members}
         self.rows: dict[str, list[dict]] = {}  # uid -> rows of every done unit
         self.teacher_sha: dict[str, str] = {}  # teacher uid -> sha256 of its done .npz
         self.teachers = TeacherStore()

@@ -246,9 +246,3 @@ def held_out(source, n_sequences: int, seed: int = 10_000) -> SeqBatch:
     """The fixed held-out set: the same sequences for every model of an experiment."""
     return jax.jit(source.sample, static_argnums=1)(jax.random.key(seed), n_sequences)
 
-
-def tokens_per_batch(source, batch_size: int) -> int:
-    """Scored tokens in a batch: the unit of the data budget."""
-    pos = source.seq_len - (source.order - 1) if isinstance(source, MarkovSource) else (
-        source.n_queries)
-    return batch_size * pos

@@ -20,10 +20,13 @@ import time
 from pathlib import Path
 
 import tomllib
+from tqdm import tqdm
 
-from simgap import cache, distributed, engine, rundir, workers
-from simgap.cpu import tune_cpu
+from simgap import cache, distributed, engine, flops, rundir, workers
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
+from simgap.cpu import tune_cpu
+from simgap.families import from_config
+from simgap.report import analyze
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 4.95e12
 # padded FLOPs trained in 58 s over 2 CPU devices; 15 bucket compiles in 18 s; analysis 12 s),
@@ -51,13 +54,10 @@ def preflight(cfg: SweepConfig) -> list[str]:
 
 
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) -> list[dict]:
-    """Train every unit not yet done in `out`, then analyse; returns all result rows."""
-    from tqdm import tqdm
-
-    from simgap.families import get_family
-
+    """Train every unit not yet done in `out`, then analyse; returns all result rows. A config
+    whose family cannot run it is refused (ConfigError) before the run directory is touched."""
+    family = from_config(cfg)
     writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
-    family = get_family(cfg.family, **cfg.family_params)
     units = engine.plan(family, cfg.grid, cfg.train)
     with rundir.RunDir(out, cfg, units) as run:
         if writer:
@@ -102,7 +102,6 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
              f"({timing['compiles']} compiles; XLA compilation {xla['seconds']:.1f} s, "
              f"{xla['from_cache']:.0f} of {xla['programs']:.0f} programs from the compile cache)")
         all_rows = run.all_rows()
-        from simgap.report import analyze
         t_analysis = time.perf_counter()
         analyze(cfg, all_rows, out, echo=echo, timing=timing)
         echo(f"analysis {time.perf_counter() - t_analysis:.1f} s")
@@ -112,7 +111,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) ->
 def _timing(family, cfg: SweepConfig, units, done, training_s: float, xla: dict, compiles: int) -> dict:
     """This process's training time split into XLA compilation and the rest, with the FLOPs of
     the buckets it trained (report.md's "## Time"; analyze adds analysis_s)."""
-    costs = [c for c in engine.bucket_costs(family, units, cfg.grid, cfg.train) if c["uid"] not in done]
+    costs = [c for c in flops.bucket_costs(family, units, cfg.grid, cfg.train) if c["uid"] not in done]
     return dict(training_s=training_s, compile_s=xla["seconds"], train_s=max(training_s - xla["seconds"], 0.0),
                 compiles=compiles, programs=int(xla["programs"]), from_cache=int(xla["from_cache"]),
                 runs=sum(c["runs"] for c in costs), buckets=costs,
@@ -130,11 +129,9 @@ def _duration(seconds: float) -> str:
 def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
     """The grid, runs per kind, compiles and a time estimate, without training. Counted on one
     seed and scaled (every bucket holds each seed alike), so an absurd grid answers at once."""
-    from simgap.families import get_family
-
     g = cfg.grid
     n_seeds = len(g.seeds) if n_seeds is None else n_seeds
-    family = get_family(cfg.family, **cfg.family_params)
+    family = from_config(cfg)
     units = engine.plan(family, dataclasses.replace(g, seeds=(0,)), cfg.train)
     echo(f"config {cfg.name} ({cfg.source}): family {cfg.family} {cfg.family_params}")
     echo(f"  students {list(g.student_sizes)}  budgets {list(g.student_budgets)}  init {g.student_init}")
@@ -143,17 +140,17 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
     for kind in ("teacher", "supervised", "distilled"):
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
-    costs = engine.bucket_costs(family, units, dataclasses.replace(g, seeds=(0,)), cfg.train)
+    costs = flops.bucket_costs(family, units, dataclasses.replace(g, seeds=(0,)), cfg.train)
     echo("  buckets (one compile each): padded FLOPs / useful FLOPs (true sizes) = padding waste")
     for c in costs:
         echo(f"    {c['uid']:40s} {n_seeds * c['runs']:6d} runs {n_seeds * c['padded_flops']:9.3g} / "
              f"{n_seeds * c['useful_flops']:9.3g} FLOPs = {c['waste']:.2f}x")
-    flops = n_seeds * sum(c["padded_flops"] for c in costs)
+    padded = n_seeds * sum(c["padded_flops"] for c in costs)
     useful = n_seeds * sum(c["useful_flops"] for c in costs)
     runs = n_seeds * sum(len(u.members) for u in units)
-    est = flops / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S + _EST_RUN_S * runs
-    echo(f"  total {runs} runs, {len(units)} compiles, {flops:.3g} padded / {useful:.3g} useful FLOPs "
-         f"(padding waste {flops / useful if useful else float('nan'):.2f}x), rough CPU estimate {_duration(est)}")
+    est = padded / _EST_FLOPS_PER_S + _EST_COMPILE_S * len(units) + _EST_ANALYSIS_S + _EST_RUN_S * runs
+    echo(f"  total {runs} runs, {len(units)} compiles, {padded:.3g} padded / {useful:.3g} useful FLOPs "
+         f"(padding waste {padded / useful if useful else float('nan'):.2f}x), rough CPU estimate {_duration(est)}")
     if engine.teacher_tables(family):
         echo("  (distilled students read teacher outputs computed once on every input, so their buckets "
              "can execute fewer FLOPs than the runs count: waste < 1x)")

@@ -4,6 +4,7 @@ import pytest
 import tomli_w
 
 from simgap.config import ConfigError, load_config, parse_config, shipped_configs
+from simgap.families import from_config
 
 BASE = {
     "name": "t",
@@ -27,6 +28,7 @@ def with_change(path: tuple, value):
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):
     cfg = load_config(path)
+    from_config(cfg)  # its family builds and can run its student_init
     assert cfg.grid.student_sizes and cfg.grid.teacher_sizes and cfg.grid.seeds
     # the resolved config round-trips: what a run directory stores parses to the same config
     again = parse_config(cfg.to_dict(), source="roundtrip")
@@ -69,8 +71,8 @@ def test_seeds_override_and_defaults():
     ],
 )
 def test_bad_config_names_key(path, value, words):
-    with pytest.raises(ConfigError) as e:
-        parse_config(with_change(path, value), source="bad.toml")
+    with pytest.raises(ConfigError) as e:  # parsed as data, then its family built from it
+        from_config(parse_config(with_change(path, value), source="bad.toml"))
     msg = str(e.value)
     assert msg.startswith("bad.toml: ") and words in msg
 
@@ -79,14 +81,15 @@ def test_pruned_student_larger_than_teachers_is_refused():
     raw = with_change(("grid", "student_init"), "pruned_from_largest")
     raw["family"] = "mlp"
     raw["grid"]["student_sizes"] = [10, 80]
-    with pytest.raises(ConfigError, match="larger than the largest teacher"):
-        parse_config(raw, source="bad.toml")
+    with pytest.raises(ConfigError, match="bad.toml: .grid..student_init: .*larger than the largest teacher"):
+        from_config(parse_config(raw, source="bad.toml"))
 
 
 def test_unknown_family_param_is_named():
     raw = with_change(("family_params", "wibble"), 3)
-    with pytest.raises(ConfigError, match=r"\[family_params\].*wibble"):
-        parse_config(raw, source="bad.toml")
+    cfg = parse_config(raw, source="bad.toml")  # config is data: the family is not built here
+    with pytest.raises(ConfigError, match=r"bad.toml: \[family_params\].*wibble"):
+        from_config(cfg)
 
 
 def test_load_errors_name_the_file(tmp_path):

@@ -3,26 +3,35 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from simgap import engine, rows
-from simgap.families import get_family
+from simgap import engine, feed, flops, rows
+from simgap.config import Grid, TrainSpec
+from simgap.families import from_config, get_family
 from simgap.families.base import next_half_pow2, next_pow2, pad, unpad
 from simgap.families.mlp import all_inputs
 
 MLP = get_family("mlp", classes=4)
-FAST = engine.TrainSpec(learning_rate=3e-3, batch_size=64)
+FAST = TrainSpec(learning_rate=3e-3, batch_size=64)
 STEPS = 40
 
 
-def members(sizes, seeds, lr=3e-3):
-    n = len(sizes)
-    return dict(seed=jnp.array(seeds, jnp.uint32), size=jnp.array(sizes, jnp.int32),
-                lr=jnp.asarray(np.broadcast_to(lr, n), jnp.float32), warmup_frac=jnp.full(n, 0.05),
-                weight_decay=jnp.zeros(n), lam=jnp.ones(n), tau=jnp.ones(n))
+def bucket(kind, sizes, seeds, padded, tsizes=None, teacher=None, budget=STEPS * 64, **hyper):
+    """A bucket program and its inputs as simgap.feed makes them, for hand-picked members;
+    `hyper`: per-member overrides of Inputs fields (e.g. lr=[3e-3, inf])."""
+    tsizes = tsizes or [None] * len(sizes)
+    members = [engine.Member(n, t, budget, None if t is None else budget, s) for n, t, s in zip(sizes, tsizes, seeds)]
+    spec = engine.Spec(MLP, kind, padded, 0 if teacher is None else max(MLP.bucket_size(t) for t in tsizes),
+                       budget, FAST.batch_size)
+    inputs, batches = feed.inputs(spec, members, FAST, teacher=teacher)
+    inputs = inputs._replace(**{k: np.broadcast_to(np.asarray(v, np.float32), len(sizes)) for k, v in hyper.items()})
+    return spec, inputs, batches
+
+
+def run(spec, inputs, batches):
+    return jax.tree.map(np.asarray, engine.run_bucket(spec, inputs, batches))
 
 
 def train(sizes, seeds, padded, lr=3e-3):
-    out = engine.run_bucket(MLP, "supervised", padded, 0, STEPS * 64, 64, members(sizes, seeds, lr))
-    return jax.tree.map(np.asarray, out)
+    return run(*bucket("supervised", sizes, seeds, padded, lr=lr))
 
 
 def member(tree, i):
@@ -52,10 +61,9 @@ def test_vmapped_distilled_member_equals_run_alone():
     teachers = [MLP.init(jax.random.key(100 + i), t, 8) for i, t in enumerate(tsizes)]
 
     def distill(idx):
-        m = members([sizes[i] for i in idx], [seeds[i] for i in idx])
-        m["teacher"] = {k: jnp.stack([teachers[i][k] for i in idx]) for k in teachers[0]}
-        m["teacher_size"] = jnp.array([tsizes[i] for i in idx], jnp.int32)
-        return jax.tree.map(np.asarray, engine.run_bucket(MLP, "distilled", 4, 8, STEPS * 64, 64, m))
+        stacked = {k: np.stack([teachers[i][k] for i in idx]) for k in teachers[0]}
+        return run(*bucket("distilled", [sizes[i] for i in idx], [seeds[i] for i in idx], 4,
+                           tsizes=[tsizes[i] for i in idx], teacher=stacked))
 
     _, together = distill(range(5))
     for i in range(5):
@@ -74,9 +82,9 @@ def test_diverged_member_is_flagged_and_does_not_poison_others():
 
 def test_exploding_but_finite_runs_are_diverged_in_every_role():
     # lr = 1e9: every loss stays finite (teacher ~1e9, students up to ~1e29) yet nothing is learned
-    grid = engine.Grid(student_sizes=(4,), teacher_sizes=(8,), student_budgets=(20 * 64,),
+    grid = Grid(student_sizes=(4,), teacher_sizes=(8,), student_budgets=(20 * 64,),
                        teacher_budgets=(20 * 64,), seeds=(0,))
-    out = engine.run_grid(MLP, grid, engine.TrainSpec(learning_rate=1e9, batch_size=64))
+    out = engine.run_grid(MLP, grid, TrainSpec(learning_rate=1e9, batch_size=64))
     assert [r["run_kind"] for r in out] == ["teacher", "supervised", "distilled"]
     assert all(np.isfinite(r["teacher_loss"] if r["run_kind"] == "teacher" else r["student_loss"]) for r in out)
     assert [r["diverged"] for r in out] == [True, True, True]
@@ -85,10 +93,8 @@ def test_exploding_but_finite_runs_are_diverged_in_every_role():
 def test_student_of_a_diverged_teacher_is_diverged_however_well_it_trains():
     good = {k: v[0] for k, v in train([8], [0], padded=8)[0].items()}
     exploded = {k: 30.0 * v for k, v in good.items()}  # logits x 30^3: a finite, useless teacher
-    m = members([4, 4], [0, 0])
-    m.update(lam=jnp.zeros(2), teacher_size=jnp.array([8, 8], jnp.int32),  # lam 0: labels only
-             teacher={k: jnp.stack([good[k], exploded[k]]) for k in good})
-    _, metrics = jax.tree.map(np.asarray, engine.run_bucket(MLP, "distilled", 4, 8, STEPS * 64, 64, m))
+    teacher = {k: np.stack([good[k], exploded[k]]) for k in good}
+    _, metrics = run(*bucket("distilled", [4, 4], [0, 0], 4, tsizes=[8, 8], teacher=teacher, lam=0.0))  # labels only
     assert metrics["loss"][0] == metrics["loss"][1] < np.log(4)  # the same student either way
     assert metrics["teacher_loss"][1] > 1e3 and list(metrics["diverged"]) == [False, True]
 
@@ -107,7 +113,7 @@ def test_divergence_ceiling_is_the_untrained_or_trivial_loss_whichever_is_larger
 
 
 def test_plan_compiles_once_per_unit_and_is_deterministic():
-    grid = engine.Grid(student_sizes=(7, 8), teacher_sizes=(13, 16), student_budgets=(30 * 64,),
+    grid = Grid(student_sizes=(7, 8), teacher_sizes=(13, 16), student_budgets=(30 * 64,),
                        teacher_budgets=(30 * 64,), seeds=(0, 1))
     units = engine.plan(MLP, grid, FAST)
     # sizes 7 and 8 share the bucket of width 8, teachers 13 and 16 that of width 16: 3 units
@@ -131,7 +137,7 @@ def test_plan_compiles_once_per_unit_and_is_deterministic():
 
 
 def test_teacher_store_is_flat_numpy_with_true_shapes_and_missing_teacher_is_a_clear_error(tmp_path):
-    grid = engine.Grid(student_sizes=(4,), teacher_sizes=(6,), student_budgets=(20 * 64,),
+    grid = Grid(student_sizes=(4,), teacher_sizes=(6,), student_budgets=(20 * 64,),
                        teacher_budgets=(20 * 64,), seeds=(0,), supervised=False)
     teacher_unit, distilled_unit = engine.plan(MLP, grid, FAST)
     with pytest.raises(KeyError, match="teacher"):
@@ -148,10 +154,10 @@ def test_teacher_store_is_flat_numpy_with_true_shapes_and_missing_teacher_is_a_c
 
 
 def test_pruned_init_needs_the_largest_teacher_and_bad_family_params():
-    grid = engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest")
+    grid = Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest")
     assert all((8, 64, 0) in u.needs for u in engine.plan(MLP, grid, FAST) if u.kind != "teacher")
     with pytest.raises(ValueError, match="largest teacher"):
-        engine.plan(MLP, engine.Grid((16,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest"), FAST)
+        engine.plan(MLP, Grid((16,), (8,), (64,), (64,), (0,), student_init="pruned_from_largest"), FAST)
     with pytest.raises(ValueError, match="nope"):
         get_family("nope")
     with pytest.raises(ValueError, match="width"):
@@ -173,13 +179,13 @@ def test_pad_helpers_round_trip():
 
 
 def test_estimate_flops_counts_padded_work():
-    grid = engine.Grid((3,), (5,), (640,), (640,), (0, 1), supervised=False)
+    grid = Grid((3,), (5,), (640,), (640,), (0, 1), supervised=False)
     t_unit, d_unit = engine.plan(MLP, grid, FAST)
     assert MLP.bucket_size(5) == 6 and MLP.bucket_size(3) == 3
-    assert engine.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(6, 640)
+    assert flops.estimate_flops(MLP, t_unit, grid, FAST) == 2 * MLP.train_flops(6, 640)
     # the distilled bucket reads a teacher table: one teacher forward over every input per member
     n_inputs = len(all_inputs(MLP.classes)[1])
-    assert engine.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(3, 640) + MLP.forward_flops(6, n_inputs))
+    assert flops.estimate_flops(MLP, d_unit, grid, FAST) == 2 * (MLP.train_flops(3, 640) + MLP.forward_flops(6, n_inputs))
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_paper", "kernel"])
@@ -187,6 +193,6 @@ def test_shipped_configs_load_and_plan(name):
     from simgap.config import CONFIG_DIR, load_config
 
     cfg = load_config(CONFIG_DIR / f"{name}.toml")
-    family = get_family(cfg.family, **cfg.family_params)
+    family = from_config(cfg)
     units = engine.plan(family, cfg.grid, cfg.train)
-    assert units[0].kind == "teacher" and all(engine.estimate_flops(family, u, cfg.grid, cfg.train) > 0 for u in units)
+    assert units[0].kind == "teacher" and all(flops.estimate_flops(family, u, cfg.grid, cfg.train) > 0 for u in units)

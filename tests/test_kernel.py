@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize
 
-from simgap import engine
+from simgap import engine, feed
+from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 from simgap.families.kernel import constrained_lstsq, cosine_basis
 
@@ -23,7 +24,7 @@ def ball_solve(target, dim, bound):
 
 
 def fit(fam, role, size, teacher=None, teacher_size=None, seed=0, budget=0):
-    keys = engine.streams(seed)
+    keys = feed.streams(seed)
     task = fam.make_task(keys["task"])
     padded = fam.bucket_size(size)
     return task, fam.fit(role, task, keys, size, padded, budget, teacher, teacher_size)
@@ -86,7 +87,7 @@ def _student_errors():
     M = fam.coefficients
 
     def errors(seed, n):
-        keys = engine.streams(seed)
+        keys = feed.streams(seed)
         task = fam.make_task(keys["task"])
 
         def one(m):
@@ -112,9 +113,9 @@ def test_optimal_teacher_capacity_is_the_students(n, seed):
 
 def test_fig10_shape_teacher_falls_student_flat_then_rises():
     fam = get_family("kernel")
-    grid = engine.Grid(student_sizes=(300, 500), teacher_sizes=(100, 300, 350, 500, 550, 1000),
+    grid = Grid(student_sizes=(300, 500), teacher_sizes=(100, 300, 350, 500, 550, 1000),
                        student_budgets=(0,), teacher_budgets=(0,), seeds=(0,))
-    rows = engine.run_grid(fam, grid, engine.TrainSpec())
+    rows = engine.run_grid(fam, grid, TrainSpec())
     teacher = [r["teacher_loss"] for r in rows if r["run_kind"] == "teacher"]
     assert teacher == sorted(teacher, reverse=True)
     for n in (300, 500):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from simgap import engine
+from simgap import engine, feed
+from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 from simgap.families.base import unpad
 from simgap.families.mlp import all_inputs, forward, label
@@ -53,8 +54,8 @@ def test_trivial_loss_is_uniform_prediction_and_apply_is_the_masked_forward():
 
 
 def test_teachers_improve_with_width_at_fixed_budget():
-    train = engine.TrainSpec(learning_rate=3e-3, batch_size=128)
-    grid = engine.Grid(student_sizes=(), teacher_sizes=(4, 16, 64), student_budgets=(0,),
+    train = TrainSpec(learning_rate=3e-3, batch_size=128)
+    grid = Grid(student_sizes=(), teacher_sizes=(4, 16, 64), student_budgets=(0,),
                        teacher_budgets=(150 * 128,), seeds=(0, 1))
     rows = engine.run_grid(MLP, grid, train)
     mean = {w: np.mean([r["teacher_loss"] for r in rows if r["teacher_size"] == w]) for w in (4, 16, 64)}
@@ -64,14 +65,14 @@ def test_teachers_improve_with_width_at_fixed_budget():
 
 
 def test_distillation_trains_the_student_towards_the_teacher():
-    train = engine.TrainSpec(learning_rate=3e-3, batch_size=128)
-    grid = engine.Grid(student_sizes=(16,), teacher_sizes=(32,), student_budgets=(100 * 128,),
+    train = TrainSpec(learning_rate=3e-3, batch_size=128)
+    grid = Grid(student_sizes=(16,), teacher_sizes=(32,), student_budgets=(100 * 128,),
                        teacher_budgets=(150 * 128,), seeds=(3,), supervised=False)
     store = {}
     rows = engine.run_grid(MLP, grid, train, store)
     distilled = rows[-1]
     teacher = {k: jax.numpy.asarray(v) for k, v in store[(32, 150 * 128, 3)].items()}
-    init = MLP.init(engine.streams(3)["student_init"], 16, 16)
+    init = MLP.init(feed.streams(3)["student_init"], 16, 16)
     before = MLP.evaluate({}, init, 16, teacher, 32)
     assert distilled["kl_to_teacher"] < 0.5 * float(before["kl_to_teacher"])
     assert distilled["student_loss"] < float(before["loss"]) - 0.1

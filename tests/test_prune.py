@@ -4,15 +4,15 @@ import jax
 import numpy as np
 import pytest
 
-from simgap import engine, prune, sources
-from simgap.config import ConfigError, parse_config
-from simgap.families import get_family
+from simgap import engine, feed, prune, sources
+from simgap.config import ConfigError, Grid, TrainSpec, parse_config
+from simgap.families import from_config, get_family
 from simgap.families import transformer as tf
 
 MLP = get_family("mlp", classes=4)
 TF = get_family("transformer", source="markov", depth=1, head_dim=8, held_out_sequences=64,
                 source_params=dict(vocab_size=16, order=1, support=4, zipf=1.0, seq_len=12))
-FAST = engine.TrainSpec(learning_rate=3e-3, batch_size=64)
+FAST = TrainSpec(learning_rate=3e-3, batch_size=64)
 
 
 def count(params: dict) -> int:
@@ -88,7 +88,8 @@ def test_transformer_prune_keeps_the_known_important_units():
 def test_sparsity_rule_gives_requested_total_sparsity():
     cfg = TF.config(64)
     p = 0.75
-    small = cfg.with_width(tf.width_for_sparsity(cfg, p))
+    keep = cfg.d_model * (1.0 - prune.component_sparsity(p)) / cfg.head_dim  # d (1 - p'), whole heads
+    small = cfg.with_width(max(1, round(keep)) * cfg.head_dim)
     assert small.d_model == 32
     # the d x (heads | neurons) matrices are pruned on both axes: exactly p of them removed
     mats = lambda c: c.depth * (4 * c.d_model * c.n_heads * c.head_dim + 2 * c.d_model * c.d_ff)
@@ -108,8 +109,8 @@ def test_family_without_prune_to_cannot_prune():
 
 @pytest.fixture(scope="module")
 def tf_teacher():
-    grid = engine.Grid((8,), (32,), (64 * 12,), (300 * 32 * 12,), (0,))
-    train = engine.TrainSpec(learning_rate=1e-2, batch_size=32)
+    grid = Grid((8,), (32,), (64 * 12,), (300 * 32 * 12,), (0,))
+    train = TrainSpec(learning_rate=1e-2, batch_size=32)
     teachers: dict = {}
     engine.run_unit(TF, engine.plan(TF, grid, train)[0], grid, train, teachers)
     return next(iter(teachers.values()))
@@ -143,7 +144,7 @@ def nnx_pure(state):
 
 
 def test_mlp_pruning_beats_random_choice():
-    grid = engine.Grid((8,), (32,), (64,), (64 * 200,), (0,))
+    grid = Grid((8,), (32,), (64,), (64 * 200,), (0,))
     teachers: dict = {}
     engine.run_unit(MLP, engine.plan(MLP, grid, FAST)[0], grid, FAST, teachers)
     teacher = teachers[(32, 64 * 200, 0)]
@@ -167,12 +168,12 @@ def test_mlp_pruning_beats_random_choice():
 def test_engine_pruned_from_teacher_end_to_end():
     """Each distilled student starts as THE teacher it is distilled from, pruned to its size;
     pairs with teacher_size <= student_size are not run; supervised baselines start random."""
-    grid = engine.Grid(student_sizes=(4,), teacher_sizes=(4, 6, 8), student_budgets=(64 * 5,),
+    grid = Grid(student_sizes=(4,), teacher_sizes=(4, 6, 8), student_budgets=(64 * 5,),
                        teacher_budgets=(64 * 40,), seeds=(0, 1), student_init="pruned_from_teacher")
-    train = engine.TrainSpec(learning_rate=3e-3, batch_size=64, lam=0.5)
+    train = TrainSpec(learning_rate=3e-3, batch_size=64, lam=0.5)
     units = engine.plan(MLP, grid, train)
     sup = next(u for u in units if u.kind == "supervised")
-    assert sup.needs == () and engine._pruned_inits(MLP, sup, grid, {}) is None
+    assert sup.needs == () and all(engine.prune_source(MLP, grid, sup.kind, m) is None for m in sup.members)
     teachers: dict = {}
     rows = engine.run_grid(MLP, grid, train, teachers)
     dist = [r for r in rows if r["run_kind"] == "distilled"]
@@ -181,23 +182,23 @@ def test_engine_pruned_from_teacher_end_to_end():
                for r in dist)
 
     unit = next(u for u in units if u.kind == "distilled")
-    inits = engine._pruned_inits(MLP, unit, grid, teachers)
-    for i, (size, t, _, tb, seed) in enumerate(unit.members):
-        assert (t, tb, seed) in unit.needs
-        expect = prune.prune_student(MLP, teachers[(t, tb, seed)], t, size,
-                                     engine.streams(seed)["student_init"])
-        assert count(expect) == MLP.param_count(size)
+    inits = engine.unit_inputs(MLP, unit, grid, train, teachers)[1].init
+    for i, m in enumerate(unit.members):
+        assert m.teacher in unit.needs
+        expect = prune.prune_student(MLP, teachers[m.teacher], m.teacher_size, m.size,
+                                     feed.streams(m.seed)["student_init"])
+        assert count(expect) == MLP.param_count(m.size)
         for k, v in expect.items():
             np.testing.assert_array_equal(inits[k][i][tuple(slice(0, s) for s in v.shape)], v)
     # students of one size and seed pruned from different teachers start differently
-    by = {(t, seed): i for i, (_, t, _, _, seed) in enumerate(unit.members)}
+    by = {(m.teacher_size, m.seed): i for i, m in enumerate(unit.members)}
     for seed in grid.seeds:
         a, b = by[(6, seed)], by[(8, seed)]
         assert not np.allclose(inits["hidden2/kernel"][a], inits["hidden2/kernel"][b])
 
 
 def test_engine_pruned_from_largest_is_the_control():
-    grid = engine.Grid((4,), (6, 8), (64,), (64 * 20,), (0,), student_init="pruned_from_largest")
+    grid = Grid((4,), (6, 8), (64,), (64 * 20,), (0,), student_init="pruned_from_largest")
     units = engine.plan(MLP, grid, FAST)
     assert all((8, 64 * 20, 0) in u.needs for u in units if u.kind != "teacher")
     teachers: dict = {}
@@ -205,7 +206,7 @@ def test_engine_pruned_from_largest_is_the_control():
         if u.kind == "teacher":
             engine.run_unit(MLP, u, grid, FAST, teachers)
     unit = next(u for u in units if u.kind == "distilled")
-    inits = engine._pruned_inits(MLP, unit, grid, teachers)
+    inits = engine.unit_inputs(MLP, unit, grid, FAST, teachers)[1].init
     for k in inits:  # the same start whatever the teacher
         np.testing.assert_array_equal(inits[k][0], inits[k][1])
 
@@ -213,14 +214,14 @@ def test_engine_pruned_from_largest_is_the_control():
 @pytest.mark.slow  # 4 transformer compiles
 def test_engine_pruned_from_teacher_transformer():
     tokens = TF.sequence_source().seq_len
-    grid = engine.Grid((8,), (16, 24), (64 * tokens,), (64 * 20 * tokens,), (0,),
+    grid = Grid((8,), (16, 24), (64 * tokens,), (64 * 20 * tokens,), (0,),
                        student_init="pruned_from_teacher")
-    train = engine.TrainSpec(learning_rate=3e-3, batch_size=64, lam=0.5)
+    train = TrainSpec(learning_rate=3e-3, batch_size=64, lam=0.5)
     teachers: dict = {}
     rows = engine.run_grid(TF, grid, train, teachers)
     dist = [r for r in rows if r["run_kind"] == "distilled"]
     assert len(dist) == 2 and not any(r["diverged"] for r in rows)
-    a, b = (TF.prune_to(teachers[(t, 64 * 20 * tokens, 0)], t, 8, engine.streams(0)["student_init"])
+    a, b = (TF.prune_to(teachers[(t, 64 * 20 * tokens, 0)], t, 8, feed.streams(0)["student_init"])
             for t in (16, 24))
     assert count(a) == count(b) == TF.param_count(8)
     assert not np.allclose(a["blocks/0/q/kernel"], b["blocks/0/q/kernel"])
@@ -230,11 +231,11 @@ def test_bad_student_inits_are_refused_with_the_reason():
     base = {"name": "t", "family": "mlp",
             "grid": {"student_sizes": [8, 16], "teacher_sizes": [8, 16, 32], "seeds": 2}}
     with pytest.raises(ConfigError, match="pruned_from_teacher.*pruned_from_largest"):
-        parse_config({**base, "grid": {**base["grid"], "student_init": "pruned"}}, source="old.toml")
+        from_config(parse_config({**base, "grid": {**base["grid"], "student_init": "pruned"}}, source="old.toml"))
     big = {**base["grid"], "student_sizes": [8, 32], "student_init": "pruned_from_teacher"}
     with pytest.raises(ConfigError, match=r"sizes \[32\] have no teacher larger"):
-        parse_config({**base, "grid": big}, source="bad.toml")
+        from_config(parse_config({**base, "grid": big}, source="bad.toml"))
     with pytest.raises(ConfigError, match="kernel' cannot"):
-        parse_config({**base, "family": "kernel", "grid": {**base["grid"], "student_init": "pruned_from_teacher"}})
+        from_config(parse_config({**base, "family": "kernel", "grid": {**base["grid"], "student_init": "pruned_from_teacher"}}))
     with pytest.raises(ValueError, match="unknown student_init 'pruned'.*was split"):
-        engine.plan(MLP, engine.Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned"), FAST)
+        engine.plan(MLP, Grid((4,), (8,), (64,), (64,), (0,), student_init="pruned"), FAST)

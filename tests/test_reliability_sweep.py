@@ -17,6 +17,7 @@ import tomli_w
 
 from simgap import engine, rows as rows_lib, rundir
 from simgap.config import load_config
+from simgap.families import from_config
 from simgap.sweep import main
 
 TINY = {
@@ -192,8 +193,7 @@ def test_fingerprint_changes_with_everything_that_changes_rows(tmp_path):
     }
 
     def prints(cfg):
-        from simgap.families import get_family
-        units = engine.plan(get_family(cfg.family, **cfg.family_params), cfg.grid, cfg.train)
+        units = engine.plan(from_config(cfg), cfg.grid, cfg.train)
         return {u.uid: rundir.fingerprint(cfg, u) for u in units}
 
     want = prints(base)

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from simgap import distributed, engine
+from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 
 MLP = get_family("mlp", classes=4)
-FAST = engine.TrainSpec(learning_rate=3e-3, batch_size=64)
+FAST = TrainSpec(learning_rate=3e-3, batch_size=64)
 # 3 seeds: every bucket has 3 members, which does not divide 4 devices (padded to 4)
-GRID = engine.Grid(student_sizes=(3, 4), teacher_sizes=(6,), student_budgets=(20 * 64,),
+GRID = Grid(student_sizes=(3, 4), teacher_sizes=(6,), student_budgets=(20 * 64,),
                    teacher_budgets=(20 * 64,), seeds=(0, 1, 2))
 
 GRID_SCRIPT = """
@@ -34,16 +35,15 @@ if distributed.is_writer():
 BUCKET_SCRIPT = """
 import functools, json, jax, numpy as np
 from simgap import distributed, engine
-from tests.test_engine import members
-from tests.test_sharding import MLP
-m = members([8, 5, 8, 3, 7], [0, 1, 2, 3, 4])
-fn = functools.partial(engine.run_bucket, MLP, "supervised", 8, 0, 20 * 64, 64)
-alone = jax.tree.map(np.asarray, fn(m))
-sharded = distributed.run_sharded(fn, m)
+from tests.test_engine import bucket
+spec, m, batches = bucket("supervised", [8, 5, 8, 3, 7], [0, 1, 2, 3, 4], 8, budget=20 * 64)
+fn = functools.partial(engine.run_bucket, spec)
+alone = jax.tree.map(np.asarray, fn(m, batches))
+sharded = distributed.run_sharded(fn, m, batches)
 placed = distributed.shard_members(distributed.pad_members(m, 3), jax.sharding.NamedSharding(distributed.mesh(), distributed.P("runs")))
 diff = max(float(np.abs(a.astype(float) - b).max()) for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(sharded)))
 print(json.dumps(dict(diff=diff, shapes=sorted({a.shape[0] for a in jax.tree.leaves(sharded)}),
-                      devices_used=len(placed["seed"].sharding.device_set))))
+                      devices_used=len(placed.seed.sharding.device_set))))
 """
 
 

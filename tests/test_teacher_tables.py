@@ -4,7 +4,7 @@ The rows must equal the per-step teacher forward path's within float32 summation
 
 import pytest
 
-from simgap import engine, feed
+from simgap import engine, feed, flops
 from simgap.config import Grid, TrainSpec
 from simgap.families import get_family
 
@@ -26,8 +26,8 @@ def test_tables_merge_teacher_buckets_and_cut_padded_flops(monkeypatch):
     for tables in (False, True):
         monkeypatch.setattr(engine, "TEACHER_TABLES", tables)
         units = engine.plan(family, GRID, TRAIN)
-        padded = sum(engine.estimate_flops(family, u, GRID, TRAIN) for u in units)
-        useful = sum(engine.useful_flops(family, u, TRAIN) for u in units)
+        padded = sum(flops.estimate_flops(family, u, GRID, TRAIN) for u in units)
+        useful = sum(flops.useful_flops(family, u, TRAIN) for u in units)
         counts[tables] = (sum(u.kind == "distilled" for u in units), padded / useful)
     assert counts[False][0] == 2 and counts[True][0] == 1  # teachers w4 and w16: two buckets, then one
     assert counts[True][1] < counts[False][1]
@@ -57,8 +57,10 @@ def test_predrawn_batches_give_the_in_scan_draws_rows(monkeypatch):
         for c in COLUMNS:
             assert out[True][key][c] == pytest.approx(old[c], abs=1e-6, nan_ok=True), (key, c)
     monkeypatch.setattr(feed, "PREDRAWN", True)
-    table, slot = feed.batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN.batch_size)
+    teachers = engine.plan(family, grid, TRAIN)[0]
+    args = (family, teachers.kind, teachers.members, teachers.members[0].budget, TRAIN.batch_size)
+    table, slot = feed.batch_table(*args)
     assert table.shape == (2, 10, 512) and list(slot) == [0, 1]  # one row of batches per seed
     assert not (table[0] == table[1]).all()  # seeds draw different batches
     monkeypatch.setattr(feed, "PREDRAWN_MAX_BYTES", 1000)
-    assert feed.batch_table(family, engine.plan(family, grid, TRAIN)[0], TRAIN.batch_size) is None
+    assert feed.batch_table(*args) is None

@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from simgap import sources
+from simgap import engine, feed, optim, sources
+from simgap.config import TrainSpec
 from simgap.families import transformer as tf
 
 
@@ -46,13 +47,27 @@ def test_causal(src):
     assert not np.allclose(logits[:, t:], logits2[:, t:])
 
 
+def train(key, cfg, source, steps: int, batch_size: int = 32, learning_rate: float = 1e-2):
+    """The model alone (no engine, no padding): fresh sequences every step, simgap.optim's AdamW."""
+    key_init, key_data = jax.random.split(key)
+
+    def loss_fn(p, i):
+        batch = source.sample(jax.random.fold_in(key_data, i), batch_size)
+        return tf.distill_loss(tf.apply(cfg, p, batch.inputs_BxL), batch, None, 1.0, 1.0)
+
+    opt = optim.adamw(steps, learning_rate, 0.05, 0.0)
+    return optim.minimize(loss_fn, tf.init(key_init, cfg), opt, steps)[0]
+
+
+def held_out_loss(cfg, params, batch) -> float:
+    return float(sources.cross_entropy(tf.apply(cfg, params, batch.inputs_BxL), batch))
+
+
 def test_training_approaches_the_source_entropy(src):
     cfg = cfg_for(src)
     held = sources.held_out(src, 128)
-    tc = tf.TrainConfig(steps=300, batch_size=32, learning_rate=1e-2)
-    before = tf.evaluate(cfg, tf.init(jax.random.split(jax.random.key(0))[0], cfg), held)["loss"]
-    after = tf.evaluate(cfg, jax.jit(lambda k: tf.train(k, cfg, src, tc))(jax.random.key(0)),
-                        held)["loss"]
+    before = held_out_loss(cfg, tf.init(jax.random.split(jax.random.key(0))[0], cfg), held)
+    after = held_out_loss(cfg, jax.jit(lambda k: train(k, cfg, src, steps=300))(jax.random.key(0)), held)
     E = float(sources.entropy(held))
     assert after < before
     assert after - E < 0.3 * (before - E), (before, after, E)
@@ -87,16 +102,12 @@ def test_trivial_loss_is_uniform_next_token_prediction():
 
 
 def run(fam, kind, size, seeds, budget, teacher=None, tsize=None):
-    from simgap import engine
-
-    n = len(seeds)
-    m = dict(seed=jnp.array(seeds, jnp.uint32), size=jnp.full(n, size, jnp.int32),
-             lr=jnp.full(n, 1e-2), warmup_frac=jnp.full(n, 0.05), weight_decay=jnp.zeros(n),
-             lam=jnp.ones(n), tau=jnp.ones(n))
-    if teacher is not None:
-        m.update(teacher=teacher, teacher_size=jnp.full(n, tsize, jnp.int32))
-    out = engine.run_bucket(fam, kind, size, tsize or 0, budget, 32, m)
-    return jax.tree.map(np.asarray, out)
+    """One bucket of hand-picked members, fed by simgap.feed as the engine feeds it."""
+    train = TrainSpec(learning_rate=1e-2, batch_size=32)
+    members = [engine.Member(size, tsize, budget, None if tsize is None else budget, s) for s in seeds]
+    spec = engine.Spec(fam, kind, size, tsize or 0, budget, train.batch_size)
+    inputs, batches = feed.inputs(spec, members, train, teacher=None if teacher is None else jax.device_get(teacher))
+    return jax.tree.map(np.asarray, engine.run_bucket(spec, inputs, batches))
 
 
 def test_vmapped_member_equals_the_run_alone():  # two engine compiles: ~30 s on 2 cores

@@ -1,20 +1,21 @@
-"""Family registry: the one place where a family is chosen by name."""
+"""Family registry: the one place where a family is chosen by name.
+
+A new family is one module here implementing simgap.families.base.Family, plus one entry in
+FAMILIES below; nothing else in simgap branches on a family's name (docs/families.md).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
+from simgap import prune
+from simgap.config import ConfigError, SweepConfig
 from simgap.families.kernel import KernelFamily
 from simgap.families.mlp import MLPFamily
 from simgap.families.transformer import TransformerFamily
 
 FAMILIES = {"kernel": KernelFamily, "mlp": MLPFamily, "transformer": TransformerFamily}
 _FIXED = {"name", "closed_form"}  # class attributes, not user parameters
-
-
-def register(name: str, cls) -> None:
-    """Add a family class (a frozen dataclass implementing simgap.families.base.Family)."""
-    FAMILIES[name] = cls
 
 
 def get_family(name: str, **family_params):
@@ -27,3 +28,17 @@ def get_family(name: str, **family_params):
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for family {name!r}; allowed: {sorted(allowed)}")
     return cls(**family_params)
+
+
+def from_config(cfg: SweepConfig):
+    """The family a sweep config names, checked against its grid: ConfigError naming the config
+    file and the key (family, [family_params] or [grid].student_init), before anything trains."""
+    try:
+        family = get_family(cfg.family, **cfg.family_params)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{cfg.source}: {'[family_params]' if cfg.family in FAMILIES else 'family'}: {e}") from None
+    try:  # a pruned init needs a family that can prune and teachers to prune students from
+        prune.check_student_init(family, cfg.grid)
+    except ValueError as e:
+        raise ConfigError(f"{cfg.source}: [grid].student_init: {e}") from None
+    return family

@@ -1,5 +1,9 @@
 """The seam between the engine and a family: what a family must provide, plus shared helpers.
 
+A new family is one module beside this one implementing `Family` below, plus one entry in
+FAMILIES (simgap/families/__init__.py); nothing else in simgap branches on a family's name
+(docs/families.md walks through it).
+
 A family is a frozen (hashable) dataclass: the engine passes it to `jax.jit` as a static
 argument, so two equal families share compiles. Every method below is a pure function of
 arrays; `size` and `teacher_size` arrive as traced int32 scalars (one per vmapped member),

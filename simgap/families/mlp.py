@@ -57,9 +57,9 @@ def label(context, i: int) -> int:
 def forward(params, x_BxI, mask1_H, mask2_H):
     """The model: two hidden ReLU layers, then linear logits (flat params "hidden1/kernel", ...).
 
-    Each mask multiplies its hidden layer's activations: the family passes 1 for the member's
-    true units and 0 for padding; pruning passes all ones and differentiates with respect to
-    them to score each neuron's importance."""
+    Each mask multiplies its hidden layer's activations: `apply` passes 1 for the member's true
+    units and 0 for the bucket's padding, so padded units output exactly 0. (Pruning scores
+    neurons by scaling the next layer's kernel rows instead, see `_neuron_importance`.)"""
     h_BxH = jax.nn.relu(x_BxI @ params["hidden1/kernel"] + params["hidden1/bias"]) * mask1_H
     h_BxH = jax.nn.relu(h_BxH @ params["hidden2/kernel"] + params["hidden2/bias"]) * mask2_H
     return h_BxH @ params["out/kernel"] + params["out/bias"]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from simgap import optim, prune, sources
+from simgap import prune, sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,12 +151,6 @@ def importance(cfg: ModelConfig, params: nnx.State, source, key: jax.Array, n_ba
     return prune.mask_importance(loss, unit_masks(cfg), jax.random.split(key, n_batches))
 
 
-def width_for_sparsity(cfg: ModelConfig, p: float) -> int:
-    """Student d_model for total sparsity p: d (1 - p'), rounded to whole heads."""
-    keep = cfg.d_model * (1.0 - prune.component_sparsity(p)) / cfg.head_dim
-    return max(1, round(keep)) * cfg.head_dim
-
-
 def prune_params(cfg: ModelConfig, params: nnx.State, imp: dict,
                  d_model: int) -> tuple[ModelConfig, nnx.State]:
     """Keep the most important d_model hidden dims, and per layer the most important heads and
@@ -194,23 +188,6 @@ def prune_params(cfg: ModelConfig, params: nnx.State, imp: dict,
     return small, student
 
 
-# ---------------------------------------------------------------------------------------------
-# Training on nnx.State params outside the engine (tests, pruning checks, the experiment script),
-# with the engine's optimizer and schedule; vmapped over seeds by the caller. The engine's family
-# adapter below reuses `distill_loss`.
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    steps: int
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    warmup_frac: float = 0.05
-    weight_decay: float = 0.0
-    lam: float = 1.0
-    tau: float = 1.0
-
-
 def distill_loss(logits_BxLxV, batch: sources.SeqBatch, teacher_BxLxV, lam, tau):
     """lam tau^2 KL(teacher_tau || student_tau) + (1 - lam) CE(sampled next tokens), both
     averaged over the positions the source scores. teacher None: plain supervised CE."""
@@ -219,36 +196,6 @@ def distill_loss(logits_BxLxV, batch: sources.SeqBatch, teacher_BxLxV, lam, tau)
         return ce
     kl = sources.kl_divergence(teacher_BxLxV / tau, logits_BxLxV / tau, batch)
     return lam * tau**2 * kl + (1 - lam) * ce
-
-
-def train(key, cfg: ModelConfig, source, tc: TrainConfig, params=None,
-          teacher: tuple[ModelConfig, nnx.State] | None = None) -> nnx.State:
-    """Train from `params` (fresh from `key` when None), on fresh sequences each step, with an
-    optional teacher whose logits are computed inside the loop, with the engine's optimizer
-    (simgap.optim). Data keys depend only on `key`, so a student sees the same sequences
-    whatever its teacher (paired comparisons)."""
-    key_init, key_data = jax.random.split(key)
-    params = init(key_init, cfg) if params is None else params
-
-    def loss_fn(p, i):
-        batch = source.sample(jax.random.fold_in(key_data, i), tc.batch_size)
-        t_logits = None if teacher is None else jax.lax.stop_gradient(
-            apply(teacher[0], teacher[1], batch.inputs_BxL))
-        return distill_loss(apply(cfg, p, batch.inputs_BxL), batch, t_logits, tc.lam, tc.tau)
-
-    opt = optim.adamw(tc.steps, tc.learning_rate, tc.warmup_frac, tc.weight_decay)
-    return optim.minimize(loss_fn, params, opt, tc.steps)[0]
-
-
-def evaluate(cfg: ModelConfig, params: nnx.State, batch: sources.SeqBatch) -> dict:
-    logits = apply(cfg, params, batch.inputs_BxL)
-    return {"loss": sources.cross_entropy(logits, batch), "accuracy": sources.accuracy(logits, batch)}
-
-
-def kl_between(cfg_a, params_a, cfg_b, params_b, batch: sources.SeqBatch) -> jax.Array:
-    """Held-out KL(model a || model b) over the scored positions."""
-    return sources.kl_divergence(apply(cfg_a, params_a, batch.inputs_BxL),
-                                 apply(cfg_b, params_b, batch.inputs_BxL), batch)
 
 
 # ---------------------------------------------------------------------------------------------
