@@ -1,14 +1,14 @@
 """Training engine: plan a grid into compiled buckets and train each bucket as one vmapped scan.
 
-A bucket ("unit") holds every `Member` (size, teacher size, budget, teacher budget, seed) whose
+A bucket (`Unit`) holds every `Member` (size, teacher size, budget, teacher budget, seed) whose
 shapes agree after padding, so a sweep compiles once per bucket, never once per (size, seed).
 Its program, `run_bucket`, is one `jit(vmap(...))` over members, static in one `Spec` (family,
-kind, widths, budget, batch size); every member input is an array of `simgap.feed.Inputs`, made
-outside the program by simgap.feed, member axis first: run_unit shards it over every device and
-host (simgap.distributed). A family is reached only through its methods and optional attributes
-(simgap.families.base), never by its name: a new family needs no change here. Where its input space is finite (`teacher_tables`),
-a distilled bucket takes every teacher width of its student bucket: its teachers' outputs are
-computed once on every input, instead of a teacher forward pass per step.
+kind, widths, budget, batch size) and fed one `simgap.feed.Inputs` (member axis first, made
+outside the program by simgap.feed), which run_unit shards over every device and host
+(simgap.distributed). A family is reached only through its methods and optional attributes
+(simgap.families.base), never by its name: a new family needs no change here. Where its input
+space is finite (`teacher_tables`), a distilled bucket takes every teacher width of its student
+bucket, its teachers' outputs computed once on every input instead of once per step.
 """
 
 from __future__ import annotations
