@@ -7,26 +7,20 @@ import json
 import math
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+from simgap.fit.results import to_json
 
 from simgap.plan import link
 from simgap.plan.compute import SCENARIOS, PlanError
 from simgap.plan.load import REFERENCES, load_laws, reference
-from simgap.plan.run import PlanRequest, make_plan, summarize, write_plots
+from simgap.plan.plots import write_plots
+from simgap.plan.run import PlanRequest, make_plan
+from simgap.plan.summary import summarize
 
+ALL = ("free", "inference", "trained")  # --scenario all (pretraining on request)
 PROTOCOLS = {"tokens-per-param": "tokens_per_param", "fixed-tokens": "fixed_tokens", "compute-optimal": "compute_optimal"}
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item"):
-        x = x.item()
-    if isinstance(x, float) and x != x or x in (float("inf"), float("-inf")):
-        return None
-    return x
 
 
 def _number(text: str, *, low: float = 0.0, strict: bool = True) -> float:
@@ -58,6 +52,10 @@ def _count(low: int):
             raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {n}")
         return n
     return parse
+
+
+def _at_least_one(text: str) -> float:
+    return _number(text, low=1.0, strict=False)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -119,7 +117,22 @@ def parser() -> argparse.ArgumentParser:
                          "fixed-tokens D_T = --teacher-tokens; compute-optimal: the 'trained' allocation at "
                          "C = --compute-multiple·6·N_S·D_S")
     ap.add_argument("--teacher-tokens-per-param", type=positive, default=20.0, help="k for tokens-per-param (20)")
-    ap.add_argument("--teacher-tokens", type=positive, help="D_T for --teacher-protocol fixed-tokens")
+    ap.add_argument("--teacher-tokens", type=positive, help="D_T of your teacher (with --teacher-size), or of "
+                    "every teacher under --teacher-protocol fixed-tokens")
+    mine = ap.add_argument_group("your teachers", "plan D_S and distil-vs-supervised for teachers you already have "
+                                 "(their training is sunk; the student pays its training and, unless --scenario free, "
+                                 "the teacher's inference on D_S)")
+    mine.add_argument("--teacher-size", type=positive, help="your teacher's N_T (with --teacher-tokens D_T, or "
+                      "--teacher-loss)")
+    mine.add_argument("--teacher-loss", type=positive, help="your teacher's measured loss L_T, in the laws' unit "
+                      "(nats/token on their data)")
+    mine.add_argument("--teachers", metavar="FILE.csv", help="several teachers to rank: a CSV with a header and "
+                      "columns name (optional), size, tokens, or loss (size optional then)")
+    ap.add_argument("--students-per-teacher", type=_at_least_one, default=1.0, metavar="K",
+                    help="K students share one trained teacher: 1/K of its training is charged to this student "
+                         "(scenarios trained and pretraining), and the smallest K at which distillation pays is "
+                         "reported per student size. C is what this student is charged: its training, its teacher's "
+                         "inference on its tokens, and 1/K of the teacher's training")
     ap.add_argument("--compute-multiple", type=positive, default=10.0,
                     help="compute-optimal protocol: C = multiple · 6·N_S·D_S per student (> 1)")
     ap.add_argument("--flops-c1", type=nonnegative, default=0.0, help="F(N) = 2N(1 + c1·N^(-1/3) + c2·N^(-2/3)), "
@@ -168,33 +181,44 @@ def main(argv: list[str] | None = None) -> int:
             raise PlanError("--eq8-boot needs --laws FILE (the fit's data)")
         if args.target_student is not None and not (args.design or args.design_students or args.eq8_boot):
             raise PlanError("--target-student needs --design TABLE.csv, --design-students or --eq8-boot N")
+        if args.teacher_size is None and args.teacher_loss is None and args.teacher_tokens is not None \
+                and args.teacher_protocol != "fixed-tokens":
+            raise PlanError("--teacher-tokens needs --teacher-size (your teacher) or --teacher-protocol fixed-tokens")
+        if args.teachers and (args.teacher_size is not None or args.teacher_loss is not None):
+            raise PlanError("give --teachers FILE.csv or --teacher-size/--teacher-loss, not both")
+        if args.teacher_size is not None and args.teacher_tokens is None and args.teacher_loss is None:
+            raise PlanError("--teacher-size needs --teacher-tokens D_T (or --teacher-loss L_T): a teacher's loss "
+                            "depends on how long it was trained")
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
                                         float("nan") if args.teacher_tokens is None else args.teacher_tokens,
                                         args.compute_multiple)
         L = (reference(args.reference) if args.reference else load_laws(args.laws, args.family, args.setting)
              if args.laws else None)
         req = PlanRequest(student=_or_nan(args.student), compute=_or_nan(args.compute), student_tokens=args.student_tokens,
-                          scenarios=tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,),
+                          scenarios=ALL if args.scenario == "all" else (args.scenario,),
                           protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
                           size_unit=args.size_unit or (1e6 if args.reference else 1.0),
                           sweep_points=args.sweep_points, map_students=args.map_students, design_table=args.design,
                           design_students=args.design_students or (),
                           design_ratios=args.design_teacher_ratios, design_seeds=args.design_seeds,
                           target_student=args.target_student, design_boot=args.design_boot, eq8_boot=args.eq8_boot,
-                          noise_sd=args.noise_sd, seed=args.seed)
-        plan, extras = make_plan(L, req, sweeps=not args.no_sweep)
+                          noise_sd=args.noise_sd, seed=args.seed, teacher_size=args.teacher_size,
+                          teacher_tokens=args.teacher_tokens if args.teacher_size is not None else None,
+                          teacher_loss=args.teacher_loss, teachers_csv=args.teachers,
+                          students_per_teacher=args.students_per_teacher)
+        plan = make_plan(L, req, sweeps=not args.no_sweep)
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             if not args.no_plots:
-                plan["plots"] = write_plots(L, req, plan, extras, out)
-            (out / "plan.json").write_text(json.dumps(_jsonable(plan), indent=1, allow_nan=False))
+                plan = replace(plan, plots=write_plots(plan, out))
+            (out / "plan.json").write_text(json.dumps(to_json(plan), indent=1, allow_nan=False))
     except (PlanError, ValueError, OSError) as e:
         print(f"simgap.plan: error: {e}", file=sys.stderr)
         return 2
     print(summarize(plan))
     if args.out:
-        print(f"wrote {out / 'plan.json'}" + (f" and {len(plan['plots'])} plots" if "plots" in plan else ""))
+        print(f"wrote {out / 'plan.json'}" + (f" and {len(plan.plots)} plots" if plan.plots else ""))
     return 0
 
 

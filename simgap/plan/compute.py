@@ -6,6 +6,7 @@ per token forward (3F = forward + backward). Scenarios (δ_pre, δ_logit):
 - "free"      (0, 0): the teacher exists and its logits cost nothing (amortised);
 - "inference" (0, 1): the teacher exists, its forward passes on D_S are paid;
 - "trained"   (1, 1): the teacher is trained for this one student;
+- "pretraining" (1, 0): the teacher is trained here but its logits cost nothing (e.g. stored);
 and the baseline "supervised": the student trained on labels with all of C (D = C/(3F(N_S))).
 For fixed N_S and C we minimise Eq. 8's L_S over (D_S, N_T, D_T) with SLSQP in log space under
 the equality constraint cost = C, from several feasible starts; the teacher's loss is the
@@ -37,12 +38,14 @@ class Scenario:
     delta_pre: float
     delta_logit: float
     description: str
+    students_per_teacher: float = 1.0  # K: δ_pre already divided by it (see teachers.shared)
 
 
 SCENARIOS = {
     "free": Scenario("free", 0.0, 0.0, "teacher exists, logits free"),
     "inference": Scenario("inference", 0.0, 1.0, "teacher exists, inference paid"),
     "trained": Scenario("trained", 1.0, 1.0, "teacher trained for this student"),
+    "pretraining": Scenario("pretraining", 1.0, 0.0, "teacher trained for this student, its logits free"),
 }
 
 
@@ -107,13 +110,15 @@ class Allocation:
     spend: dict  # student_training, teacher_inference, teacher_training, total (FLOPs)
     n_starts: int
     teacher_interior: bool  # False: N_T (or, for a teacher trained here, D_T/N_T) sits at the edge of the box
+    flags: tuple[str, ...] = ()  # teacher_size_at_edge, teacher_tokens_at_edge, student_tokens_at_floor, not_converged
+    students_per_teacher: float = 1.0
 
     @property
     def gain(self) -> float:
         """Supervised minus distilled L_S: positive when distillation wins at this compute."""
         return self.supervised_loss - self.student_loss
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return asdict(self) | {"gain": self.gain}
 
 
@@ -195,10 +200,19 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
     step_v, step_w = (box[1][1] - box[1][0]) * 1e-3, (box[2][1] - box[2][0]) * 1e-3
     # An existing teacher (δ_pre = 0) trained to the box's 1e5 tokens per parameter is the natural answer, not an edge.
     tokens_inside = scenario.delta_pre == 0 or box[2][0] + step_w < x[2] < box[2][1] - step_w
-    interior = bool(box[1][0] + step_v < x[1] < box[1][1] - step_v and tokens_inside)
+    size_inside = box[1][0] + step_v < x[1] < box[1][1] - step_v
+    if scenario.delta_pre == 0 and scenario.delta_logit == 0:  # a free teacher is fixed by its loss alone:
+        L_T = float(laws.supervised_loss(N_T, D_T, sup))  # at the edge when no teacher in the box is stronger/weaker
+        L_lo = float(laws.supervised_loss(math.exp(box[1][1]), math.exp(box[1][1] + box[2][1]), sup))
+        L_hi = float(laws.supervised_loss(math.exp(box[1][0]), math.exp(box[1][0] + box[2][0]), sup))
+        size_inside = L_lo * (1 + 1e-6) < L_T < L_hi * (1 - 1e-6)
+    floor = x[0] <= box[0][0] + (box[0][1] - box[0][0]) * 1e-3 and box[0][1] > box[0][0]
+    flags = tuple(f for f, on in (("teacher_size_at_edge", not size_inside), ("teacher_tokens_at_edge", not tokens_inside),
+                                  ("student_tokens_at_floor", floor), ("not_converged", not converged)) if on)
     return Allocation(scenario.name, float(N_S), float(C), D_S, N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
                       float(_loss(x, N_S, sup, dist)), supervised_at_compute(N_S, C, sup, F), converged, message,
-                      spend["total"] / C - 1, spend, len(picks), interior)
+                      spend["total"] / C - 1, spend, len(picks), bool(size_inside and tokens_inside), flags,
+                      scenario.students_per_teacher)
 
 
 def _canonical_free_teacher(x, N_S, sup, box, tokens_per_param: float = 20.0):

@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from scipy import interpolate
 
+from simgap.fit.teacher import _wls  # the one weighted least squares (vectorised over replicates)
 from simgap.intervals import percentile_interval
 from simgap.optima import refine_log_quadratic
+from simgap.plan import link
 from simgap.plan.compute import PlanError
 
 SIZE, TEACHER, LOSS = "student_size", "teacher_size", "student_loss"
@@ -130,13 +132,9 @@ def estimate(students, teachers, mean_curves, target: float) -> dict:
         opt.append(np.exp(ref)), inner.append((i > 0) & (i < len(ts) - 1))
     T, w = np.stack(opt, 1), np.stack(inner, 1).astype(float)
     x = np.asarray(students, float)[None, :]
-    sw = w.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        xm, ym = (w * x).sum(1) / sw, (w * T).sum(1) / sw
-        sxx = (w * (x - xm[:, None]) ** 2).sum(1)
-        slope = (w * (x - xm[:, None]) * (T - ym[:, None])).sum(1) / sxx
-    slope = np.where(sw >= 2, slope, np.nan)
-    intercept = ym - slope * xm
+        slope, intercept = _wls(x, T, w)  # OLS on the interior optima (weights 0/1), one per replicate
+    slope = np.where(w.sum(1) >= 2, slope, np.nan)
     return {"optima": T, "interior": w.astype(bool), "slope": slope, "intercept": intercept,
             "target": slope * target + intercept}
 
@@ -195,15 +193,18 @@ class Prediction:
         return self.target_teacher_ci[1] - self.target_teacher_ci[0]
 
 
-def predict(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0) -> Prediction:
-    """The pilot's estimate and the parametric-bootstrap CIs of the slope and of T*(target)."""
+def predict(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0,
+            with_draws: bool = False):
+    """The pilot's estimate and the parametric-bootstrap CIs of the slope and of T*(target)
+    (with_draws: also the simulated pilots' slopes and intercepts, for a plot's band)."""
     if not (math.isfinite(target) and target > 0):
         raise PlanError(f"target student size must be finite and > 0, got {target!r}")
     own = estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
     sim = simulate(pilot, target, n_boot, np.random.default_rng(seed))
-    return Prediction(float(own["slope"][0]), float(own["intercept"][0]), float(target), float(own["target"][0]),
-                      _interval(sim["slope"], ci), _interval(sim["target"], ci), ci,
-                      float(np.isfinite(sim["slope"]).mean()), n_boot)
+    p = Prediction(float(own["slope"][0]), float(own["intercept"][0]), float(target), float(own["target"][0]),
+                   _interval(sim["slope"], ci), _interval(sim["target"], ci), ci,
+                   float(np.isfinite(sim["slope"]).mean()), n_boot)
+    return (p, {"slope": sim["slope"], "intercept": sim["intercept"]}) if with_draws else p
 
 
 def _add_seeds(p: Pilot, k: int) -> tuple[Pilot, float]:
@@ -280,8 +281,6 @@ def pilot_from_law(sup, dist, students, teacher_ratios, n_seeds: int, noise_sd: 
                    tokens_per_param: float = 20.0) -> Pilot:
     """A planned pilot with no runs yet: fitted laws give the curves (Eq. 8, teachers' loss from the
     supervised law under `protocol`, students on tokens_per_param·N_S), noise_sd the seed noise."""
-    from simgap.plan import link
-
     protocol = protocol or link.TeacherProtocol()
     S = np.sort(np.asarray(students, float))
     ratios = np.sort(np.asarray(teacher_ratios, float))

@@ -10,10 +10,11 @@ when extrapolating from a pilot of this size and noise (the law's form assumed r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from simgap import fit as fit_lib
 from simgap import laws
 from simgap.laws import DistillParams, SupervisedParams
 
@@ -30,15 +31,10 @@ class Eq8Extrapolation:
     n_failed: int  # refits that did not converge (left out)
     noise_log: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def expected_error(sup: SupervisedParams, dist: DistillParams, N, D, teacher_loss, noise_log: float,
                    target_student: float, target_tokens: float, *, n_boot: int = 20, seed: int = 0,
                    n_top: int = 2, n_random: int = 1) -> Eq8Extrapolation:
-    from simgap import fit as fit_lib
-
     N, D, LT = (np.asarray(a, float) for a in (N, D, teacher_loss))
     if not (len(N) == len(D) == len(LT) and len(N) >= 10):
         raise ValueError(f"need ≥ 10 distillation rows with equal-length N, D, teacher_loss, got {len(N)}")

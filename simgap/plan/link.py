@@ -4,7 +4,7 @@ Eq. 8 (Busbridge et al. 2025) gives the student's loss from the teacher's loss L
 supervised law for the teacher, L_T = L(N_T, D_T), and a protocol saying how the teacher is
 trained (D_T as a function of N_T), it becomes a curve L_S(N_T) whose argmin is the implied
 optimal teacher T*(S). Zhang et al. (ACL 2025) fitted T* = 2.498·S − 11.498 (millions of
-parameters, R² = 0.9957) on GPT-2/Pythia pilots; `ZHANG` below holds those numbers for tables.
+parameters, R² = 0.9957) on GPT-2/Pythia pilots (`simgap.laws.ZHANG_LINEAR`).
 
 Protocols (`TeacherProtocol`):
 - "tokens_per_param": D_T = k·N_T (k = 20, Chinchilla's ratio, by default);
@@ -17,15 +17,15 @@ Protocols (`TeacherProtocol`):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
 
 from simgap import laws
 from simgap.laws import DistillParams, SupervisedParams
+from simgap.plan import compute
 
-ZHANG = {"slope": 2.498, "intercept_millions": -11.498, "r2": 0.9957}
 RATIO_RANGE = (1e-2, 1e4)  # searched teacher sizes, as multiples of the student's
 
 
@@ -81,6 +81,18 @@ class ImpliedOptimum:
         return self.teacher / self.student
 
 
+def log_argmin(f, lo: float, hi: float, n_grid: int = 1201, xatol: float = 1e-9) -> tuple[float, float]:
+    """argmin of f(u) over u ∈ [lo, hi] (u a log size): a grid (a sharp break can hide between coarse
+    points) refined by bounded Brent around the best grid point; never worse than that point.
+    Returns (u, f(u)). `f` takes an array of u."""
+    u = np.linspace(lo, hi, n_grid)
+    vals = f(u)
+    i = int(np.argmin(vals))
+    res = optimize.minimize_scalar(lambda x: float(f(np.asarray(x))), bounds=(u[max(i - 1, 0)], u[min(i + 1, n_grid - 1)]),
+                                   method="bounded", options={"xatol": xatol})
+    return (float(res.x), float(res.fun)) if res.fun <= vals[i] else (float(u[i]), float(vals[i]))
+
+
 def student_loss_vs_teacher(N_S: float, D_S: float, N_T, sup: SupervisedParams, dist: DistillParams,
                             protocol: TeacherProtocol) -> np.ndarray:
     """L_S(N_T) = Eq. 8 at L_T = L(N_T, D_T(N_T))."""
@@ -92,21 +104,14 @@ def implied_optimum(N_S: float, D_S: float, sup: SupervisedParams, dist: Distill
                     protocol: TeacherProtocol, n_grid: int = 1201) -> ImpliedOptimum:
     """argmin over N_T ∈ N_S·[1e-2, 1e4] of L_S: a log grid (the break is sharp) refined by bounded Brent."""
     if protocol.kind == "compute_optimal":
-        from simgap.plan import compute
-
         C = protocol.compute_multiple * 6.0 * N_S * D_S
         a = compute.optimise(N_S, C, sup, dist, compute.SCENARIOS[protocol.scenario])
         return ImpliedOptimum(N_S, a.student_tokens, a.teacher, a.teacher_tokens, a.teacher_loss, a.student_loss,
                               float(laws.supervised_loss(N_S, a.student_tokens, sup)), a.teacher_interior)
     lo, hi = math.log(N_S * RATIO_RANGE[0]), math.log(N_S * RATIO_RANGE[1])
-    u = np.linspace(lo, hi, n_grid)
     f = lambda x: student_loss_vs_teacher(N_S, D_S, np.exp(x), sup, dist, protocol)  # noqa: E731
-    vals = f(u)
-    i = int(np.argmin(vals))
-    res = optimize.minimize_scalar(lambda x: float(f(x)), bounds=(u[max(i - 1, 0)], u[min(i + 1, n_grid - 1)]),
-                                   method="bounded", options={"xatol": 1e-9})
-    x = res.x if res.fun <= vals[i] else u[i]
-    step = u[1] - u[0]
+    x, _ = log_argmin(f, lo, hi, n_grid)
+    step = np.linspace(lo, hi, n_grid)[1] - lo
     N_T = float(math.exp(x))
     D_T = float(protocol.teacher_tokens(N_T))
     return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
@@ -175,9 +180,6 @@ class Agreement:
     n_inside_ci: int  # implied optima inside the measured CIs
     protocol: str
     verdict: str  # one sentence: agree or not, within which error
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measured_T, measured_T_ci,

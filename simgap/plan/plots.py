@@ -42,62 +42,103 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
 
 
 def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], path, *,
-                            title: str) -> Path:
+                            title: str, interior: bool = True) -> Path:
     """L_S against teacher size for one student, the optimum starred, supervised training dashed."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(teachers, student_loss, "-", color="C0", label="distilled student L_S")
     ax.axhline(supervised_loss, ls="--", color="gray", label=f"supervised, same tokens: {supervised_loss:.4f}")
-    ax.plot([optimum[0]], [optimum[1]], "*", ms=14, color="C3", label=f"optimum: N_T = {optimum[0]:.3g}, L_S = {optimum[1]:.4f}")
+    edge = "" if interior else " (at the edge of the searched sizes: a bound)"
+    ax.plot([optimum[0]], [optimum[1]], "*", ms=14, color="C3",
+            label=f"optimum: N_T = {optimum[0]:.3g}, L_S = {optimum[1]:.4f}{edge}")
     ax.set_xscale("log")
-    ax.set_xlabel("teacher size N_T")
-    ax.set_ylabel("student loss")
+    ax.set_xlabel("teacher size N_T (parameters)")
+    ax.set_ylabel("student loss (nats/token)")
     lo, hi = min(np.min(student_loss), supervised_loss), np.quantile(student_loss, 0.8)
     ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
-def plot_gain_map(students, computes, gain_by_scenario: dict, path) -> Path:
-    """Distilled minus supervised L_S over (N_S, C), one panel per scenario; the 0 contour (crossover) drawn."""
+def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: dict | None = None,
+                  ties: dict | None = None, requested: tuple[float, float] | None = None) -> Path:
+    """Gain = supervised − distilled L_S over (N_S, C), one panel per scenario (blue: distillation wins).
+
+    Grey: C too small for that student (no plan). The colour scale is set by the 95th
+    percentile of |gain| over feasible cells (larger values saturate), so a few extreme cells do not
+    wash out the crossover band. Dots: ties (|gain| below the laws' stated error); x: flagged
+    allocations (edge, floor or unconverged); black line: the crossover (gain = 0)."""
     names = list(gain_by_scenario)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
     X, Y = np.meshgrid(np.asarray(computes), np.asarray(students))
     for ax, name in zip(axes[0], names):
-        diff = -np.asarray(gain_by_scenario[name], float)  # distilled − supervised
-        m = np.nanmax(np.abs(diff)) or 1.0
-        pc = ax.pcolormesh(X, Y, diff, cmap="RdBu_r", vmin=-m, vmax=m, shading="nearest")
-        if np.nanmin(diff) < 0 < np.nanmax(diff):
-            ax.contour(X, Y, diff, levels=[0.0], colors="k", linewidths=1.5)
+        gain = np.asarray(gain_by_scenario[name], float)
+        feasible = np.isfinite(gain)
+        m = float(np.quantile(np.abs(gain[feasible]), 0.95)) if feasible.any() else 1.0
+        m = m if m > 0 else 1.0
+        ax.set_facecolor("0.8")  # masked (infeasible) cells show the background
+        pc = ax.pcolormesh(X, Y, np.ma.masked_invalid(gain), cmap="RdBu", vmin=-m, vmax=m, shading="nearest")
+        if feasible.any() and np.nanmin(gain) < 0 < np.nanmax(gain):
+            ax.contour(X, Y, np.where(feasible, gain, np.nan), levels=[0.0], colors="k", linewidths=1.5)
+        if ties is not None and np.any(ties[name]):
+            ax.plot(X[ties[name]], Y[ties[name]], ".", color="k", ms=3, label="tie (within the laws' error)")
+        if flagged is not None and np.any(flagged[name]):
+            ax.plot(X[flagged[name]], Y[flagged[name]], "x", color="C1", ms=5, label="flagged: edge/floor/unconverged")
+        if requested is not None:
+            ax.plot([requested[1]], [requested[0]], "*", ms=12, mfc="none", mec="k", label="requested (N_S, C)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("compute C (FLOPs)")
         ax.set_ylabel("student size N_S")
-        ax.set_title(f"{name}: L_S(distil) − L_S(supervised)\nblue: distillation wins; black: crossover", fontsize=8)
-        fig.colorbar(pc, ax=ax, fraction=0.046)
+        ax.set_title(f"{name}: gain = L_S(supervised) − L_S(distil)\nblue: distillation wins; grey: C too small",
+                     fontsize=8)
+        cb = fig.colorbar(pc, ax=ax, fraction=0.046, extend="both")
+        cb.set_label("gain (nats/token)", fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return save_figure(fig, path)
 
 
-def plot_allocation(allocations_by_scenario: dict, path) -> Path:
-    """Shares of the spend (student training, teacher inference, teacher training) against C, per scenario."""
+def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: float | None = None) -> Path:
+    """Per scenario against C: top, the shares of the spend (student training, teacher inference,
+    teacher training) with N_T/N_S on the right axis; bottom, D_S, D_T and N_T. The requested C is
+    the dotted line; flagged allocations (edge, floor, unconverged) are red x's."""
     names = list(allocations_by_scenario)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.4 * len(names), 6.6), squeeze=False, sharex="col")
     parts = ("student_training", "teacher_inference", "teacher_training")
-    for ax, name in zip(axes[0], names):
+    for j, name in enumerate(names):
         al = allocations_by_scenario[name]
+        ax, low = axes[0, j], axes[1, j]
         C = np.array([a.compute for a in al])
         shares = np.array([[a.spend[p] / a.spend["total"] for a in al] for p in parts])
-        ax.stackplot(C, shares, labels=[p.replace("_", " ") for p in parts], alpha=0.8)
+        handles = ax.stackplot(C, shares, labels=[p.replace("_", " ") for p in parts], alpha=0.8)
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
-        ax.set_xlabel("compute C (FLOPs)")
         ax.set_ylabel("share of C")
         ax2 = ax.twinx()
-        ax2.plot(C, [a.teacher / a.student for a in al], "k-", lw=1.2, label="N_T / N_S")
+        ratio, = ax2.plot(C, [a.teacher / a.student for a in al], "k-", lw=1.2, label="N_T / N_S (right axis)")
         ax2.set_yscale("log")
         ax2.set_ylabel("N_T / N_S")
         ax.set_title(f"{name} (N_S = {al[0].student:.3g})", fontsize=9)
-        ax.legend(fontsize=6, loc="lower left")
+        ax.legend(handles=[*handles, ratio], fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=2,
+                  frameon=False)
+        low.plot(C, [a.student_tokens for a in al], "-o", ms=3, label="D_S (student tokens)")
+        low.plot(C, [a.teacher_tokens for a in al], "-s", ms=3, label="D_T (teacher tokens)")
+        low.plot(C, [a.teacher for a in al], "-^", ms=3, label="N_T (teacher parameters)")
+        bad = np.array([bool(a.flags) for a in al])
+        if bad.any():
+            low.plot(C[bad], np.array([a.student_tokens for a in al])[bad], "x", color="C3", ms=8,
+                     label="flagged (edge/floor/unconverged)")
+        low.set_xscale("log")
+        low.set_yscale("log")
+        low.set_xlabel("compute C (FLOPs)")
+        low.set_ylabel("tokens or parameters")
+        for a_ in (ax, low):
+            if requested_compute is not None:
+                a_.axvline(requested_compute, color="k", ls=":", lw=1)
+        low.legend(fontsize=6, loc="best", frameon=False)
+    if requested_compute is not None:
+        fig.suptitle(f"dotted: the requested C = {requested_compute:.3g} FLOPs", fontsize=8)
     return save_figure(fig, path)
 
 
@@ -126,3 +167,28 @@ def plot_design(students, optima, interior, slopes, intercepts, target: float, c
     ax.set_title("How sure is the pilot's teacher law?", fontsize=9)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def write_plots(plan, out: Path) -> tuple[str, ...]:
+    """Every figure a `Plan` has data for, drawn from its fields."""
+    out = Path(out)
+    paths = []
+    d = plan.design
+    if d is not None and d.status == "ok":
+        paths.append(plot_design(d.students, d.optima, d.interior, d.draws["slope"], d.draws["intercept"],
+                                 d.prediction.target, d.prediction.ci, out / "design.png",
+                                 implied=d.eq8_implied_target_teacher))
+    if plan.laws is not None:
+        lk, r = plan.link, plan.request
+        o = lk.at_student
+        paths.append(plot_student_vs_teacher(
+            lk.curve_teachers, lk.curve_loss, o.supervised_loss, (o.teacher, o.student_loss),
+            out / "student_vs_teacher.png", interior=o.interior,
+            title=f"N_S = {r.student:.3g} on D_S = {o.student_tokens:.3g} tokens; teachers: {lk.protocol}\n"
+                  f"(a fixed protocol, teacher's compute not charged: not the allocation's teacher)"))
+        sw = plan.sweep
+        if sw is not None:
+            paths.append(plot_gain_map(sw.map_students, sw.map_computes, sw.gains, out / "gain_map.png",
+                                       flagged=sw.map_flags, ties=sw.map_ties, requested=(r.student, r.compute)))
+            paths.append(plot_allocation(sw.allocations, out / "allocation.png", requested_compute=r.compute))
+    return tuple(str(p) for p in paths)
