@@ -23,6 +23,7 @@ import numpy as np
 from scipy import optimize
 
 from simgap import laws
+from simgap.fit.teacher import fit_teacher_law
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
 
@@ -146,20 +147,15 @@ class LawOnOptima:
         return self.power_c * np.asarray(S, float) ** self.power_p
 
 
-def _r2(y, pred) -> float:
-    ss = float(np.sum((y - np.mean(y)) ** 2))
-    return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else math.nan
-
-
 def fit_laws_to_optima(S, T) -> LawOnOptima:
-    """Ordinary least squares, as Zhang et al. fit theirs (R² of the linear form in T, of the power form in log T)."""
+    """Least squares, as Zhang et al. fit theirs (R² of the linear form in T, of the power form in log T),
+    by simgap's one teacher-law fit (no bootstrap here: these optima carry no noise)."""
     S, T = np.asarray(S, float), np.asarray(T, float)
     if len(np.unique(S)) < 3:
         raise ValueError(f"need ≥ 3 distinct student sizes to fit a teacher law, got {len(np.unique(S))}")
-    k, b = np.polyfit(S, T, 1)
-    p, logc = np.polyfit(np.log(S), np.log(T), 1)
-    return LawOnOptima(float(k), float(b), _r2(T, k * S + b), float(math.exp(logc)), float(p),
-                       _r2(np.log(T), p * np.log(S) + logc), len(S))
+    lin = fit_teacher_law(S, T, form="linear", n_boot=0)
+    log = fit_teacher_law(S, T, form="loglog", n_boot=0)
+    return LawOnOptima(lin.slope, lin.intercept, lin.r2, math.exp(log.intercept), log.slope, log.r2, len(S))
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
 
 
 def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], path, *,
-                            title: str, interior: bool = True) -> Path:
+                            title: str, interior: bool = True, fitted: tuple[float, float] | None = None) -> Path:
     """L_S against teacher size for one student, the optimum starred, supervised training dashed."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(teachers, student_loss, "-", color="C0", label="distilled student L_S")
@@ -50,6 +50,8 @@ def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, opti
     edge = "" if interior else " (at the edge of the searched sizes: a bound)"
     ax.plot([optimum[0]], [optimum[1]], "*", ms=14, color="C3",
             label=f"optimum: N_T = {optimum[0]:.3g}, L_S = {optimum[1]:.4f}{edge}")
+    if fitted is not None:
+        ax.axvspan(*fitted, color="C2", alpha=0.12, lw=0, label="teacher sizes the laws were fitted on")
     ax.set_xscale("log")
     ax.set_xlabel("teacher size N_T (parameters)")
     ax.set_ylabel("student loss (nats/token)")
@@ -61,13 +63,15 @@ def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, opti
 
 
 def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: dict | None = None,
-                  ties: dict | None = None, requested: tuple[float, float] | None = None) -> Path:
+                  ties: dict | None = None, requested: tuple[float, float] | None = None,
+                  fitted: tuple[float, float] | None = None) -> Path:
     """Gain = supervised − distilled L_S over (N_S, C), one panel per scenario (blue: distillation wins).
 
     Grey: C too small for that student (no plan). The colour scale is set by the 95th
     percentile of |gain| over feasible cells (larger values saturate), so a few extreme cells do not
     wash out the crossover band. Dots: ties (|gain| below the laws' stated error); x: flagged
-    allocations (edge, floor or unconverged); black line: the crossover (gain = 0)."""
+    allocations (edge, floor or unconverged); black line: the crossover (gain = 0); dashed: the
+    student sizes the laws were fitted on (outside them the map extrapolates)."""
     names = list(gain_by_scenario)
     fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
     X, Y = np.meshgrid(np.asarray(computes), np.asarray(students))
@@ -84,6 +88,10 @@ def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: 
             ax.plot(X[ties[name]], Y[ties[name]], ".", color="k", ms=3, label="tie (within the laws' error)")
         if flagged is not None and np.any(flagged[name]):
             ax.plot(X[flagged[name]], Y[flagged[name]], "x", color="C1", ms=5, label="flagged: edge/floor/unconverged")
+        if fitted is not None:
+            for y in fitted:
+                ax.axhline(y, color="C2", ls="--", lw=1)
+            ax.plot([], [], "--", color="C2", label="fitted N_S range")
         if requested is not None:
             ax.plot([requested[1]], [requested[0]], "*", ms=12, mfc="none", mec="k", label="requested (N_S, C)")
         ax.set_xscale("log")
@@ -99,10 +107,12 @@ def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: 
     return save_figure(fig, path)
 
 
-def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: float | None = None) -> Path:
+def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: float | None = None,
+                    fitted_tokens: tuple[float, float] | None = None) -> Path:
     """Per scenario against C: top, the shares of the spend (student training, teacher inference,
     teacher training) with N_T/N_S on the right axis; bottom, D_S, D_T and N_T. The requested C is
-    the dotted line; flagged allocations (edge, floor, unconverged) are red x's."""
+    the dotted line; flagged allocations (edge, floor, unconverged) are red x's; the green band is
+    the token range the laws were fitted on (outside it the answer extrapolates)."""
     names = list(allocations_by_scenario)
     fig, axes = plt.subplots(2, len(names), figsize=(4.4 * len(names), 6.6), squeeze=False, sharex="col")
     parts = ("student_training", "teacher_inference", "teacher_training")
@@ -125,6 +135,8 @@ def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: f
         low.plot(C, [a.student_tokens for a in al], "-o", ms=3, label="D_S (student tokens)")
         low.plot(C, [a.teacher_tokens for a in al], "-s", ms=3, label="D_T (teacher tokens)")
         low.plot(C, [a.teacher for a in al], "-^", ms=3, label="N_T (teacher parameters)")
+        if fitted_tokens is not None:
+            low.axhspan(*fitted_tokens, color="C2", alpha=0.12, lw=0, label="fitted token range")
         bad = np.array([bool(a.flags) for a in al])
         if bad.any():
             low.plot(C[bad], np.array([a.student_tokens for a in al])[bad], "x", color="C3", ms=8,
@@ -183,12 +195,14 @@ def write_plots(plan, out: Path) -> tuple[str, ...]:
         o = lk.at_student
         paths.append(plot_student_vs_teacher(
             lk.curve_teachers, lk.curve_loss, o.supervised_loss, (o.teacher, o.student_loss),
-            out / "student_vs_teacher.png", interior=o.interior,
+            out / "student_vs_teacher.png", interior=o.interior, fitted=plan.laws.ranges.teacher_size,
             title=f"N_S = {r.student:.3g} on D_S = {o.student_tokens:.3g} tokens; teachers: {lk.protocol}\n"
                   f"(a fixed protocol, teacher's compute not charged: not the allocation's teacher)"))
         sw = plan.sweep
         if sw is not None:
             paths.append(plot_gain_map(sw.map_students, sw.map_computes, sw.gains, out / "gain_map.png",
-                                       flagged=sw.map_flags, ties=sw.map_ties, requested=(r.student, r.compute)))
-            paths.append(plot_allocation(sw.allocations, out / "allocation.png", requested_compute=r.compute))
+                                       flagged=sw.map_flags, ties=sw.map_ties, requested=(r.student, r.compute),
+                                       fitted=plan.laws.ranges.student_size))
+            paths.append(plot_allocation(sw.allocations, out / "allocation.png", requested_compute=r.compute,
+                                         fitted_tokens=plan.laws.ranges.student_tokens))
     return tuple(str(p) for p in paths)
