@@ -29,15 +29,15 @@ def _verb(c: Choice) -> str:
     a = c.allocation
     nt, dt, ds = g(a.teacher), g(a.teacher_tokens), g(a.student_tokens)
     if c.teacher is not None:
-        return f"distil on {ds} tokens from {c.teacher.name}"
+        return f"distil on {ds} tokens"
     if a.scenario == "trained":
         return f"train a {nt} teacher on {dt} tokens, then distil on {ds} tokens"
     if a.scenario == "pretraining":
         return f"train a {nt} teacher on {dt} tokens, then distil on {ds} tokens (logits stored, free)"
     if a.scenario == "inference":
         longest = a.teacher_tokens >= 0.999e5 * a.teacher
-        return (f"distil on {ds} tokens from an existing {nt} teacher trained on {dt} tokens"
-                f"{' (1e5 per parameter, the longest the search allows)' if longest else ''} (L_T {a.teacher_loss:.4f}; "
+        return (f"distil on {ds} tokens from an existing {nt} teacher trained on {dt} tokens ("
+                f"{'1e5 per parameter, the longest the search allows; ' if longest else ''}L_T {a.teacher_loss:.4f}; "
                 f"its inference paid)")
     return (f"distil on {ds} tokens from any existing teacher with L_T ≈ {a.teacher_loss:.4f} (e.g. {nt} parameters "
             f"trained on {dt} tokens; logits free)")
@@ -73,7 +73,8 @@ def _laws(plan: Plan) -> list[str]:
     if plan.teachers is not None:
         t = plan.teachers
         lines += ["", f"your teachers for a {g(al.student)} student at {g(al.compute)} FLOPs ({t.scenario}), best "
-                      f"student first (a lower L_T can rank lower: the capacity gap):"]
+                      f"student first (a stronger teacher can rank lower: its inference costs more per token, and past the "
+                      f"capacity gap it teaches worse):"]
         for i, c in enumerate(t.ranked, 1):
             lines += choice_lines(c, f"  {i}. {c.teacher.name} (L_T {c.teacher.loss:.4f})")
     if plan.sharing is not None:
