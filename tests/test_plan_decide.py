@@ -82,3 +82,26 @@ def test_decision_ci_covers_the_true_gain_at_its_nominal_rate():
     interval of the plan's gain covers the true gain 80–97 % of the time (measured: see docs/planner.md)."""
     assert 0.80 <= _coverage(100, 0) <= 0.97
 
+
+
+def test_cli_reads_replicates_from_the_laws_file_and_prints_the_ci(tmp_path, capsys):
+    """fit.json/laws.json keep each law's bootstrap refits as a `replicates` list of parameter sets;
+    the planner turns them into each decision's interval."""
+    import json
+
+    from plan_helpers import fit_json
+    from simgap.plan.__main__ import main
+
+    path = fit_json(tmp_path / "fit.json")
+    doc = json.loads(path.read_text())
+    rng = np.random.default_rng(0)
+    reps = [asdict(replace(DIST, c0=DIST.c0 * (1 + 0.05 * rng.normal()))) for _ in range(40)]
+    doc["families"][0]["settings"][0]["distillation"]["replicates"] = reps
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    assert main(["--laws", str(path), "--student", "1e9", "--compute", "1e22", "--no-sweep", "--scenario", "trained",
+                 "--out", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    d = json.loads((out / "plan.json").read_text())["allocation"]["scenarios"]["trained"]["decision"]
+    assert d["n_replicates"] == 40 and d["ci"][0] < d["gain"] < d["ci"][1]
+    assert f"90% CI [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]" in text and "40 bootstrap replicates" in text
