@@ -12,8 +12,8 @@ capacity gap.
 Shared teachers: with K students per teacher, each student is charged 1/K of the teacher's
 training (δ_pre → δ_pre/K). K = 1 is the "trained" scenario; as K → ∞ it becomes the scenario with
 the teacher's training free ("inference" for trained, "free" for pretraining). The smallest K at
-which distillation beats supervised training is found by bisection (the gain never falls as K
-grows: every allocation stays affordable).
+which distillation beats supervised training is found by doubling K, then bisection (the gain
+never falls as K grows: every allocation stays affordable).
 """
 
 from __future__ import annotations
@@ -150,18 +150,18 @@ class Sharing:
 
 def smallest_k(N_S: float, C: float, sup, dist, scenario: Scenario, F: Callable = compute.flops_per_token,
                k_max: int = 2**20) -> Sharing:
-    """Bisection on K ∈ [1, k_max] of the sign of the optimised gain (non-decreasing in K)."""
+    """The first K ∈ [1, k_max] with a positive optimised gain (the gain never falls as K grows):
+    K doubled until the gain turns positive, then bisection between the last two."""
     gain = lambda k: compute.optimise(N_S, C, sup, dist, shared(scenario, k), F).gain  # noqa: E731
     g_inf = compute.optimise(N_S, C, sup, dist, replace(scenario, delta_pre=0.0), F).gain
     if g_inf <= 0:
         return Sharing(N_S, C, scenario.name, None, math.nan, g_inf, k_max)
-    g1 = gain(1)
-    if g1 > 0:
-        return Sharing(N_S, C, scenario.name, 1, g1, g_inf, k_max)
-    g_hi = gain(k_max)
-    if g_hi <= 0:
-        return Sharing(N_S, C, scenario.name, None, math.nan, g_inf, k_max)
-    lo, hi = 1, k_max  # gain(lo) ≤ 0 < gain(hi)
+    lo, hi, g_hi = 0, 1, gain(1)  # doubling until the gain turns positive, then bisection: gain(lo) ≤ 0 < gain(hi)
+    while g_hi <= 0:
+        if hi >= k_max:
+            return Sharing(N_S, C, scenario.name, None, math.nan, g_inf, k_max)
+        lo, hi = hi, min(2 * hi, k_max)
+        g_hi = gain(hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         g = gain(mid)
