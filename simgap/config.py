@@ -62,6 +62,19 @@ class ConfigError(ValueError):
     """A config file is invalid; the message names the file and the key."""
 
 
+# Practical tolerances of the law-assumption checks (simgap.fit.assumptions): an effect whose CI
+# lies within this of "the assumption holds exactly" is called "holds". Units: chinchilla_form,
+# linear: the exponent; irreducible_loss: a fraction of the best run's reducible loss
+# (L_min − E_true); gap_exists, teacher_only_through_loss: nats; break_at_fixed_ratio: the log-log
+# slope; ratio_independent_of_budget, slope_pinned: relative; extrapolates: relative error;
+# limit_properties: failed checks. How each was chosen: docs/verdicts.md.
+ASSUMPTION_TOLERANCES = {
+    "chinchilla_form": 0.1, "irreducible_loss": 0.1, "teacher_only_through_loss": 0.005,
+    "break_at_fixed_ratio": 0.2, "limit_properties": 0.0, "extrapolates": 0.01, "gap_exists": 0.005,
+    "linear": 0.1, "ratio_independent_of_budget": 0.2, "slope_pinned": 0.3,
+}
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How laws are fitted (simgap.fit); a sweep config's [fit] table sets the first three
@@ -88,6 +101,11 @@ class FitOptions:
     # DistillParams names. Fixing E stabilises A and α; gamma = 1 is Hoffmann et al.'s form.
     fixed_supervised: tuple[tuple[str, float | str], ...] = ()
     fixed_distillation: tuple[tuple[str, float], ...] = ()
+    tolerances: tuple[tuple[str, float], ...] = ()  # (assumption name, tolerance) overriding the defaults
+
+    def tolerance(self, name: str) -> float:
+        """The practical tolerance of one assumption check: the override, else the default."""
+        return dict(self.tolerances).get(name, ASSUMPTION_TOLERANCES[name])
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,7 @@ class SweepConfig:
         if self.description:
             out["description"] = self.description
         fit = {"huber_delta": self.fit.huber_delta, "bootstrap": self.fit.n_boot, "ci": self.fit.ci}
-        fit.update({k: dict(getattr(self.fit, k)) for k in ("fixed_supervised", "fixed_distillation")
+        fit.update({k: dict(getattr(self.fit, k)) for k in ("fixed_supervised", "fixed_distillation", "tolerances")
                     if getattr(self.fit, k)})
         out.update(family_params=dict(self.family_params), grid=_lists(grid), train=train, distill=distill, fit=fit)
         return out
@@ -175,6 +193,9 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
                              'a table of E, A, B, alpha, beta, gamma = number (E may be "irreducible"), e.g. {E = "irreducible"}'),
         "fixed_distillation": (lambda v: _fixed_table(v, allow_irreducible=False),
                                "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = number, e.g. {gamma = 1.0}"),
+        "tolerances": (lambda v: isinstance(v, dict) and all(k in ASSUMPTION_TOLERANCES and _number(x) and x >= 0
+                                                         for k, x in v.items()),
+                       f"a table of assumption name = tolerance >= 0, names from {sorted(ASSUMPTION_TOLERANCES)}"),
     },
 }
 _REQUIRED = {"grid": ("student_sizes", "teacher_sizes", "seeds")}
@@ -247,7 +268,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
     family_params = dict(raw.get("family_params", {}))
     train = TrainSpec(**sections["train"], **sections["distill"])
     fit_raw = {("n_boot" if k == "bootstrap" else k): v for k, v in sections["fit"].items()}
-    for key in ("fixed_supervised", "fixed_distillation"):
+    for key in ("fixed_supervised", "fixed_distillation", "tolerances"):
         fit_raw[key] = tuple(sorted(fit_raw.get(key, {}).items()))
     fit = FitOptions(**fit_raw)
     name = raw.get("name") or Path(source).stem

@@ -123,6 +123,20 @@ def optimum_for_curves(
     )
 
 
+def seed_curves(teacher_size, student_loss, seed, seeds=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One student's rows as (teachers ascending, seeds, seeds × teachers loss): repeats averaged,
+    NaN where a run is missing. `seeds` fixes the rows (e.g. every seed of a table, so that one
+    resample of seed indices applies to every student alike)."""
+    teachers = np.unique(teacher_size)
+    seeds = np.unique(seed) if seeds is None else np.asarray(seeds, float)
+    count = np.zeros((len(seeds), len(teachers)))
+    si, ti = np.searchsorted(seeds, seed), np.searchsorted(teachers, teacher_size)
+    np.add.at(count, (si, ti), 1)
+    sums = np.zeros_like(count)
+    np.add.at(sums, (si, ti), student_loss)
+    return teachers, seeds, np.where(count > 0, sums / np.maximum(count, 1), np.nan)
+
+
 def teacher_optima(
     student_size, teacher_size, student_loss, seed=None, budget=None, *,
     n_boot: int = 1000, ci: float = 0.9, rng_seed: int = 0,
@@ -151,16 +165,9 @@ def teacher_optima(
         in_b = np.ones(n, bool) if budget is None else bd == b
         for s in np.unique(S[in_b]):
             m = in_b & (S == s)
-            teachers = np.unique(T[m])
+            teachers, _, grid = seed_curves(T[m], L[m], sd[m])
             if len(teachers) < 3:
                 raise ValueError(f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}")
-            seeds = np.unique(sd[m])
-            count = np.zeros((len(seeds), len(teachers)))
-            si, ti = np.searchsorted(seeds, sd[m]), np.searchsorted(teachers, T[m])
-            np.add.at(count, (si, ti), 1)
-            sums = np.zeros_like(count)
-            np.add.at(sums, (si, ti), L[m])
-            grid = np.where(count > 0, sums / np.maximum(count, 1), np.nan)
             out.append(optimum_for_curves(teachers, grid, n_boot=n_boot, ci=ci, seed=rng_seed,
                                           student_size=s, budget=b))
     return out

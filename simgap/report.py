@@ -22,6 +22,7 @@ from simgap import rows as rows_lib
 from simgap.findings import fmt
 from simgap.fit.cli import write_plots
 from simgap.fit.results import SettingFit, TableFit, ok, to_json
+from simgap.fit.verdicts import markdown_table
 
 OPTIMA_COLUMNS = (
     "student_size", "student_params", "student_budget", "teacher_budget", "optimal_teacher_size", "optimal_teacher_size_lo",
@@ -112,6 +113,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
         plots.plot_u_curves(knob_optima, out / "u_curves.png", ci=cfg.fit.ci,
                             title=f"{cfg.name}: student loss vs teacher size, {len(cfg.grid.seeds)} seeds")
     doc = {"config": cfg.name, "family": cfg.family, "n_rows": len(rows), "n_diverged": n_div, "optima": opt,
+           "assumptions": list(fits.assumptions) if fits else [],
            "fits": {"error": error} if error else {**to_json(fits), "plots": plot_paths}}
     doc = to_json(doc)
     rows_lib.atomic_write_text(out / "laws.json", json.dumps(doc, indent=1, allow_nan=False))
@@ -133,7 +135,9 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
          f"student init {g.student_init}, λ = {cfg.train.lam}, τ = {cfg.train.tau}.",
          f"Runs: {kinds['teacher']} teachers, {kinds['supervised']} supervised baselines, "
          f"{kinds['distilled']} distilled students; {n_div} diverged (kept in results.csv, excluded from fits).",
-         "", "## Findings", ""]
+         ""]
+    L += _assumptions_section(fits)
+    L += ["## Findings", ""]
     if error:
         L += [f"Law fits could not run: {error}", ""]
     for w in fits.warnings if fits else ():
@@ -161,6 +165,18 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
     if timing is not None:
         L += _time_section(timing)
     return "\n".join(L)
+
+
+def _assumptions_section(fits: TableFit | None) -> list[str]:
+    """Each law's assumptions with a verdict (simgap.fit.assumptions; tolerances: docs/verdicts.md)."""
+    if fits is None:
+        return []
+    counts = {v: sum(a.verdict == v for a in fits.assumptions) for v in ("holds", "fails", "undecided")}
+    return ["## Law assumptions", "",
+            f"Each assumption a law rests on, tested on these runs: **fails** when the CI excludes \"holds\", "
+            f"**holds** when the CI lies inside the stated tolerance, else **undecided** (with what would decide "
+            f"it). {counts['holds']} hold, {counts['fails']} fail, {counts['undecided']} undecided.", ""] + \
+        markdown_table(fits.assumptions) + [""]
 
 
 def _time_section(t: dict) -> list[str]:

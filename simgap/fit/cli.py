@@ -17,6 +17,7 @@ from simgap.fit.resample import split_weak_strong
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
+from simgap.fit.verdicts import summary_lines, tolerance_pairs
 
 
 def _fmt_ci(ci: dict, name: str) -> str:
@@ -90,6 +91,9 @@ def summarize(result: TableFit) -> str:
                 lines.append("    property checks: " + ("all pass" if not failed else "FAILED " + "; ".join(failed)))
             elif ds is not None:
                 lines.append(f"  distillation law: {ds.status} ({ds.reason})")
+    if result.assumptions:
+        lines += ["== law assumptions (holds: CI inside the tolerance; fails: CI excludes holds)"]
+        lines += summary_lines(result.assumptions)
     return "\n".join(lines)
 
 
@@ -154,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(the table's irreducible_loss column)")
     ap.add_argument("--fix-distillation", type=_pairs, default=(), metavar="NAME=VALUE,...",
                     help='hold distillation-law parameters fixed, e.g. "gamma=1"')
+    ap.add_argument("--tolerance", type=tolerance_pairs, default=(), metavar="NAME=VALUE,...",
+                    help='practical tolerances of the assumption checks, e.g. "linear=0.05,gap_exists=0.01" '
+                         "(defaults and units: docs/verdicts.md)")
     ap.add_argument("--no-plots", action="store_true")
     return ap
 
@@ -184,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                      size_column=args.size_column,
                      teacher_size_column=args.size_column.replace("student", "teacher"),
                      extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
-                     fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation)
+                     fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation,
+                     tolerances=args.tolerance)
     out = Path(args.out)
     try:
         _check_out_dir(out)

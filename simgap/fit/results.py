@@ -16,6 +16,7 @@ from simgap.config import FitOptions
 from simgap.fit.resample import Bootstrap, Extrapolation
 from simgap.fit.solver import LawFit
 from simgap.fit.teacher import TeacherLawFit
+from simgap.fit.verdicts import Assumption
 from simgap.laws import PropertyCheck, TeacherOptimum
 from simgap.optima import TeacherOptimumEstimate
 
@@ -173,6 +174,7 @@ class TableFit:
     options: FitOptions
     families: tuple[FamilyFit, ...]
     warnings: tuple[str, ...] = ()  # things a user must know before trusting the numbers
+    assumptions: tuple[Assumption, ...] = ()  # each law's assumptions tested (simgap.fit.assumptions)
 
     @property
     def fitted_anything(self) -> bool:

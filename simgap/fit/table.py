@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from simgap import laws
 from simgap.config import FitOptions
+from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 TeacherLossOptimum, ok)
@@ -260,8 +262,9 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
                         "as if they were independent runs")
     info = TableInput(n, int(sup_mask.sum()), int(dist_mask.sum()), n_div, how, size_c, tok_c,
                       str(table) if isinstance(table, (str, Path)) else None, n_dup)
-    families = []
+    families, assumptions = [], []
     for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
+        first = len(assumptions)
         sm = fam_mask & sup_mask
         if can_sup and sm.any():
             N = _require_rows(cols, size_c, sm)
@@ -279,9 +282,44 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
                 dist = distillation_section(N, D, _require_rows(cols, "teacher_loss", m),
                                             _require_rows(cols, "student_loss", m), sup, opt)
             settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
+            if ok(optima):
+                where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
+                runs = _setting_runs(cols, m, size_c, tsize_c, tok_c)
+                sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
+                assumptions += gap_checks(optima, opt, where) + teacher_law_checks(runs, opt, where) + \
+                    break_checks(runs, sup_loss, opt, where)
+        assumptions[first:first] = supervised_checks(sup, _irreducible(cols, sm), opt, fam_key.get("family", ""))
         families.append(FamilyFit(fam_key.get("family", ""), sup, tuple(settings)))
-    result = TableFit(info, opt, tuple(families))
+    if len({a.where for a in assumptions if a.law != "supervised"}) <= 1 and len(families) <= 1:
+        assumptions = [dataclasses.replace(a, where="") for a in assumptions]  # one family and setting: say nothing
+    result = TableFit(info, opt, tuple(families), assumptions=tuple(assumptions))
     return dataclasses.replace(result, warnings=tuple(warnings + _bad_fit_warnings(result)))
+
+
+def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None) -> SettingRuns:
+    """One setting's distilled rows as the columns the assumption checks resample (series split as in _optima)."""
+    S = _require_rows(cols, size_c, m)
+    nan = np.full(len(S), math.nan)
+    budget = nan
+    if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
+        budget = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)[0]
+    tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
+    tb = _num(cols, tb_c)[m] if tb_c else nan
+    if len(set(tb[np.isfinite(tb)].tolist())) < 2:
+        tb = nan
+    return SettingRuns(S, _num(cols, tok_c)[m] if tok_c else np.ones(len(S)), _require_rows(cols, tsize_c, m),
+                       _require_rows(cols, "student_loss", m),
+                       cols["seed"][m].astype(float) if "seed" in cols else np.zeros(len(S)), budget, tb,
+                       _num(cols, "teacher_loss")[m] if "teacher_loss" in cols else nan)
+
+
+def _irreducible(cols: dict, mask: np.ndarray) -> float | None:
+    """The table's known irreducible loss over these rows, when it has one value there."""
+    if "irreducible_loss" not in cols or not mask.any():
+        return None
+    values = np.unique(_num(cols, "irreducible_loss")[mask])
+    values = values[np.isfinite(values)]
+    return float(values[0]) if len(values) == 1 else None
 
 
 def _resolve_irreducible(opt: FitOptions, cols: dict, mask: np.ndarray) -> FitOptions:

@@ -1,0 +1,275 @@
+"""Each law's assumptions, tested on the table's own runs: an effect, a CI, a verdict (simgap.fit.verdicts).
+
+Checks on optima (gap_exists, linear, slope_pinned, ratio_independent_of_budget,
+break_at_fixed_ratio) resample seeds: a seed's runs (every teacher, student and budget) are drawn
+together, as in simgap.optima, the same draws for every student, and each replicate relocates
+every student's optimum (the refined vertex of its seed-mean curve) before the statistic is
+recomputed. Their intervals are Hesterberg's expanded percentile intervals (simgap.intervals),
+which matched nominal coverage of a known optimum with 5-8 seeds. The supervised checks read the
+supervised law's bootstrap over points. gap_exists reads the dip's paired, simultaneous CI.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from simgap.config import FitOptions
+from simgap.fit.results import LawSection, OptimaSection, ok
+from simgap.fit.teacher import _wls
+from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, undecided
+from simgap.intervals import expanded_level, percentile_interval
+from simgap.optima import refine_log_quadratic, seed_curves
+
+
+@dataclass(frozen=True)
+class SettingRuns:
+    """One setting's distilled runs as columns: what the seed bootstrap resamples."""
+
+    student: np.ndarray  # the size column the optima use
+    student_tokens: np.ndarray  # D of the supervised law (ones in its single-budget form)
+    teacher: np.ndarray
+    loss: np.ndarray
+    seed: np.ndarray
+    budget: np.ndarray  # the series key optima are split by (NaN: not split)
+    teacher_budget: np.ndarray  # NaN: teachers of one training length
+    teacher_loss: np.ndarray  # NaN: not in the table
+
+
+def _key(x: float):
+    return None if math.isnan(x) else float(x)
+
+
+class _SeedBoot:
+    """One seed resample for a whole setting; each student's optimum on any teacher axis."""
+
+    def __init__(self, seeds: np.ndarray, n_boot: int, ci: float, rng_seed: int):
+        self.seeds = np.unique(seeds)
+        self.idx = np.random.default_rng(rng_seed).integers(0, len(self.seeds), (n_boot, len(self.seeds)))
+        self.level = expanded_level(ci, len(self.seeds)) if len(self.seeds) > 1 else math.nan
+
+    def optimum(self, axis, loss, seed) -> tuple[float, np.ndarray, bool] | None:
+        """(log optimum, its replicates, interior) of one student's curve; None below 3 teachers."""
+        t, _, grid = seed_curves(axis, loss, seed, self.seeds)
+        if len(t) < 3:
+            return None
+        log_t = np.log(t)
+        point, i = refine_log_quadratic(log_t, np.nanmean(grid, 0)[None])
+        with warnings.catch_warnings():  # a resample may miss a run
+            warnings.simplefilter("ignore", RuntimeWarning)
+            boot = np.nanmean(grid[self.idx], axis=1)
+        reps = np.full(len(boot), np.nan)  # NaN where a resample holds none of this student's runs
+        seen = np.isfinite(boot).any(axis=1)
+        reps[seen] = refine_log_quadratic(log_t, boot[seen])[0]
+        return float(point[0]), reps, bool(0 < i[0] < len(t) - 1)
+
+    def interval(self, samples) -> tuple[float, float]:
+        return (math.nan, math.nan) if math.isnan(self.level) else percentile_interval(samples, self.level)
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y on x along the last axis (y may hold replicates in rows)."""
+    x = np.broadcast_to(x, y.shape)
+    return _wls(x, y, np.ones_like(y))[0]
+
+
+def _series_label(b, tb, many_b: bool, many_tb: bool) -> str:
+    parts = ([f"budget {b:g}"] if many_b and b is not None else []) + (
+        [f"teacher budget {tb:g}"] if many_tb and tb is not None else [])
+    return ", ".join(parts)
+
+
+def gap_checks(optima: OptimaSection, opt: FitOptions, where: str) -> list[Assumption]:
+    """gap_exists per student: holds when the dip (loss of the largest teacher − loss at the optimum,
+    paired by seed, simultaneous over teachers) is beyond noise; fails when its upper CI bound is
+    below the tolerance (any gap is smaller than that)."""
+    tol = opt.tolerance("gap_exists")
+    tbs = optima.teacher_budgets or (math.nan,) * len(optima.per_student)
+    many_b = len({_key(o.budget) for o in optima.per_student}) > 1
+    out = []
+    for o, tb in zip(optima.per_student, tbs):
+        label = ", ".join(filter(None, [f"student {o.student_size:g}",
+                                        _series_label(_key(o.budget), _key(tb), many_b, optima.teacher_budget_kind is not None)]))
+        kw = dict(effect="dip: loss(largest teacher) − loss(optimum), nats, paired by seed", subject=label, where=where)
+        lo, hi = o.dip_ci
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            out.append(undecided("gap_exists", "≥ 2 seeds (a CI for the dip)", o.dip_depth, o.dip_ci, tol, **kw))
+        elif lo > 0:
+            out.append(assumption("gap_exists", o.dip_depth, o.dip_ci, tol, "holds", **kw))
+        elif hi < tol:
+            out.append(assumption("gap_exists", o.dip_depth, o.dip_ci, tol, "fails", **kw))
+        else:
+            half = (hi - lo) / 2
+            target = max(o.dip_depth, tol - o.dip_depth)
+            extra = "; or larger teachers (the optimum is the largest teacher)" if o.edge == "largest" else ""
+            out.append(assumption("gap_exists", o.dip_depth, o.dip_ci, tol, "undecided",
+                                  f"a dip CI half-width ≤ {target:.3g} nats (now {half:.3g}): "
+                                  f"{more_data(half, target, o.n_seeds)}{extra}", **kw))
+    return out
+
+
+def teacher_law_checks(runs: SettingRuns, opt: FitOptions, where: str) -> list[Assumption]:
+    """linear and slope_pinned per series (student budget × teacher length), and
+    ratio_independent_of_budget between series, from seed-resampled optima on the teacher-size axis."""
+    boot = _SeedBoot(runs.seed, opt.optima_boot, opt.ci, opt.seed)
+    n_seeds = len(boot.seeds)
+    keys = sorted({(_key(b), _key(t)) for b, t in zip(runs.budget, runs.teacher_budget)},
+                  key=lambda k: tuple(-1 if v is None else v for v in k))
+    many_b, many_tb = len({k[0] for k in keys}) > 1, len({k[1] for k in keys}) > 1
+    series = {}
+    for b, tb in keys:
+        m = (np.isnan(runs.budget) if b is None else runs.budget == b) & (
+            np.isnan(runs.teacher_budget) if tb is None else runs.teacher_budget == tb)
+        found = {s: boot.optimum(runs.teacher[m & (runs.student == s)], runs.loss[m & (runs.student == s)],
+                                 runs.seed[m & (runs.student == s)]) for s in np.unique(runs.student[m])}
+        series[(b, tb)] = {s: v for s, v in found.items() if v is not None and v[2]}
+    out = []
+    for (b, tb), found in series.items():
+        kw = dict(subject=_series_label(b, tb, many_b, many_tb), where=where)
+        if len(found) < 3:
+            need = (f"≥ 3 students with an interior optimal teacher (got {len(found)}): teachers on both "
+                    "sides of each student's optimum, or more students")
+            out += [undecided("linear", need, tolerance=opt.tolerance("linear"), **kw),
+                    undecided("slope_pinned", need, tolerance=opt.tolerance("slope_pinned"), **kw)]
+            continue
+        S = np.array(sorted(found))
+        point = np.array([found[s][0] for s in S])
+        reps = _common_replicates([found[s][1] for s in S])
+        p, p_boot = float(_slope(np.log(S), point)), _slope(np.log(S), reps)
+        out.append(equivalence("linear", p, boot.interval(p_boot), 1.0, opt.tolerance("linear"), n_seeds,
+                               effect="exponent p of T* ∝ S^p (1: proportional)", **kw))
+        k, k_boot = float(_slope(S, np.exp(point))), _slope(S, np.exp(reps))
+        out.append(_pinned(k, boot.interval(k_boot), opt.tolerance("slope_pinned"), n_seeds, **kw))
+    out += _ratio_checks(series, boot, opt, where, many_b, many_tb)
+    return out
+
+
+def _common_replicates(reps: list[np.ndarray]) -> np.ndarray:
+    """Replicates × students: row i is the same seed resample for every student."""
+    return np.stack(reps, axis=1)
+
+
+def _pinned(k: float, ci, tol: float, n_seeds: int, **kw) -> Assumption:
+    """slope_pinned: a precision target, so it holds or is undecided (more seeds always pin it)."""
+    lo, hi = ci
+    kw["effect"] = "slope of the linear teacher law T* = k·S + b (seed bootstrap); tolerance relative to k"
+    if not (math.isfinite(lo) and math.isfinite(hi)) or k == 0:
+        return undecided("slope_pinned", "a CI: ≥ 2 seeds", k, ci, tol, **kw)
+    rel = max(abs(hi - k), abs(k - lo)) / abs(k)
+    if rel <= tol:
+        return assumption("slope_pinned", k, ci, tol, "holds", **kw)
+    return assumption("slope_pinned", k, ci, tol, "undecided",
+                      f"CI half-width {rel:.0%} of the slope (≤ {tol:.0%} wanted): {more_data(rel, tol, n_seeds)}", **kw)
+
+
+def _ratio_checks(series: dict, boot: _SeedBoot, opt: FitOptions, where: str, many_b: bool, many_tb: bool):
+    tol = opt.tolerance("ratio_independent_of_budget")
+    effect = "T*/S of this series over the reference's, geometric mean over common students (1: the same)"
+    if len(series) < 2:
+        return [undecided("ratio_independent_of_budget",
+                          "a second student budget or teacher training length (one series: nothing to compare)",
+                          tolerance=tol, effect=effect, where=where)]
+    (ref_key, ref), out = next(iter(series.items())), []
+    for key, found in list(series.items())[1:]:
+        subject = f"{_series_label(*key, many_b, many_tb)} vs {_series_label(*ref_key, many_b, many_tb)}"
+        common = sorted(set(found) & set(ref))
+        if not common:
+            out.append(undecided("ratio_independent_of_budget", "students with interior optima in both series",
+                                 tolerance=tol, effect=effect, subject=subject, where=where))
+            continue
+        d = np.mean([found[s][0] - ref[s][0] for s in common])
+        reps = _common_replicates([found[s][1] for s in common] + [ref[s][1] for s in common])
+        k = len(common)
+        d_boot = (reps[:, :k] - reps[:, k:]).mean(axis=1)
+        out.append(equivalence("ratio_independent_of_budget", math.exp(d), tuple(np.exp(boot.interval(d_boot))),
+                               1.0, tol, len(boot.seeds), effect=effect, subject=subject, where=where))
+    return out
+
+
+def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOptions,
+                 where: str) -> list[Assumption]:
+    """break_at_fixed_ratio per student budget: the slope of log L_T* (each student's best teacher on
+    the teacher-loss axis, all sizes and lengths) on log L~_S = supervised_loss(N, D) (the fitted
+    supervised law; None when there is none) is 1."""
+    tol = opt.tolerance("break_at_fixed_ratio")
+    effect = "slope of log L_T* on log L~_S across students (1: a fixed ratio)"
+    if not np.isfinite(runs.teacher_loss).all():
+        return []
+    if supervised_loss is None:
+        return [undecided("break_at_fixed_ratio", "a converged supervised law (supervised rows) for L~_S",
+                          tolerance=tol, effect=effect, where=where)]
+    boot = _SeedBoot(runs.seed, opt.optima_boot, opt.ci, opt.seed)
+    config = np.stack([runs.teacher, np.nan_to_num(runs.teacher_budget, nan=-1.0)], 1)
+    _, inv = np.unique(config, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    mean_lt = np.bincount(inv, runs.teacher_loss) / np.bincount(inv)
+    quality = 1.0 / mean_lt[inv]  # optimised on 1/L_T, as simgap.fit.table does
+    out = []
+    many_b = len({_key(b) for b in runs.budget}) > 1
+    for b in sorted({_key(b) for b in runs.budget}, key=lambda v: -1 if v is None else v):
+        m = np.isnan(runs.budget) if b is None else runs.budget == b
+        found, lsup = {}, {}
+        for s in np.unique(runs.student[m]):
+            r = m & (runs.student == s)
+            v = boot.optimum(quality[r], runs.loss[r], runs.seed[r])
+            if v is not None and v[2]:
+                found[s] = v
+                lsup[s] = float(supervised_loss(s, runs.student_tokens[r][0]))
+        kw = dict(effect=effect, subject=f"budget {b:g}" if many_b and b is not None else "", where=where)
+        if len(found) < 3:
+            out.append(undecided("break_at_fixed_ratio", f"≥ 3 students whose best teacher by L_T is interior (got "
+                                 f"{len(found)}): teachers stronger and weaker than each student's optimum",
+                                 tolerance=tol, **kw))
+            continue
+        S = sorted(found)
+        x = np.log([lsup[s] for s in S])
+        if np.ptp(x) < 1e-6:
+            out.append(undecided("break_at_fixed_ratio", "students whose supervised losses differ", tolerance=tol, **kw))
+            continue
+        y = -np.array([found[s][0] for s in S])  # log L_T* = −log(quality*)
+        reps = -_common_replicates([found[s][1] for s in S])
+        out.append(equivalence("break_at_fixed_ratio", float(_slope(x, y)), boot.interval(_slope(x, reps)), 1.0, tol,
+                               len(boot.seeds), **kw))
+    return out
+
+
+def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: FitOptions,
+                      where: str) -> list[Assumption]:
+    """chinchilla_form (γ = 1) and, when the table knows it, irreducible_loss (E = E_true), from the
+    supervised law's bootstrap over points."""
+    out = []
+    if not ok(sup):
+        out.append(undecided("chinchilla_form", "a converged supervised law", tolerance=opt.tolerance("chinchilla_form"),
+                             where=where))
+        return out
+    fixed, n = dict(sup.fit.fixed), sup.fit.n_points
+    p = sup.fit.raw_params
+    kw = dict(where=where)
+    tol = opt.tolerance("chinchilla_form")
+    if "gamma" in fixed:
+        out.append(undecided("chinchilla_form", "gamma free in the fit (it is held fixed)", p.gamma, tolerance=tol, **kw))
+    elif "gamma" not in sup.ci:
+        out.append(undecided("chinchilla_form", "a bootstrap (bootstrap > 0)", p.gamma, tolerance=tol, **kw))
+    else:
+        out.append(equivalence("chinchilla_form", p.gamma, sup.ci["gamma"], 1.0, tol, n, unit="runs",
+                               effect="gamma of L = E + (A/N^α + B/D^β)^γ", **kw))
+    if irreducible is None:
+        return out
+    reducible = float(np.min(sup.fit.data["loss"])) - irreducible
+    tol = opt.tolerance("irreducible_loss") * max(reducible, 0.0)
+    kw["effect"] = (f"E − E_true (E_true = {irreducible:.4g}), nats; tolerance {opt.tolerance('irreducible_loss'):g} "
+                    "of the best run's reducible loss")
+    if "E" in fixed:
+        out.append(undecided("irreducible_loss", f"E free in the fit (it is held fixed at {fixed['E']:g})",
+                             fixed["E"] - irreducible, tolerance=tol, **kw))
+    elif "E" not in sup.ci:
+        out.append(undecided("irreducible_loss", "a bootstrap (bootstrap > 0)", p.E - irreducible, tolerance=tol, **kw))
+    else:
+        lo, hi = sup.ci["E"]
+        out.append(equivalence("irreducible_loss", p.E - irreducible, (lo - irreducible, hi - irreducible), 0.0, tol,
+                               n, unit="runs", **kw))
+    return out

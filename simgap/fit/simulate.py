@@ -1,0 +1,120 @@
+"""Tables from a known law, with seed noise like simgap's sweeps: the ground truth the assumption
+checks are calibrated on (tests/test_assumptions.py, experiments/verdict_calibration.py).
+
+Noise model (REFERENCE pilots of the mapping problem: seed-to-seed spread 0.01-0.05 nats, yet a
+capacity-gap dip of 0.005-0.05 nats is consistent seed by seed): every (seed, student) pair gets
+one offset shared by all its teachers (sd `seed_sd`), and every run its own noise (sd `run_sd`),
+so paired comparisons between teachers see only the run noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STUDENTS = (8.0, 12.0, 16.0, 24.0, 32.0, 48.0)
+TEACHERS = tuple(float(4 * 2 ** (j / 2)) for j in range(13))  # 4 … 256, ×√2 steps
+
+
+@dataclass(frozen=True)
+class TeacherLawTruth:
+    """Student loss = base(S) + curvature·(log T − log T*)² with T* = k·S^p (×`length_factor[i]` for
+    teachers of the i-th training length): a U in log teacher size around a known optimum."""
+
+    k: float = 2.5
+    p: float = 1.0  # 1: T* proportional to S (linear holds)
+    curvature: float = 0.02  # nats per unit (log T − log T*)²
+    length_factor: tuple[float, ...] = (1.0,)  # T* multiplier per teacher training length
+    students: tuple[float, ...] = STUDENTS
+    teachers: tuple[float, ...] = TEACHERS
+    seed_sd: float = 0.03
+    run_sd: float = 0.002
+
+    def optimum(self, S, length: int = 0) -> np.ndarray:
+        return self.k * self.length_factor[length] * np.asarray(S, float) ** self.p
+
+
+def teacher_law_table(truth: TeacherLawTruth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Distilled rows (student_size, teacher_size, teacher_budget, seed, student_loss) of one table."""
+    cols = {k: [] for k in ("student_size", "teacher_size", "teacher_budget", "seed", "student_loss")}
+    for seed in range(n_seeds):
+        for S in truth.students:
+            offset = rng.normal(0, truth.seed_sd)
+            for j in range(len(truth.length_factor)):
+                T = np.asarray(truth.teachers)
+                base = 0.5 + 2.0 / S
+                L = base + truth.curvature * np.log(T / truth.optimum(S, j)) ** 2 + offset \
+                    + rng.normal(0, truth.run_sd, len(T))
+                cols["student_size"] += [S] * len(T)
+                cols["teacher_size"] += T.tolist()
+                cols["teacher_budget"] += [1000.0 * (j + 1)] * len(T)
+                cols["seed"] += [float(seed)] * len(T)
+                cols["student_loss"] += L.tolist()
+    return {k: np.array(v) for k, v in cols.items()}
+
+
+@dataclass(frozen=True)
+class BreakTruth:
+    """L~_S = 0.3 + 4/S^0.5 (a supervised law) and, for a teacher of loss L_T,
+    L_S = L~_S·(1 + curvature·log(L_T / L_T*)²) with L_T* = ratio·L~_S^q: q = 1 is a break at a
+    fixed ratio. Teachers are spread in log L_T across every student's optimum."""
+
+    q: float = 1.0
+    ratio: float = 0.8
+    curvature: float = 0.3
+    students: tuple[float, ...] = (8.0, 16.0, 32.0, 64.0, 128.0)
+    teacher_losses: tuple[float, ...] = tuple(float(x) for x in np.geomspace(0.2, 4.0, 16))
+    seed_sd: float = 0.02
+    run_sd: float = 0.002
+    teacher_sd: float = 0.002  # relative seed noise of a teacher's loss
+
+    def supervised_loss(self, S, D=None) -> np.ndarray:
+        return 0.3 + 4.0 / np.sqrt(np.asarray(S, float))
+
+
+def break_table(truth: BreakTruth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Distilled rows with teacher_loss; two teacher sizes per training length stand in for configs."""
+    cols = {k: [] for k in ("student_size", "teacher_size", "teacher_budget", "seed", "teacher_loss", "student_loss")}
+    LT = np.asarray(truth.teacher_losses)
+    for seed in range(n_seeds):
+        lt_seed = LT * (1 + rng.normal(0, truth.teacher_sd, len(LT)))
+        for S in truth.students:
+            sup = float(truth.supervised_loss(S))
+            best = truth.ratio * sup ** truth.q
+            L = sup * (1 + truth.curvature * np.log(LT / best) ** 2) + rng.normal(0, truth.seed_sd) \
+                + rng.normal(0, truth.run_sd, len(LT))
+            cols["student_size"] += [S] * len(LT)
+            cols["teacher_size"] += list(range(1, len(LT) + 1))
+            cols["teacher_budget"] += [1000.0] * len(LT)
+            cols["seed"] += [float(seed)] * len(LT)
+            cols["teacher_loss"] += lt_seed.tolist()
+            cols["student_loss"] += L.tolist()
+    return {k: np.array(v, float) for k, v in cols.items()}
+
+
+@dataclass(frozen=True)
+class SupervisedTruth:
+    """Eq. 1 with known parameters (γ = 1: Hoffmann et al.'s form) on a size × data grid; each run's
+    loss has relative noise `run_sd` (a seed's runs of different sizes share nothing else)."""
+
+    E: float = 0.2
+    A: float = 3.0
+    B: float = 30.0
+    alpha: float = 0.6
+    beta: float = 0.4
+    gamma: float = 1.0
+    sizes: tuple[float, ...] = (6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+    budgets: tuple[float, ...] = (1e3, 4e3, 1.6e4)
+    run_sd: float = 0.01
+
+    def loss(self, N, D) -> np.ndarray:
+        return self.E + (self.A / np.asarray(N, float) ** self.alpha + self.B / np.asarray(D, float) ** self.beta) ** self.gamma
+
+
+def supervised_table(truth: SupervisedTruth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Supervised rows (student_size, student_tokens, seed, loss, irreducible_loss)."""
+    N, D, seed = (a.ravel() for a in np.meshgrid(truth.sizes, truth.budgets, np.arange(n_seeds), indexing="ij"))
+    loss = truth.loss(N, D) * (1 + rng.normal(0, truth.run_sd, len(N)))
+    return {"student_size": N, "student_tokens": D, "seed": seed.astype(float), "loss": loss,
+            "irreducible_loss": np.full(len(N), truth.E)}

@@ -1,0 +1,147 @@
+"""A law's assumption, tested: the typed verdict and the one decision rule every check uses.
+
+Each check (simgap.fit.assumptions) measures an effect with a CI and calls it:
+- **fails**: the CI excludes the values where the assumption holds exactly;
+- **holds**: the CI lies inside the practical tolerance around them (an equivalence test, two
+  one-sided tests at (1 − ci)/2 each: absence of evidence is not evidence of absence);
+- **undecided**: neither; `needs` says what would decide it. When both apply (an effect detectably
+  off the exact value but inside the tolerance) the verdict is holds: the tolerance is what matters.
+Tolerances (simgap.config.ASSUMPTION_TOLERANCES, `[fit] tolerances`, `--tolerance`) and how they
+were chosen: docs/verdicts.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from simgap.config import ASSUMPTION_TOLERANCES
+
+VERDICTS = ("holds", "fails", "undecided")
+
+# name -> (law, question). Scripts and tests rely on these names.
+QUESTIONS = {
+    "chinchilla_form": ("supervised", "is gamma = 1 (Hoffmann et al.'s additive form)?"),
+    "irreducible_loss": ("supervised", "does the fitted E equal the table's known irreducible loss?"),
+    "teacher_only_through_loss": ("distillation", "at a fixed L_T, does the teacher's size change the student's loss?"),
+    "break_at_fixed_ratio": ("distillation", "is each student's optimal L_T* a fixed multiple of its L~_S?"),
+    "limit_properties": ("distillation", "does the fitted law keep P1-P4 (+ App. E.6)?"),
+    "extrapolates": ("distillation", "fitted on the weaker runs, does it predict the stronger ones?"),
+    "gap_exists": ("teacher", "is the largest teacher worse than the optimal one?"),
+    "linear": ("teacher", "is T* proportional to S (power-law exponent 1)?"),
+    "ratio_independent_of_budget": ("teacher", "is T*/S the same across student budgets and teacher lengths?"),
+    "slope_pinned": ("teacher", "is the teacher law's slope known to within the tolerance (relative)?"),
+}
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """One assumption of one law, tested on one table (one family, setting and series)."""
+
+    law: str  # "supervised" | "distillation" | "teacher"
+    name: str  # a key of QUESTIONS
+    question: str
+    estimate: float
+    ci: tuple[float, float]
+    tolerance: float
+    verdict: str  # one of VERDICTS
+    needs: str = ""  # what would decide an undecided verdict (or why a decided one says little)
+    effect: str = ""  # what `estimate` measures, with its unit
+    subject: str = ""  # e.g. "student 16", "teacher budget 1.5e6 vs 3.8e5"
+    where: str = ""  # family and setting, when the table has several
+
+    def to_json(self) -> dict:
+        return {"law": self.law, "name": self.name, "question": self.question, "estimate": self.estimate,
+                "ci": list(self.ci), "tolerance": self.tolerance, "verdict": self.verdict, "needs": self.needs,
+                "effect": self.effect, "subject": self.subject, "where": self.where}
+
+
+def assumption(name: str, estimate: float, ci, tolerance: float, verdict: str, needs: str = "", **kw) -> Assumption:
+    law, question = QUESTIONS[name]
+    assert verdict in VERDICTS, verdict
+    lo, hi = ci
+    return Assumption(law, name, question, float(estimate), (float(lo), float(hi)), float(tolerance), verdict,
+                      needs, **kw)
+
+
+def undecided(name: str, needs: str, estimate: float = math.nan, ci=(math.nan, math.nan), tolerance=math.nan,
+              **kw) -> Assumption:
+    """The data cannot answer this question at all; `needs` says what would."""
+    return assumption(name, estimate, ci, tolerance, "undecided", needs, **kw)
+
+
+def more_data(half_width: float, target: float, n_units: int, unit: str = "seeds") -> str:
+    """How much more data would bring a CI half-width to `target`, if it shrinks as 1/√n."""
+    if not (target > 0 and math.isfinite(half_width)):
+        return "more data (the CI cannot reach the tolerance by seeds alone)"
+    factor = (half_width / target) ** 2
+    if factor > 100:
+        return f"> 100× the {unit}: more {unit} alone will not do it"
+    return (f"≈ {factor:.1f}× the {unit}" + (f" (≈ {math.ceil(factor * n_units)} {unit})" if n_units else "")
+            + " if the CI shrinks as 1/√" + unit)
+
+
+def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, n_units: int,
+                unit: str = "seeds", **kw) -> Assumption:
+    """The two-sided rule: the assumption holds exactly at `exact`; holds in practice within
+    ±tolerance of it. Undecided says how many more units would decide it either way."""
+    lo, hi = ci
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return undecided(name, "a CI: ≥ 2 seeds (and a bootstrap)", estimate, ci, tolerance, **kw)
+    if exact - tolerance <= lo and hi <= exact + tolerance:
+        return assumption(name, estimate, ci, tolerance, "holds", **kw)
+    if lo > exact or hi < exact:
+        return assumption(name, estimate, ci, tolerance, "fails", **kw)
+    half, off = (hi - lo) / 2, abs(estimate - exact)
+    # holds needs half ≤ tolerance − off; fails needs half < off: whichever is nearer
+    target = max(tolerance - off, off)
+    return assumption(name, estimate, ci, tolerance, "undecided",
+                      f"a CI half-width ≤ {target:.3g} (now {half:.3g}): {more_data(half, target, n_units, unit)}", **kw)
+
+
+def _num(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.3g}"
+
+
+def markdown_table(found: tuple[Assumption, ...] | list[Assumption]) -> list[str]:
+    """report.md's "Law assumptions" table: one row per tested assumption."""
+    if not found:
+        return ["No law could be tested on this table."]
+    where = any(a.where for a in found) and len({a.where for a in found}) > 1
+    head = "| law | assumption | subject |" + (" where |" if where else "") + \
+        " estimate | CI | tolerance | verdict | what would decide it |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for a in found:
+        rows.append(f"| {a.law} | `{a.name}` | {a.subject or '–'} |" + (f" {a.where or '–'} |" if where else "")
+                    + f" {_num(a.estimate)} | [{_num(a.ci[0])}, {_num(a.ci[1])}] | {_num(a.tolerance)} | "
+                    f"**{a.verdict}** | {a.needs or '–'} |")
+    return rows
+
+
+def summary_lines(found) -> list[str]:
+    """simgap.fit's summary: one line per tested assumption."""
+    out = []
+    for a in found:
+        ci = f" [{_num(a.ci[0])}, {_num(a.ci[1])}]" if math.isfinite(a.ci[0]) else ""
+        out.append(f"  {a.verdict.upper():9s} {a.name}" + (f" ({a.subject})" if a.subject else "")
+                   + (f" [{a.where}]" if a.where else "")
+                   + f": {_num(a.estimate)}{ci}, tolerance {_num(a.tolerance)}" + (f"; needs {a.needs}" if a.needs else ""))
+    return out
+
+
+def tolerance_pairs(text: str) -> tuple[tuple[str, float], ...]:
+    """`--tolerance NAME=VALUE,...` (simgap.fit and simgap.sweep) as FitOptions.tolerances."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or name not in ASSUMPTION_TOLERANCES:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {sorted(ASSUMPTION_TOLERANCES)}, "
+                                             f"got {item!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a number") from None
+        if not out[name] >= 0:
+            raise argparse.ArgumentTypeError(f"{name}: the tolerance must be >= 0, got {value}")
+    return tuple(sorted(out.items()))

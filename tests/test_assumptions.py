@@ -1,0 +1,173 @@
+"""The law-assumption checks call things right on tables from a known law (simgap.fit.simulate):
+a true assumption is called "fails" no more often than the nominal rate (within a binomial band),
+a stated violation is called "fails" in ≥ 80 % of tables. Fast versions here; the supervised
+law's (a fit and bootstrap per table) with ≥ 50 tables are marked slow."""
+
+import collections
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simgap.config import ASSUMPTION_TOLERANCES, ConfigError, FitOptions, parse_config
+from simgap.fit import simulate as sim
+from simgap.fit import to_json
+from simgap.fit.assumptions import break_checks
+from simgap.fit.table import _setting_runs, fit_table
+from simgap.fit.verdicts import QUESTIONS, equivalence
+
+FAST = FitOptions(n_boot=0, optima_boot=300, teacher_law_boot=20)
+N_TABLES = 100  # the slow calibrations; CI runs the same tests on N_FAST tables
+N_FAST = 20
+SIZES = [pytest.param(N_FAST, id="fast"), pytest.param(N_TABLES, id="calibration", marks=pytest.mark.slow)]
+KEYS = {"law", "name", "question", "estimate", "ci", "tolerance", "verdict", "needs"}
+
+
+def _false_fail_limit(trials: int, ci: float = 0.9) -> float:
+    """Upper end of the 99 % binomial band of the share of "fails" at the nominal rate 1 − ci."""
+    return stats.binom.ppf(0.995, trials, 1 - ci) / trials
+
+
+def _verdicts(make_table, name: str, n_tables: int = N_TABLES, opt: FitOptions = FAST) -> collections.Counter:
+    c = collections.Counter()
+    for i in range(n_tables):
+        c.update(a.verdict for a in fit_table(make_table(np.random.default_rng(i)), opt).assumptions if a.name == name)
+    return c
+
+
+def _share(c: collections.Counter, verdict: str) -> float:
+    return c[verdict] / sum(c.values())
+
+
+def test_equivalence_rule():
+    assert equivalence("linear", 1.02, (0.95, 1.08), 1.0, 0.1, 8).verdict == "holds"
+    assert equivalence("linear", 1.3, (1.2, 1.4), 1.0, 0.1, 8).verdict == "fails"
+    u = equivalence("linear", 1.05, (0.8, 1.3), 1.0, 0.1, 8)
+    assert u.verdict == "undecided" and "seeds" in u.needs
+    assert equivalence("linear", 1.04, (1.01, 1.07), 1.0, 0.1, 8).verdict == "holds"  # off, but within tolerance
+    assert equivalence("linear", 1.0, (float("nan"),) * 2, 1.0, 0.1, 1).verdict == "undecided"
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_linear_calibrated(n):
+    true = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(p=1.0), 8, r), "linear", n)
+    false = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(p=1.3), 8, r), "linear", n)
+    assert _share(true, "fails") <= _false_fail_limit(n), true
+    assert _share(true, "holds") > 0.5, true  # and the tolerance is reachable at 8 seeds
+    assert _share(false, "fails") >= 0.8, false
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_gap_exists_calibrated(n):
+    """A dip of ≥ 0.01 nats (every student's optimum inside the grid) vs no gap (optima beyond the grid)."""
+    gap = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(), 8, r), "gap_exists", n)
+    none = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(k=60.0), 8, r), "gap_exists", n)
+    assert _share(gap, "fails") <= _false_fail_limit(sum(gap.values())), gap
+    assert _share(gap, "holds") >= 0.8, gap
+    assert _share(none, "fails") >= 0.8, none
+    assert none["holds"] <= _false_fail_limit(sum(none.values())) * sum(none.values()), none
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_ratio_independent_of_budget_calibrated(n):
+    same = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(length_factor=(1.0, 1.0)), 8, r),
+                     "ratio_independent_of_budget", n)
+    moved = _verdicts(lambda r: sim.teacher_law_table(sim.TeacherLawTruth(length_factor=(1.0, 1.5)), 8, r),
+                      "ratio_independent_of_budget", n)
+    assert _share(same, "fails") <= _false_fail_limit(n), same
+    assert _share(moved, "fails") >= 0.8, moved
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_slope_pinned_covers_the_true_slope(n):
+    """A precision target (holds or undecided, never fails): its CI covers the true slope k at about
+    the nominal rate, and 8 seeds pin the slope of this law."""
+    truth, hits, c = sim.TeacherLawTruth(), 0, collections.Counter()
+    for i in range(n):
+        [a] = [a for a in fit_table(sim.teacher_law_table(truth, 8, np.random.default_rng(i)), FAST).assumptions
+               if a.name == "slope_pinned"]
+        hits += a.ci[0] <= truth.k <= a.ci[1]
+        c[a.verdict] += 1
+    assert hits / n >= 1 - _false_fail_limit(n), hits
+    assert c["fails"] == 0 and c["holds"] >= 0.8 * n, c
+
+
+def test_one_teacher_length_leaves_the_ratio_undecided():
+    r = fit_table(sim.teacher_law_table(sim.TeacherLawTruth(), 5, np.random.default_rng(0)), FAST)
+    [a] = [a for a in r.assumptions if a.name == "ratio_independent_of_budget"]
+    assert a.verdict == "undecided" and "teacher training length" in a.needs
+
+
+def _break_verdicts(truth: sim.BreakTruth, n: int) -> collections.Counter:
+    c = collections.Counter()
+    for i in range(n):
+        t = sim.break_table(truth, 8, np.random.default_rng(i))
+        runs = _setting_runs(t, np.ones(len(t["seed"]), bool), "student_size", "teacher_size", None)
+        c.update(a.verdict for a in break_checks(runs, truth.supervised_loss, FAST, ""))
+    return c
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_break_at_fixed_ratio_calibrated(n):
+    true, false = _break_verdicts(sim.BreakTruth(q=1.0), n), _break_verdicts(sim.BreakTruth(q=1.5), n)
+    assert _share(true, "fails") <= _false_fail_limit(n), true
+    assert _share(false, "fails") >= 0.8, false
+
+
+def test_assumptions_reach_fit_json_with_every_key():
+    t = sim.teacher_law_table(sim.TeacherLawTruth(length_factor=(1.0, 1.5)), 4, np.random.default_rng(0))
+    doc = json.loads(json.dumps(to_json(fit_table(t, FAST)), allow_nan=False))
+    names = {a["name"] for a in doc["assumptions"]}
+    assert {"gap_exists", "linear", "slope_pinned", "ratio_independent_of_budget"} <= names <= set(QUESTIONS)
+    for a in doc["assumptions"]:
+        assert KEYS <= set(a) and a["verdict"] in ("holds", "fails", "undecided")
+        assert a["verdict"] != "undecided" or a["needs"]
+
+
+def test_tolerances_from_config_and_options():
+    assert FitOptions().tolerance("linear") == ASSUMPTION_TOLERANCES["linear"]
+    assert FitOptions(tolerances=(("linear", 0.5),)).tolerance("linear") == 0.5
+    raw = {"family": "kernel", "grid": {"student_sizes": [4], "teacher_sizes": [4], "seeds": 1},
+           "fit": {"tolerances": {"gap_exists": 0.01}}}
+    assert parse_config(raw).fit.tolerance("gap_exists") == 0.01
+    raw["fit"]["tolerances"] = {"lineer": 0.1}
+    with pytest.raises(ConfigError, match="tolerances"):
+        parse_config(raw)
+
+
+def _supervised_verdicts(truth, name, n_tables, opt=FitOptions(n_boot=40), n_seeds=3, stated_E=None):
+    c = collections.Counter()
+    for i in range(n_tables):
+        t = sim.supervised_table(truth, n_seeds, np.random.default_rng(i))
+        if stated_E is not None:
+            t["irreducible_loss"][:] = stated_E
+        c.update(a.verdict for a in fit_table(t, opt).assumptions if a.name == name)
+    return c
+
+
+def test_chinchilla_form_fast():
+    """One table each way, few starts and refits (the calibration is test_supervised_checks_calibrated_*)."""
+    opt = FitOptions(n_boot=20, n_top=3, n_random=1)
+    assert _supervised_verdicts(sim.SupervisedTruth(gamma=0.6), "chinchilla_form", 1, opt)["fails"] == 1
+    assert _supervised_verdicts(sim.SupervisedTruth(), "chinchilla_form", 1, opt)["fails"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, truth, stated_E", [
+    ("chinchilla_form", sim.SupervisedTruth(), None),
+    ("irreducible_loss", sim.SupervisedTruth(), None),
+])
+def test_supervised_checks_calibrated_true(name, truth, stated_E):
+    c = _supervised_verdicts(truth, name, 50, stated_E=stated_E)
+    assert _share(c, "fails") <= _false_fail_limit(50), c
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, truth, stated_E", [
+    ("chinchilla_form", sim.SupervisedTruth(gamma=0.7), None),  # γ off by 0.3
+    ("irreducible_loss", sim.SupervisedTruth(), 0.5),  # the table states E 0.3 nats above the truth
+])
+def test_supervised_checks_calibrated_violated(name, truth, stated_E):
+    c = _supervised_verdicts(truth, name, 50, stated_E=stated_E)
+    assert _share(c, "fails") >= 0.8, c
