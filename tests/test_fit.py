@@ -27,8 +27,9 @@ def test_gradients_match_finite_differences():
         for law, p in ((objectives.SUPERVISED, laws.BUSBRIDGE_SUPERVISED), (dist, laws.BUSBRIDGE_DISTILL)):
             th = law.from_params(p, reduced) * 1.03
             f = lambda t: law.logpred(t, x, reduced) @ np.arange(20)  # noqa: E731
-            g = lambda t: law.grad(t, x, reduced) @ np.arange(20)  # noqa: E731
+            g = lambda t: law.logpred_and_grad(t, x, reduced)[1] @ np.arange(20)  # noqa: E731
             assert optimize.check_grad(f, g, th) < 1e-5 * np.abs(g(th)).max()
+            assert np.array_equal(law.logpred_and_grad(th, x, reduced)[0], law.logpred(th, x, reduced))
 
 
 @pytest.mark.parametrize("draw", range(2))

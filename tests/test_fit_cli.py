@@ -57,6 +57,7 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
         (["missing.csv", "--out", "o"], "cannot read table"),
         (["{table}", "--out", "o", "--ci", "1.5"], "--ci must be in (0, 1)"),
         (["{table}", "--out", "o", "--bootstrap", "-1"], "--bootstrap must be"),
+        (["{table}", "--out", "o", "--bootstrap", "1000000000"], "--bootstrap must be in 0..10000"),
         (["{table}"], "required: --out"),
         (["{bad}", "--out", "o"], "'student_loss' row 2 (line 3)"),
         (["{empty}", "--out", "o"], "no data rows"),

@@ -200,3 +200,37 @@ def test_a_replicate_whose_derived_quantity_cannot_be_computed_is_nan_and_counte
     assert sum(np.isnan(b.samples["picky"])) == n_nan and len(b.samples["picky"]) == 12 - b.n_failed
     lo, hi = b.interval("picky")
     assert lo <= hi <= median_E
+
+
+class _CountingLaw(fit.SupervisedLaw):
+    """The supervised law, recording the largest prediction array the solver asks for."""
+
+    largest = [0]
+
+    def logpred(self, theta, x, reduced):
+        out = super().logpred(theta, x, reduced)
+        _CountingLaw.largest[0] = max(_CountingLaw.largest[0], out.size)
+        return out
+
+
+def test_fit_memory_does_not_grow_with_rows_times_start_grid():
+    """Issue 18 (5): the start grid (12,800 supervised starts) was scored in chunks of 4000 starts ×
+    every row, so 22k rows took 4 GB. Now no evaluation holds more than SCORE_ELEMENTS values, and a
+    long table ranks its starts on SCORE_ROWS rows; the fit itself still sees every row."""
+    rng = np.random.default_rng(0)
+    n = 3 * fit.solver.SCORE_ROWS
+    N, D = rng.choice(np.geomspace(1e7, 1e9, 6), n), rng.choice([1e9, 4e9, 1.6e10], n)
+    loss = laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, 1e-3, n))
+    f = fit.fit_law(_CountingLaw(), {"N": N, "D": D, "loss": loss}, n_top=1, n_random=0)
+    assert f.converged and f.n_points == n and f.max_rel_error < 0.01
+    assert _CountingLaw.largest[0] <= max(fit.solver.SCORE_ELEMENTS, n)
+
+
+def test_absurd_bootstrap_counts_are_refused_before_any_work():
+    """Issue 18 (5): --bootstrap 1e9 ran on, holding every replicate's rows in memory."""
+    with pytest.raises(fit.FitInputError, match="bootstrap must be in 0..10000"):
+        fit.fit_table({"student_size": [1e7, 2e7, 4e7], "loss": [3.0, 2.9, 2.8]}, fit.FitOptions(n_boot=10**9))
+    N = np.geomspace(1e7, 1e9, 6)
+    sup = fit.fit_supervised(N, np.ones(6), laws.supervised_loss(N, np.inf, SUP), n_top=2, n_random=0)
+    with pytest.raises(fit.FitInputError, match="bootstrap replicates must be in"):
+        fit.bootstrap(sup, n_boot=10**6)

@@ -13,7 +13,7 @@ from pathlib import Path
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError
-from simgap.fit.resample import split_weak_strong
+from simgap.fit.resample import MAX_BOOT, split_weak_strong
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0 < args.ci < 1:
         ap.error(f"--ci must be in (0, 1), got {args.ci}")
-    if args.bootstrap < 0:
-        ap.error(f"--bootstrap must be ≥ 0, got {args.bootstrap}")
+    if not 0 <= args.bootstrap <= MAX_BOOT:
+        ap.error(f"--bootstrap must be in 0..{MAX_BOOT} (Busbridge et al. used 4096), got {args.bootstrap}")
     if not args.huber_delta > 0:
         ap.error(f"--huber-delta must be > 0, got {args.huber_delta}")
     opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,

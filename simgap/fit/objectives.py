@@ -66,8 +66,8 @@ class Law:
     A subclass sets `name` (messages and JSON), `params_type` (natural-scale parameters, whose
     field names are the names a user fixes), `full_names` (the solver's coordinates: `log_X` is
     log of X), `grid` (start values per coordinate), `columns` (fit data key → table column, for
-    messages; always N, D and loss), the default start counts, and `_logpred`/`_grad` on centred
-    log N, log D and `features(data)`. The reduced (single-budget) form — B/D^β folded into one
+    messages; always N, D and loss), the default start counts, and `logpred`/`logpred_and_grad`
+    on centred log N, log D and `features(data)`. The reduced (single-budget) form — B/D^β folded into one
     constant C, β gone — is derived here for every law."""
 
     name: str
@@ -151,8 +151,8 @@ class Law:
         """log predicted loss; theta (P,) or (M, P) against data of length n: shape (n,) or (M, n)."""
         raise NotImplementedError
 
-    def grad(self, theta, x: dict, reduced: bool) -> np.ndarray:
-        """d logpred / d theta, shape (P, n)."""
+    def logpred_and_grad(self, theta, x: dict, reduced: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(logpred, d logpred / d theta of shape (P, n)) for one theta, sharing their terms."""
         raise NotImplementedError
 
     def predict(self, params, data: dict) -> np.ndarray:
@@ -174,7 +174,7 @@ class SupervisedLaw(Law):
     def logpred(self, theta, x, reduced):
         return _sup_terms(theta, x["logN"], x["logD"], reduced)[-1]
 
-    def grad(self, theta, x, reduced):
+    def logpred_and_grad(self, theta, x, reduced):
         return _sup_grad(theta, x["logN"], x["logD"], reduced)
 
     def predict(self, params, data):
@@ -208,7 +208,7 @@ class DistillationLaw(Law):
     def logpred(self, theta, x, reduced):
         return _dist_terms(theta, x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)[1]
 
-    def grad(self, theta, x, reduced):
+    def logpred_and_grad(self, theta, x, reduced):
         return _dist_grad(theta, x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
 
     def predict(self, params, data):
@@ -236,15 +236,15 @@ def _sup_terms(th, logN, logD, reduced):
 
 
 def _sup_grad(th, logN, logD, reduced):
-    """d log-pred / d theta, shape (P, n)."""
+    """(log-pred, d log-pred / d theta of shape (P, n)), from one evaluation of the terms."""
     lE, g, t_a, t_b, S, pred = _sup_terms(th, logN, logD, reduced)
     wE = np.exp(lE - pred)
     wP = 1.0 - wE
     pa = special.expit(t_a - t_b)
     dS = wP * g
     if reduced:
-        return np.stack([wE, dS * pa, dS * (1 - pa), -dS * pa * logN, wP * S])
-    return np.stack([wE, dS * pa, dS * (1 - pa), -dS * pa * logN, -dS * (1 - pa) * logD, wP * S])
+        return pred, np.stack([wE, dS * pa, dS * (1 - pa), -dS * pa * logN, wP * S])
+    return pred, np.stack([wE, dS * pa, dS * (1 - pa), -dS * pa * logN, -dS * (1 - pa) * logD, wP * S])
 
 
 def _dist_terms(th, logN, logD, logLT, logLsup, reduced):
@@ -270,8 +270,8 @@ def _dist_grad(th, logN, logD, logLT, logLsup, reduced):
     dS = q * g
     common = [q * S, -q * logLT, -q * f1 * sp * c1, q * (-c1 * sp + c1 * sz * z), q * c1 * sz]
     if reduced:
-        return np.stack([dS * pa, dS * (1 - pa), -dS * pa * logN] + common)
-    return np.stack([dS * pa, dS * (1 - pa), -dS * pa * logN, -dS * (1 - pa) * logD] + common)
+        return pred, np.stack([dS * pa, dS * (1 - pa), -dS * pa * logN] + common)
+    return pred, np.stack([dS * pa, dS * (1 - pa), -dS * pa * logN, -dS * (1 - pa) * logD] + common)
 
 
 def huber_scaled(r: np.ndarray, delta: float) -> np.ndarray:

@@ -31,7 +31,6 @@ import functools
 import itertools
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy import optimize
@@ -126,14 +125,17 @@ class _Model:
     def logpred(self, th):
         return self.law.logpred(th, self.x, self.reduced)
 
-    def grad(self, th):
-        return self.law.grad(th, self.x, self.reduced)
+    def logpred_and_grad(self, th):
+        return self.law.logpred_and_grad(th, self.x, self.reduced)
+
+    def rows(self, idx: np.ndarray) -> "_Model":
+        return _Model(self.law, {k: v[idx] for k, v in self.x.items()}, self.reduced)
 
 
 def _short_run(job) -> tuple[float, np.ndarray]:
     """One start's short L-BFGS-B run (a worker task): (objective, end point)."""
-    logpred, grad, y, x0, bounds, delta, maxiter = job
-    r = _lbfgs(logpred, grad, y, x0, bounds, delta, maxiter=maxiter)
+    model, y, x0, bounds, delta, maxiter = job
+    r = _lbfgs(model, y, x0, bounds, delta, maxiter=maxiter)
     return float(r.fun), r.x
 
 
@@ -142,7 +144,7 @@ def _grid(spec: dict, names: tuple[str, ...]) -> np.ndarray:
 
 
 def _multistart(
-    logpred: Callable, grad: Callable, y: np.ndarray, names: tuple[str, ...], grid: np.ndarray,
+    model: _Model, y: np.ndarray, names: tuple[str, ...], grid: np.ndarray,
     delta: float, n_top: int, n_random: int, seed: int, extra_starts: list[np.ndarray] = (),
     max_grid: int = 20_000, start_maxiter: int = 300, n_polish: int = 3, bounds=None,
 ) -> tuple[np.ndarray, float, bool, str, int]:
@@ -153,9 +155,7 @@ def _multistart(
     if len(grid) > max_grid:  # seeded subsample of a large grid (see the module docstring)
         grid = grid[rng.choice(len(grid), max_grid, replace=False)]
     grid = np.clip(grid, lo, hi)
-    scores = np.concatenate([
-        obj.huber_scaled(logpred(chunk) - y, delta).sum(axis=1) for chunk in np.array_split(grid, max(1, len(grid) // 4000))
-    ])
+    scores = _score_starts(model, y, grid, delta, seed)
     scores = np.where(np.isfinite(scores), scores, np.inf)
     order = np.argsort(scores)
     rest = order[n_top:]
@@ -163,22 +163,39 @@ def _multistart(
     starts = [grid[i] for i in picks] + [np.clip(s, lo, hi) for s in extra_starts]
     # Short runs from every start (on every core: simgap.workers), then polish the n_polish best to
     # convergence: a short run's rank is only a hint in the distillation law's flat valleys.
-    jobs = [(logpred, grad, y, x0, bounds, delta, start_maxiter) for x0 in starts]
+    jobs = [(model, y, x0, bounds, delta, start_maxiter) for x0 in starts]
     short = sorted(workers.map(_short_run, jobs, min_items=8), key=lambda r: r[0])
-    best = min((_lbfgs(logpred, grad, y, x, bounds, delta) for _, x in short[:n_polish]),
-               key=lambda r: r.fun)
-    converged, message = _converged(logpred, grad, y, best, bounds, delta)
+    best = min((_lbfgs(model, y, x, bounds, delta) for _, x in short[:n_polish]), key=lambda r: r.fun)
+    converged, message = _converged(model, y, best, bounds, delta)
     return best.x, float(best.fun), converged, message, len(starts)
+
+
+SCORE_ROWS = 2000  # rows the start grid is scored on (all of them in tables up to this size)
+SCORE_ELEMENTS = 1_000_000  # starts × rows scored at once: ~8 MB per temporary, whatever the table
+
+
+def _score_starts(model: _Model, y: np.ndarray, grid: np.ndarray, delta: float, seed: int) -> np.ndarray:
+    """Each start's objective, only to rank the starts. Memory stays O(SCORE_ELEMENTS) and time
+    O(starts × SCORE_ROWS), not growing with the table (once starts × all rows took 4 GB and
+    minutes at 22k rows): a table longer than SCORE_ROWS is ranked on a seeded subsample of its
+    rows (the short and polishing runs always see every row)."""
+    if len(y) > SCORE_ROWS:
+        rows = np.sort(np.random.default_rng([seed, len(y)]).choice(len(y), SCORE_ROWS, replace=False))
+        model, y = model.rows(rows), y[rows]
+    per_chunk = max(1, SCORE_ELEMENTS // len(y))
+    return np.concatenate([obj.huber_scaled(model.logpred(grid[i:i + per_chunk]) - y, delta).sum(axis=1)
+                           for i in range(0, len(grid), per_chunk)])
 
 
 FTOL = 1e-11  # relative to the scaled objective (≈ n·|r|/δ ≥ 1): changes below ~1e-9 nats are noise
 
 
-def _lbfgs(logpred, grad, y, x0, bounds, delta, maxiter=4000):
+def _lbfgs(model: _Model, y, x0, bounds, delta, maxiter=4000):
     def fun(th):
-        r = logpred(th) - y
+        pred, jac = model.logpred_and_grad(th)
+        r = pred - y
         f = obj.huber_scaled(r, delta).sum()
-        g = grad(th) @ obj.huber_scaled_grad(r, delta)
+        g = jac @ obj.huber_scaled_grad(r, delta)
         if not np.isfinite(f):
             return 1e300, np.zeros_like(th)
         return f, g
@@ -187,15 +204,15 @@ def _lbfgs(logpred, grad, y, x0, bounds, delta, maxiter=4000):
                              options={"maxiter": maxiter, "ftol": FTOL, "gtol": 1e-8})
 
 
-def _converged(logpred, grad, y, res, bounds, delta) -> tuple[bool, str]:
+def _converged(model: _Model, y, res, bounds, delta) -> tuple[bool, str]:
     if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun) or res.fun >= 1e299:
         return False, "non-finite objective"
     if res.success:
         return True, str(res.message)
-    again = _lbfgs(logpred, grad, y, res.x, bounds, delta)
+    again = _lbfgs(model, y, res.x, bounds, delta)
     if again.fun >= res.fun * (1 - 1e-9) - 1e-12:
         return True, f"stationary (restart gained < 1e-9): {res.message}"
-    moved = float(np.max(np.abs(logpred(again.x) - logpred(res.x))))
+    moved = float(np.max(np.abs(model.logpred(again.x) - model.logpred(res.x))))
     if again.fun >= res.fun * (1 - 1e-5) and moved < 1e-4:
         return True, (f"predictions stationary (restart: objective −{1 - again.fun / res.fun:.1e} rel., "
                       f"log-predictions moved ≤ {moved:.1e}); parameters weakly identified: {res.message}")
@@ -217,7 +234,7 @@ def _errors(pred_log: np.ndarray, y: np.ndarray) -> dict:
             "max_rel_error": float(rel.max()), "mean_rel_error": float(rel.mean())}
 
 
-def _solve(law, lp, gr, y, names, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
+def _solve(law, model, y, names, init, reduced, mN, mD, huber_delta, n_top, n_random, seed,
            single_start: bool, fixed_theta: dict[str, float]):
     """Multistart L-BFGS-B in centred coordinates (or one start from `init`); returns the
     optimum in natural coordinates with its objective, convergence, start count and errors."""
@@ -225,14 +242,14 @@ def _solve(law, lp, gr, y, names, init, reduced, mN, mD, huber_delta, n_top, n_r
     bounds = [(fixed_theta[k],) * 2 if k in fixed_theta else obj.CENTRED_BOUNDS.get(k, obj.BOUNDS[k])
               for k in names]  # a fixed parameter is a box of zero width: L-BFGS-B never moves it
     if single_start:
-        res = _lbfgs(lp, gr, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
+        res = _lbfgs(model, y, np.clip(extra[0], *np.array(bounds).T), bounds, huber_delta)
         theta, objective, n_starts = res.x, float(res.fun), 1
-        conv, msg = _converged(lp, gr, y, res, bounds, huber_delta)
+        conv, msg = _converged(model, y, res, bounds, huber_delta)
     else:
         grid = obj.centre(_grid(law.grid, names), names, mN, mD, -1)
-        theta, objective, conv, msg, n_starts = _multistart(lp, gr, y, names, grid, huber_delta,
+        theta, objective, conv, msg, n_starts = _multistart(model, y, names, grid, huber_delta,
                                                             n_top, n_random, seed, extra, bounds=bounds)
-    errors = _errors(lp(theta), y)
+    errors = _errors(model.logpred(theta), y)
     return obj.centre(theta, names, mN, mD, +1), objective, conv, msg, n_starts, errors
 
 
@@ -278,7 +295,7 @@ def fit_law(
     t0 = time.perf_counter()
     model = _Model(law, {"logN": logN - mN, "logD": logD - mD, **features}, reduced)
     theta, objective, conv, msg, n_starts, errors = _solve(
-        law, model.logpred, model.grad, y, names, init, reduced, mN, mD, huber_delta,
+        law, model, y, names, init, reduced, mN, mD, huber_delta,
         law.n_top if n_top is None else n_top, law.n_random if n_random is None else n_random, seed,
         single_start, fixed_theta)
     p = law.prime

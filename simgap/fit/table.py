@@ -29,6 +29,7 @@ from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, superv
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 TeacherLossOptimum, ok)
+from simgap.fit.resample import MAX_BOOT
 from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
 from simgap.optima import teacher_optima
@@ -231,6 +232,8 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
     opt = options or FitOptions()
     if not 0 < opt.ci < 1:
         raise FitInputError(f"ci must be in (0, 1), got {opt.ci}")
+    if not 0 <= opt.n_boot <= MAX_BOOT:
+        raise FitInputError(f"bootstrap must be in 0..{MAX_BOOT} replicates, got {opt.n_boot}")
     cols = _as_columns(table)
     n = len(next(iter(cols.values())))
     sup_mask, dist_mask, how = _row_kinds(cols)
