@@ -45,6 +45,10 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
     assert ds["status"] == "ok" and ds["fit"]["max_rel_error"] < 1e-2
     assert ds["extrapolation"]["status"] == "ok" and ds["extrapolation"]["max_rel_error"] < 1e-2
     assert {"P1", "P2", "P3", "P4", "E."} <= {c["name"][:2] for c in ds["property_checks"]}
+    # each fitted bootstrap replicate's parameters, for the planner (a distillation replicate with its supervised law)
+    assert len(sup["replicates"]) == 2 - sup["bootstrap"]["n_failed"] and "E" in sup["replicates"][0]
+    assert len(ds["replicates"]) == 2 - ds["bootstrap"]["n_failed"]
+    assert all({"distillation", "supervised"} == set(r) and "d1" in r["distillation"] for r in ds["replicates"])
     pngs = {Path(p).name for p in res["plots"]}
     for kind in ("supervised", "u_curves", "teacher_law", "distill_parity", "distill_curves"):
         assert any(kind in p for p in pngs), kind

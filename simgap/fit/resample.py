@@ -34,6 +34,8 @@ class Bootstrap:
     samples: dict
     supervised_refit: bool = False  # the supervised law a law holds fixed was refitted in every replicate
     n_derived_failed: dict = field(default_factory=dict)  # derived name -> replicates where it was NaN
+    # each fitted replicate: (its parameters, the supervised parameters it held fixed when refitted, else None)
+    replicates: tuple = field(default=(), repr=False)
 
     def interval(self, name: str) -> tuple[float, float]:
         return percentile_interval(self.samples[name], self.ci)
@@ -106,17 +108,18 @@ def bootstrap(
     derived = derived or {}
     samples: dict[str, list[float]] = {k: [] for k in asdict(fit.raw_params)}
     samples.update({k: [] for k in derived})
-    failed = 0
+    failed, replicates = 0, []
     for law, params in results:
         if params is None:
             failed += 1
             continue
+        replicates.append((params, law.supervised if supervised_fit is not None else None))
         for k, v in asdict(params).items():
             samples[k].append(v)
         for k, f in derived.items():
             samples[k].append(_derived_value(f, params, law))
     n_nan = {k: int(np.sum(~np.isfinite(samples[k]))) for k in derived}
-    return Bootstrap(ci, n_boot, failed, samples, supervised_fit is not None, n_nan)
+    return Bootstrap(ci, n_boot, failed, samples, supervised_fit is not None, n_nan, tuple(replicates))
 
 
 def _derived_value(f: Callable, params, law: Law) -> float:

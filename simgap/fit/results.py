@@ -7,7 +7,7 @@ reads these fields; a new analysis adds a field here and fills it in `simgap.fit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,10 @@ class LawSection:
             out["bootstrap"] = {"n_boot": b.n_boot, "n_failed": b.n_failed, "ci": b.ci,
                                 "supervised_refit_each_replicate": b.supervised_refit,
                                 "n_derived_failed": b.n_derived_failed}
+            # every fitted replicate's parameters (the planner's decisions carry their spread); a
+            # distillation replicate also holds the supervised law refitted with it
+            out["replicates"] = [asdict(p) if sup is None else {"distillation": asdict(p), "supervised": asdict(sup)}
+                                 for p, sup in b.replicates]
         if self.query is not None:
             out["query_point"] = {"N": self.query[0], "D": self.query[1]}
             out["predicted_loss_at_query"] = self.predicted_loss_at_query
