@@ -40,43 +40,9 @@ def fit_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     return cols
 
 
-def optima_rows(rows: list[dict], setting: SettingFit) -> list[dict]:
+def optima_rows(setting: SettingFit) -> list[dict]:
     """One row per (student, budget) of a setting: the optimum in parameters and in the capacity knob."""
-    if not ok(setting.optima):
-        return []
-    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
-    size_of = {r["student_params"]: r["student_size"] for r in dist}
-    budget_of = {r["student_size"]: r["student_budget"] for r in dist}
-    teacher_budget_of = {r["student_size"]: r["teacher_budget"] for r in dist}
-    sec = setting.optima
-    tbs = sec.teacher_budgets or (math.nan,) * len(sec.per_student)
-    knob = {(o.student_size, _key(o.budget), _key(t)): o for o, t in zip(sec.by_knob, tbs)}
-    sup: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r["run_kind"] == "supervised" and not r["diverged"]:
-            sup.setdefault((r["student_size"], r["student_budget"]), []).append(r["student_loss"])
-    out = []
-    for p, tb in zip(sec.per_student, tbs):
-        size = size_of.get(p.student_size, p.student_size)
-        k = knob.get((size, _key(p.budget), _key(tb)), p)
-        budget = p.budget if math.isfinite(p.budget) else budget_of.get(size, math.nan)
-        sl = sup.get((size, budget))
-        out.append({
-            "student_size": size, "student_params": p.student_size, "student_budget": budget, "teacher_budget": tb,
-            "optimal_teacher_size": k.optimal_teacher, "optimal_teacher_size_lo": k.optimal_teacher_ci[0],
-            "optimal_teacher_size_hi": k.optimal_teacher_ci[1], "optimal_teacher_params": p.optimal_teacher,
-            "optimal_teacher_params_lo": p.optimal_teacher_ci[0], "optimal_teacher_params_hi": p.optimal_teacher_ci[1],
-            "grid_argmin_size": k.optimal_teacher_grid, "interior": p.interior, "edge": p.edge,
-            "frac_interior": p.frac_interior, "min_loss": p.min_loss, "dip_depth": p.dip_depth,
-            "dip_lo": p.dip_ci[0], "dip_hi": p.dip_ci[1], "dip_beyond_noise": p.dip_beyond_noise,
-            "supervised_loss": float(np.mean(sl)) if sl else math.nan, "n_seeds": p.n_seeds,
-            "teacher_tokens": tb if math.isfinite(tb) else teacher_budget_of.get(size, math.nan),
-        })
-    return out
-
-
-def _key(x: float):
-    return x if math.isfinite(x) else None
+    return [s.row() for s in setting.optima.students] if ok(setting.optima) else []
 
 
 def _table_csv(rows: list[dict], columns) -> str:
@@ -106,7 +72,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
     except fit_lib.FitInputError as e:
         error = str(e)
     settings = fits.settings() if fits else []
-    opt = [o for _, st in settings for o in optima_rows(rows, st)]
+    opt = [o for _, st in settings for o in optima_rows(st)]
     rows_lib.atomic_write_text(out / "optima.csv", _table_csv(opt, OPTIMA_COLUMNS))
     knob_optima = [o for _, st in settings if ok(st.optima) for o in st.optima.by_knob]
     if knob_optima:
@@ -147,7 +113,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         L += ["No distilled runs: nothing to say about a capacity gap.", ""]
     many = len(settings) > 1
     for fam, st in settings:
-        opt = optima_rows(rows, st)
+        opt = optima_rows(st)
         if many:
             L += [f"### Setting {', '.join(f'{k} = {v}' for k, v in st.key.items())}", ""]
         L += findings.gap(opt, st) + [""]

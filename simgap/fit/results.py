@@ -118,6 +118,36 @@ class TeacherLossOptimum:
 
 
 @dataclass(frozen=True)
+class StudentOptimum:
+    """One student's optimal teacher with what it is reported with (one row of optima.csv), found
+    once in fit_table from the table's own rows, so no reader re-joins rows."""
+
+    student_size: float  # the capacity knob (width, d_model, basis functions); = params without a knob column
+    student_params: float  # the fitted size axis (parameters in a sweep)
+    budget: float  # the student's training budget (NaN: none)
+    teacher_budget: float  # the series' teacher training length (NaN: optima not split by it)
+    teacher_tokens: float  # the teachers' training length: the series', else that of the student's teachers
+    supervised_loss: float  # seed-mean loss of the same student and budget trained on labels (NaN: none)
+    params: TeacherOptimumEstimate  # the optimum on the fitted size axis
+    knob: TeacherOptimumEstimate  # the optimum on the knob axis (= params without a knob column)
+
+    def row(self) -> dict:
+        """optima.csv's row (laws.json's "optima" entry): the optimum in the knob and in parameters."""
+        p, k = self.params, self.knob
+        return {
+            "student_size": self.student_size, "student_params": self.student_params, "student_budget": self.budget,
+            "teacher_budget": self.teacher_budget, "optimal_teacher_size": k.optimal_teacher,
+            "optimal_teacher_size_lo": k.optimal_teacher_ci[0], "optimal_teacher_size_hi": k.optimal_teacher_ci[1],
+            "optimal_teacher_params": p.optimal_teacher, "optimal_teacher_params_lo": p.optimal_teacher_ci[0],
+            "optimal_teacher_params_hi": p.optimal_teacher_ci[1], "grid_argmin_size": k.optimal_teacher_grid,
+            "interior": p.interior, "edge": p.edge, "frac_interior": p.frac_interior, "min_loss": p.min_loss,
+            "dip_depth": p.dip_depth, "dip_lo": p.dip_ci[0], "dip_hi": p.dip_ci[1],
+            "dip_beyond_noise": p.dip_beyond_noise, "supervised_loss": self.supervised_loss, "n_seeds": p.n_seeds,
+            "teacher_tokens": self.teacher_tokens,
+        }
+
+
+@dataclass(frozen=True)
 class OptimaSection:
     """Per-student optimal teacher on the table's size axis; `by_knob` on the capacity knob
     (student_size/teacher_size) when the sizes are parameter counts and the knob is in the table."""
@@ -128,6 +158,7 @@ class OptimaSection:
     teacher_budgets: tuple[float, ...] = ()  # per_student[i]'s teacher training length (NaN: not split)
     teacher_budget_kind: str | None = None  # the column teachers' lengths came from, when they vary
     by_teacher_loss: tuple[TeacherLossOptimum, ...] = ()  # the same students on the teacher-loss axis
+    students: tuple[StudentOptimum, ...] = ()  # per_student[i] with its knob, budgets and supervised loss
 
     def to_json(self) -> dict:
         return {"status": "ok", **_fields(self)}

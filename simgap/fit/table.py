@@ -28,7 +28,7 @@ from simgap.config import FitOptions
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
-                                TeacherLossOptimum, ok)
+                                StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
@@ -163,7 +163,8 @@ def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tu
     return groups
 
 
-def _optima(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None, opt: FitOptions):
+def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize_c: str, tok_c: str | None,
+            opt: FitOptions):
     """Per-student optima (and their teacher laws) of one setting's distilled rows: on the teacher-size
     axis for each teacher budget (training length), and on the teacher-loss axis over all teachers."""
     S = _require_rows(cols, size_c, m)
@@ -200,8 +201,38 @@ def _optima(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | N
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
         return Skipped(str(e)), ()
     by_loss = _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) if "teacher_loss" in cols else ()
+    students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c)
     return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), tb_c if len(series) > 1 else None,
-                         by_loss), tuple(laws_)
+                         by_loss, students), tuple(laws_)
+
+
+def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str) -> tuple[StudentOptimum, ...]:
+    """Each optimum with the student's knob, budget, teachers' length and supervised seed-mean loss,
+    read from the student's own rows (its last distilled row; its supervised rows of that knob and budget)."""
+    nan = np.full(len(m), math.nan)
+    col = lambda names: _num(cols, c) if (c := _first(cols, names)) else nan  # noqa: E731
+    size, knob, budget, tbudget = _num(cols, size_c), _num(cols, knob_c), col(TOKEN_COLUMNS), col(TEACHER_BUDGET_COLUMNS)
+    loss_c = _first(cols, ("student_loss",) + SUPERVISED_LOSS_COLUMNS)
+    sup_loss = _num(cols, loss_c) if loss_c and sm is not None else nan
+    out = []
+    for p, t in zip(ests, tb_of):
+        last = np.flatnonzero(m & (size == p.student_size))[-1]
+        k = next((o for o, ot in zip(by_knob, tb_of) if o.student_size == knob[last] and _same(o.budget, p.budget)
+                  and _same(ot, t)), p)
+        b = p.budget if math.isfinite(p.budget) else budget[last]
+        sel = np.zeros(len(m), bool) if sm is None else sm & (knob == knob[last]) & _equal(budget, b)
+        out.append(StudentOptimum(float(knob[last]), p.student_size, float(b), t,
+                                  t if math.isfinite(t) else float(tbudget[last]),
+                                  float(np.mean(sup_loss[sel])) if sel.any() else math.nan, p, k))
+    return tuple(out)
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _equal(a: np.ndarray, b: float) -> np.ndarray:
+    return np.isnan(a) if math.isnan(b) else a == b
 
 
 def _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) -> tuple[TeacherLossOptimum, ...]:
@@ -277,7 +308,7 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
             sup = Skipped("no supervised rows with a loss column")
         settings = []
         for key, m in _group_keys(cols, fam_mask & dist_mask, SETTING_COLUMNS):
-            optima, teacher_laws = _optima(cols, m, size_c, tsize_c, tok_c, opt) if can_optima else (None, ())
+            optima, teacher_laws = _optima(cols, m, sm if can_sup else None, size_c, tsize_c, tok_c, opt) if can_optima else (None, ())
             dist = None
             if can_dist and np.isfinite(_num(cols, "teacher_loss")[m]).any():
                 N = _require_rows(cols, size_c, m)
