@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import sys
 
+import figure_runs
+
 from simgap import figures
 
 
 def main(argv=None) -> int:
-    p, args, cfg = figures.script_setup(__doc__, "configs/kernel.toml", "runs/figures/fig10_kernel", argv)
-    rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
+    p, args, cfg = figure_runs.script_setup(__doc__, "configs/kernel.toml", "runs/figures/fig10_kernel", argv)
+    rows, run = figure_runs.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     table = figures.curve_table(rows)
     flat = figures.flat_minimum_table(table)
     figures.write_csv(table, args.out / "fig10_kernel.csv", figures.CURVE_COLUMNS)

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import sys
 
+import figure_runs
+
 from simgap import figures
 from simgap.optima import teacher_optima
 
 
 def main(argv=None) -> int:
-    p, args, cfg = figures.script_setup(__doc__, "configs/default.toml", "runs/figures/fig11_width", argv)
-    rows, run = figures.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
+    p, args, cfg = figure_runs.script_setup(__doc__, "configs/default.toml", "runs/figures/fig11_width", argv)
+    rows, run = figure_runs.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
     optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_size", "student_loss", "seed")),
                             n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)

@@ -20,13 +20,15 @@ import math
 import sys
 from pathlib import Path
 
+import figure_runs
+
 from simgap import figures
 from simgap.config import load_config
 from simgap.fit import TooFewPoints, fit_teacher_law
 
 FIT_COLUMNS = ("run", "config", "family", "student_budget", "teacher_budget", "n_interior", "n_students", "slope",
                "slope_lo", "slope_hi", "intercept", "r2", "n_points")  # the fit's cells are empty without a line
-DEFAULT_RUNS = (figures.SWEEP_ROOT / "default", figures.SWEEP_ROOT / "kernel")
+DEFAULT_RUNS = (figure_runs.SWEEP_ROOT / "default", figure_runs.SWEEP_ROOT / "kernel")
 
 
 def read_optima(run: Path) -> list[dict]:

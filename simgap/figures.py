@@ -234,20 +234,6 @@ def plot_teacher_laws(panels, path) -> Path:
 
 # --- the data behind the figures ------------------------------------------------------------------
 
-SWEEP_ROOT = Path("runs/figures/sweeps")
-
-
-def sweep_rows(cfg, *, sweep_dir=None, seeds: int | None = None):
-    """Train (or resume: finished buckets are skipped) a loaded config's sweep; returns (rows, dir).
-    The default directory is shared by name (runs/figures/sweeps/<config name>[-seedsN], `seeds`
-    being the override the config was loaded with), so figure scripts on the same config (Fig. 11
-    and the teacher-law plot) train it once."""
-    from simgap.sweep import run_sweep
-
-    out = Path(sweep_dir) if sweep_dir else SWEEP_ROOT / (cfg.name if seeds is None else f"{cfg.name}-seeds{seeds}")
-    return run_sweep(cfg, out, progress=False, echo=lambda *_: None), out
-
-
 def flat_minimum_table(table, rtol: float = 1e-6) -> list[dict]:
     """Fig. 10's claim, per student n: the range of teacher capacities m where the seed-mean error is
     at its minimum (within rtol), and how far it rises by the largest m."""
@@ -262,27 +248,3 @@ def flat_minimum_table(table, rtol: float = 1e-6) -> list[dict]:
                     else math.nan, "largest_m": float(m[-1]), "error_at_largest_m": float(loss[-1]),
                     "rise_to_largest_m": float(loss[-1] - loss.min())})
     return out
-
-
-def script_setup(doc: str, config: str, out: str, argv=None):
-    """The figure scripts' shared start: --config/--out/--sweep/--seeds, every core, the compile
-    cache, the config loaded (a bad one is one argparse error). Returns (parser, args, cfg)."""
-    import argparse
-
-    from simgap import cache
-    from simgap.config import ConfigError, load_config
-    from simgap.cpu import tune_cpu
-
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--config", type=Path, default=Path(config))
-    p.add_argument("--out", type=Path, default=Path(out))
-    p.add_argument("--sweep", type=Path, default=None, help="sweep directory (default runs/figures/sweeps/<name>)")
-    p.add_argument("--seeds", type=int, default=None)
-    args = p.parse_args(argv)
-    tune_cpu()
-    cache.enable_compile_cache()
-    try:
-        cfg = load_config(args.config, seeds=args.seeds)
-    except ConfigError as e:
-        p.error(str(e))
-    return p, args, cfg

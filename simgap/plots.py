@@ -1,4 +1,5 @@
-"""Figures for the fit CLI and the sweep: each function takes data and a path and writes one PNG."""
+"""Figures for the fit CLI and the sweep: each function takes data and a path and writes one PNG;
+`write_plots` draws every figure a `TableFit` has data for."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simgap import laws  # noqa: E402
+from simgap import laws, workers  # noqa: E402
+from simgap.fit.resample import split_weak_strong  # noqa: E402
+from simgap.fit.results import TableFit, ok  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
 
@@ -182,3 +185,43 @@ def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised:
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title}: RMSE {np.sqrt(np.mean(r**2)):.3g}, max |r| {np.abs(r).max():.3g}", fontsize=9)
     return save_figure(fig, path)
+
+
+def write_plots(result: TableFit, out_dir) -> list[str]:
+    """The PNGs for fit_table's result, wherever the data for them exist, drawn in worker
+    processes (simgap.workers; each figure is an independent job)."""
+    out_dir = Path(out_dir)
+    jobs = []
+    for fi, fam in enumerate(result.families):
+        tag = fam.family or f"f{fi}"
+        sup = fam.supervised
+        if ok(sup):
+            d = sup.fit.data
+            jobs.append(job(plot_supervised, d["N"], d["D"], d["loss"], out_dir / f"{tag}_supervised.png",
+                                  params=sup.fit.raw_params))
+        for si, st in enumerate(fam.settings):
+            stag = f"{tag}_s{si}"
+            if ok(st.optima):
+                jobs.append(job(plot_u_curves, st.optima.per_student, out_dir / f"{stag}_u_curves.png",
+                                      ci=result.options.ci))
+                for bi, tl in enumerate(st.teacher_law):
+                    title = "Optimal teacher vs student size" + (
+                        f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
+                    ests = [o for o in st.optima.per_student if o.budget == tl.budget
+                            or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
+                    jobs.append(job(plot_teacher_law, ests, out_dir / f"{stag}_b{bi}_teacher_law.png",
+                                          title=title, linear=tl.linear if ok(tl.linear) else None,
+                                          power=tl.loglog if ok(tl.loglog) else None))
+            ds = st.distillation
+            if ok(ds):
+                d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
+                pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], s, p)
+                jobs.append(job(plot_parity, d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
+                jobs.append(job(plot_distill_curves, d["N"], d["D"], d["teacher_loss"], d["loss"],
+                                      out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))
+                held = ~split_weak_strong(d["loss"], d["N"], by=result.options.extrapolate_by,
+                                          threshold=result.options.extrapolate_threshold,
+                                          holdout_frac=result.options.holdout_frac)
+                jobs.append(job(plot_residuals, d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
+                                      out_dir / f"{stag}_distill_residuals.png", supervised=s, held_out=held))
+    return [str(p) for p in workers.map(run_job, jobs)]

@@ -12,15 +12,15 @@ import dataclasses
 import io
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
 
-from simgap import findings
+from simgap import findings, plots
 from simgap import fit as fit_lib
 from simgap import rows as rows_lib
 from simgap.findings import fmt
-from simgap.fit.cli import write_plots
 from simgap.fit.results import SettingFit, TableFit, ok, to_json
 from simgap.fit.verdicts import markdown_table
 
@@ -56,10 +56,6 @@ def _table_csv(rows: list[dict], columns) -> str:
 def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = None) -> dict:
     """Write optima.csv, laws.json, plots and report.md into `out`; returns the laws.json dict.
     `timing` (from simgap.sweep) adds a "## Time" section; its analysis_s is set here."""
-    import time
-
-    from simgap import plots
-
     t0 = time.perf_counter()
     out = Path(out)
     rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
@@ -68,7 +64,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
     error, fits, plot_paths = "", None, []
     try:
         fits = fit_lib.fit_table(fit_columns(rows), options)
-        plot_paths = write_plots(fits, out)
+        plot_paths = plots.write_plots(fits, out)
     except fit_lib.FitInputError as e:
         error = str(e)
     settings = fits.settings() if fits else []

@@ -10,10 +10,10 @@ import math
 import sys
 from pathlib import Path
 
-from simgap import laws
+from simgap import plots
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError
-from simgap.fit.resample import MAX_BOOT, split_weak_strong
+from simgap.fit.resample import MAX_BOOT
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
@@ -97,48 +97,6 @@ def summarize(result: TableFit) -> str:
     return "\n".join(lines)
 
 
-def write_plots(result: TableFit, out_dir) -> list[str]:
-    """The PNGs for fit_table's result, wherever the data for them exist, drawn in worker
-    processes (simgap.workers; each figure is an independent job)."""
-    from simgap import plots, workers
-
-    out_dir = Path(out_dir)
-    jobs = []
-    for fi, fam in enumerate(result.families):
-        tag = fam.family or f"f{fi}"
-        sup = fam.supervised
-        if ok(sup):
-            d = sup.fit.data
-            jobs.append(plots.job(plots.plot_supervised, d["N"], d["D"], d["loss"], out_dir / f"{tag}_supervised.png",
-                                  params=sup.fit.raw_params))
-        for si, st in enumerate(fam.settings):
-            stag = f"{tag}_s{si}"
-            if ok(st.optima):
-                jobs.append(plots.job(plots.plot_u_curves, st.optima.per_student, out_dir / f"{stag}_u_curves.png",
-                                      ci=result.options.ci))
-                for bi, tl in enumerate(st.teacher_law):
-                    title = "Optimal teacher vs student size" + (
-                        f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
-                    ests = [o for o in st.optima.per_student if o.budget == tl.budget
-                            or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
-                    jobs.append(plots.job(plots.plot_teacher_law, ests, out_dir / f"{stag}_b{bi}_teacher_law.png",
-                                          title=title, linear=tl.linear if ok(tl.linear) else None,
-                                          power=tl.loglog if ok(tl.loglog) else None))
-            ds = st.distillation
-            if ok(ds):
-                d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
-                pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], s, p)
-                jobs.append(plots.job(plots.plot_parity, d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
-                jobs.append(plots.job(plots.plot_distill_curves, d["N"], d["D"], d["teacher_loss"], d["loss"],
-                                      out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))
-                held = ~split_weak_strong(d["loss"], d["N"], by=result.options.extrapolate_by,
-                                          threshold=result.options.extrapolate_threshold,
-                                          holdout_frac=result.options.holdout_frac)
-                jobs.append(plots.job(plots.plot_residuals, d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
-                                      out_dir / f"{stag}_distill_residuals.png", supervised=s, held_out=held))
-    return [str(p) for p in workers.map(plots.run_job, jobs)]
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m simgap.fit", description=(
         "Fit the laws a results table allows (supervised, distillation, per-student optimal teacher, "
@@ -199,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         result = fit_table(args.table, opt)
         doc = to_json(result)
         if not args.no_plots:
-            doc["plots"] = write_plots(result, out)
+            doc["plots"] = plots.write_plots(result, out)
         (out / "fit.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
     except (FitInputError, OSError, ValueError) as e:
         print(f"simgap.fit: error: {e}", file=sys.stderr)
