@@ -11,41 +11,46 @@ from pathlib import Path
 import numpy as np
 
 from simgap import laws
-from simgap.fit.results import LawSection, SettingFit, ok
+from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
 from simgap.laws import ZHANG_LINEAR
+
+
+def _students(st: SettingFit) -> tuple[StudentOptimum, ...]:
+    return st.optima.students if ok(st.optima) else ()
 
 
 def fmt(x, spec=".3g") -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def gap(opt, st: SettingFit) -> list[str]:
+def gap(st: SettingFit) -> list[str]:
+    opt = _students(st)
     if not opt:
         reason = st.optima.reason if st.optima is not None and not ok(st.optima) else "no teacher sizes"
         return [f"**Capacity gap:** not analysed ({reason})."]
-    interior = [o for o in opt if o["interior"]]
-    real = [o for o in interior if o["dip_beyond_noise"]]
+    interior = [o for o in opt if o.params.interior]
+    real = [o for o in interior if o.params.dip_beyond_noise]
     verdict = "yes" if real else "suggested, not beyond seed noise" if interior else "not shown"
     lines = [f"**Capacity gap: {verdict}.** {len(interior)} of {len(opt)} students have an interior optimal "
              f"teacher; for {len(real)} of them the largest teacher is worse than the optimum beyond seed noise "
              "(the dip's CI, paired over seeds and simultaneous over teachers so that picking the best one is "
              "accounted for, excludes 0)."]
     if interior:
-        knob = [o["optimal_teacher_size"] / o["student_size"] for o in interior]
+        knob = [o.knob.optimal_teacher / o.student_size for o in interior]
         lines.append(f"Optimal teacher / student in the capacity knob (width, d_model or basis functions): "
                      f"{', '.join(f'{r:.2g}' for r in knob)} (median {np.median(knob):.3g}).")
     for o in opt:
-        where = "interior" if o["interior"] else f"at the {o['edge']} teacher (edge of the grid: only a bound)"
-        tb = f", teacher budget {o['teacher_budget']:g}" if math.isfinite(o["teacher_budget"]) else ""
-        if len({r["student_budget"] for r in opt}) > 1:
-            tb = f", budget {o['student_budget']:g}{tb}"
-        lines.append(f"- student {o['student_size']:g} ({o['student_params']:g} params{tb}): best teacher "
-                     f"{fmt(o['optimal_teacher_size'])} [{fmt(o['optimal_teacher_size_lo'])}, "
-                     f"{fmt(o['optimal_teacher_size_hi'])}], {where}; largest teacher worse by "
-                     f"{fmt(o['dip_depth'], '.4f')} nats [{fmt(o['dip_lo'], '.4f')}, {fmt(o['dip_hi'], '.4f')}]"
-                     + (f"; supervised {fmt(o['supervised_loss'], '.4f')} vs best distilled "
-                        f"{fmt(o['min_loss'], '.4f')}" if math.isfinite(o["supervised_loss"]) else ""))
+        where = "interior" if o.params.interior else f"at the {o.params.edge} teacher (edge of the grid: only a bound)"
+        tb = f", teacher budget {o.teacher_budget:g}" if math.isfinite(o.teacher_budget) else ""
+        if len(np.unique([r.budget for r in opt])) > 1:
+            tb = f", budget {o.budget:g}{tb}"
+        lines.append(f"- student {o.student_size:g} ({o.student_params:g} params{tb}): best teacher "
+                     f"{fmt(o.knob.optimal_teacher)} [{fmt(o.knob.optimal_teacher_ci[0])}, "
+                     f"{fmt(o.knob.optimal_teacher_ci[1])}], {where}; largest teacher worse by "
+                     f"{fmt(o.params.dip_depth, '.4f')} nats [{fmt(o.params.dip_ci[0], '.4f')}, {fmt(o.params.dip_ci[1], '.4f')}]"
+                     + (f"; supervised {fmt(o.supervised_loss, '.4f')} vs best distilled "
+                        f"{fmt(o.params.min_loss, '.4f')}" if math.isfinite(o.supervised_loss) else ""))
     return lines
 
 
@@ -67,7 +72,8 @@ def teacher_loss_axis(st: SettingFit) -> list[str]:
     return lines + [""]
 
 
-def teacher_laws(st: SettingFit, opt) -> list[str]:
+def teacher_laws(st: SettingFit) -> list[str]:
+    opt = _students(st)
     if not st.teacher_law:
         reason = st.optima.reason if st.optima is not None and not ok(st.optima) else "no distilled rows"
         return [f"**Linear teacher law:** not fitted ({reason})."]
@@ -80,15 +86,15 @@ def teacher_laws(st: SettingFit, opt) -> list[str]:
         if not isinstance(lin, TeacherLawFit):
             lines.append(f"**Linear teacher law{tag}:** not fitted: {lin.reason}.")
             continue
-        ratios = [o["optimal_teacher_params"] / o["student_params"] for o in opt if o["interior"]
-                  and _same(o["teacher_budget"], tl.teacher_budget)]
+        ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.interior
+                  and _same(o.teacher_budget, tl.teacher_budget)]
         lines.append(
             f"**Linear teacher law{tag}** (in parameters): T* = {lin.slope:.3g}·S {lin.intercept:+.3g}, "
             f"slope {int(lin.ci * 100)} % CI [{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], "
             f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
             f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.k:.1f} "
             f"(R² 0.9957 on GPT-2/Pythia).")
-        lines.append(slope_precision(lin, max((o["n_seeds"] for o in opt), default=0)))
+        lines.append(slope_precision(lin, max((o.params.n_seeds for o in opt), default=0)))
         if isinstance(pw, TeacherLawFit):
             lines.append(f"Power form: T* = {math.exp(pw.intercept):.3g}·S^{pw.slope:.3g} "
                          f"(exponent CI [{pw.slope_ci[0]:.3g}, {pw.slope_ci[1]:.3g}], R² in log–log "
@@ -202,26 +208,27 @@ def eq8_verdict(ds: LawSection, sup: LawSection) -> str:
     return f"**Verdict on Eq. 8:** {head}{tail}{where}."
 
 
-def laws_agree(sup, st: SettingFit, opt: list[dict], out: Path) -> list[str]:
+def laws_agree(sup, st: SettingFit, out: Path) -> list[str]:
     """Do the two laws agree? The optimal teacher size that the fitted Eq. 8 implies (teachers trained
     on this sweep's teacher budget, their loss from the fitted supervised law) vs the measured optima."""
     from simgap.plan import link, plots as plan_plots
 
     if not (ok(sup) and ok(st.distillation)):
         return []
+    opt = _students(st)
     series: dict[float, list[dict]] = {}
     for o in opt:
-        if o["interior"] and math.isfinite(o["optimal_teacher_params_lo"]):
-            series.setdefault(o["teacher_budget"], []).append(o)
+        if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
+            series.setdefault(o.teacher_budget, []).append(o)
     lines = ["**Do the two laws agree?**"]
     reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
     for i, pts in enumerate(series.values()):
         tokens = 1.0 if reduced else pts[0]["teacher_tokens"]
         try:
             a = link.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
-                               [o["student_params"] for o in pts], [o["optimal_teacher_params"] for o in pts],
-                               [(o["optimal_teacher_params_lo"], o["optimal_teacher_params_hi"]) for o in pts],
-                               [1.0 if reduced else o["student_budget"] for o in pts],
+                               [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
+                               [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
+                               [1.0 if reduced else o.budget for o in pts],
                                link.TeacherProtocol("fixed_tokens", tokens=tokens))
         except (ValueError, ArithmeticError) as e:
             lines.append(f"- not computed ({e}).")
@@ -237,13 +244,14 @@ def _span(v) -> str:
     return lo if lo == hi else f"{lo}–{hi}"
 
 
-def conclusions(opt, st: SettingFit) -> list[str]:
+def conclusions(st: SettingFit) -> list[str]:
     """Plain-words advice, each sentence tied to a number measured above."""
+    opt = _students(st)
     out = []
-    interior = [o for o in opt if o["interior"]]
-    real = [o for o in interior if o["dip_beyond_noise"]]
+    interior = [o for o in opt if o.params.interior]
+    real = [o for o in interior if o.params.dip_beyond_noise]
     if real:
-        ratios = [o["optimal_teacher_params"] / o["student_params"] for o in real]
+        ratios = [o.params.optimal_teacher / o.student_params for o in real]
         out.append(f"- Do not default to the largest teacher: for {len(real)} student(s) a smaller teacher was "
                    f"better beyond seed noise, at {_span(ratios)}× the student's parameters.")
     elif interior:
@@ -251,7 +259,7 @@ def conclusions(opt, st: SettingFit) -> list[str]:
     elif opt:
         out.append("- No capacity gap in this grid: the largest teacher was (about) best; widen the teacher grid "
                    "or shrink the students to look for the turn.")
-    helped = [o for o in opt if math.isfinite(o["supervised_loss"]) and o["min_loss"] < o["supervised_loss"]]
+    helped = [o for o in opt if math.isfinite(o.supervised_loss) and o.params.min_loss < o.supervised_loss]
     if opt:
         out.append(f"- Distillation from the best teacher beat supervised training for {len(helped)} of {len(opt)} "
                    "students (seed-mean loss, observed).")
@@ -264,9 +272,9 @@ def conclusions(opt, st: SettingFit) -> list[str]:
                        + (" (the predicted optimal teacher lies outside the observed teacher losses)"
                           if any(s.extrapolated for s in claims) else "")
                        + ": trust the observed runs, and add teachers in the predicted range before acting on it.")
-    edge = [o for o in opt if not o["interior"]]
+    edge = [o for o in opt if not o.params.interior]
     if edge:
-        names = ", ".join(f"{o['student_size']:g}" for o in edge)
+        names = ", ".join(f"{o.student_size:g}" for o in edge)
         out.append(f"- {len(edge)} optimum(s) sit at the edge of the teacher grid "
                    f"(students {names}): they are bounds, excluded "
                    "from the teacher-law fits; extend the grid to locate them.")

@@ -112,11 +112,11 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         opt = optima_rows(st)
         if many:
             L += [f"### Setting {', '.join(f'{k} = {v}' for k, v in st.key.items())}", ""]
-        L += findings.gap(opt, st) + [""]
-        L += findings.teacher_loss_axis(st) + findings.teacher_laws(st, opt) + [""]
+        L += findings.gap(st) + [""]
+        L += findings.teacher_loss_axis(st) + findings.teacher_laws(st) + [""]
         L += findings.law_fits(fam.supervised, st) + [""]
-        L += findings.laws_agree(fam.supervised, st, opt, out) + [""]
-        L += ["## What to conclude before an expensive run", ""] + findings.conclusions(opt, st) + [""]
+        L += findings.laws_agree(fam.supervised, st, out) + [""]
+        L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st) + [""]
         L += _optima_table(opt)
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
           "neighbours; its CI is a bootstrap over seeds (a seed's whole curve resampled together). The dip "
