@@ -17,15 +17,14 @@ import sys
 import figure_runs
 
 from simgap import figures
-from simgap.optima import teacher_optima
+from simgap.fit.results import ok, read_optima
 
 
 def main(argv=None) -> int:
     p, args, cfg = figure_runs.script_setup(__doc__, "configs/default.toml", "runs/figures/fig11_width", argv)
     rows, run = figure_runs.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
-    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
-    optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_size", "student_loss", "seed")),
-                            n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)
+    # the sweep's own analysis (laws.json): each student's optimum on the width axis, not recomputed here
+    optima = [o for s in read_optima(run / "laws.json") if ok(s.optima) for o in s.optima.by_knob]
     table = figures.curve_table(rows)
     figures.write_csv(table, args.out / "fig11_width.csv", figures.CURVE_COLUMNS)
     figures.write_csv(figures.optima_table(optima, "teacher_width"), args.out / "fig11_width_optima.csv")

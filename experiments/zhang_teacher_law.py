@@ -5,7 +5,8 @@ that shows interior optima; edge optima are drawn as bounds and kept out of the 
 
     python experiments/zhang_teacher_law.py [--runs DIR ...] [--out runs/figures/zhang_teacher_law]
 
-Each DIR is a finished sweep directory (its optima.csv, written by `python -m simgap.sweep`); the
+Each DIR is a finished sweep directory (its laws.json, written by `python -m simgap.sweep`: the
+optima and the teacher laws fitted there, read back typed, not refitted); the
 default is the sweeps the Fig. 11 and Fig. 10 scripts train: runs/figures/sweeps/default (the MLP
 mapping problem) and runs/figures/sweeps/kernel (kernel regression, where the truth is T* = S).
 Writes zhang_teacher_law.png, zhang_teacher_law.csv (the optima plotted) and
@@ -15,7 +16,6 @@ zhang_teacher_law_fits.csv (one fitted line per panel, with its slope CI).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
@@ -24,18 +24,15 @@ import figure_runs
 
 from simgap import figures
 from simgap.config import load_config
-from simgap.fit import TooFewPoints, fit_teacher_law
+from simgap.fit.results import ok, read_optima
 
 FIT_COLUMNS = ("run", "config", "family", "student_budget", "teacher_budget", "n_interior", "n_students", "slope",
                "slope_lo", "slope_hi", "intercept", "r2", "n_points")  # the fit's cells are empty without a line
 DEFAULT_RUNS = (figure_runs.SWEEP_ROOT / "default", figure_runs.SWEEP_ROOT / "kernel")
 
 
-def read_optima(run: Path) -> list[dict]:
-    """A sweep's optima.csv as typed rows (numbers, interior as bool)."""
-    with open(run / "optima.csv", newline="") as f:
-        return [{k: (v == "true" if k in ("interior", "dip_beyond_noise") else v if k == "edge"
-                     else float(v) if v else math.nan) for k, v in r.items()} for r in csv.DictReader(f)]
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def main(argv=None) -> int:
@@ -44,41 +41,41 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/figures/zhang_teacher_law"))
     args = p.parse_args(argv)
     for run in args.runs:
-        if not (run / "optima.csv").is_file() or not (run / "config.toml").is_file():
-            p.error(f"{run}: not a finished sweep directory (no optima.csv/config.toml); run "
+        if not (run / "laws.json").is_file() or not (run / "config.toml").is_file():
+            p.error(f"{run}: not a finished sweep directory (no laws.json/config.toml); run "
                     "`python -m simgap.sweep --out DIR` (or experiments/fig11_width.py, fig10_kernel.py) first")
     panels, points, fits = [], [], []
     for run in args.runs:
         cfg = load_config(run / "config.toml")
-        series: dict[tuple, list[dict]] = {}
-        for o in read_optima(run):
-            series.setdefault((o["student_budget"], o["teacher_budget"]), []).append(o)
-        for (sb, tb), opt in sorted(series.items(), key=lambda kv: str(kv[0])):
-            if not any(o["interior"] for o in opt):
-                print(f"{cfg.name} (student budget {sb:g}, teacher budget {tb:g}): no interior optimum, no panel")
+        for setting in read_optima(run / "laws.json"):
+            if not ok(setting.optima):
                 continue
-            opt.sort(key=lambda o: o["student_params"])
-            S, T = [o["student_params"] for o in opt], [o["optimal_teacher_params"] for o in opt]
-            try:
-                lin = fit_teacher_law(S, T, edge=[not o["interior"] for o in opt], ci=cfg.fit.ci,
-                                      n_boot=cfg.fit.teacher_law_boot, seed=cfg.fit.seed)
-            except TooFewPoints as e:
-                lin = None
-                print(f"{cfg.name}: no line: {e}")
-            title = f"{cfg.name} ({cfg.family})" + (f", student budget {sb:g}" if len(series) > 1 else "")
-            panels.append({"title": title, "S": S, "T": T, "lo": [o["optimal_teacher_params_lo"] for o in opt],
-                           "hi": [o["optimal_teacher_params_hi"] for o in opt],
-                           "interior": [o["interior"] for o in opt], "linear": lin})
-            points += [{"run": str(run), "config": cfg.name, "family": cfg.family, **o} for o in opt]
-            fit_row = {"run": str(run), "config": cfg.name, "family": cfg.family, "student_budget": sb,
-                       "teacher_budget": tb, "n_interior": sum(o["interior"] for o in opt), "n_students": len(opt)}
-            if lin is not None:
-                fit_row.update(slope=lin.slope, slope_lo=lin.slope_ci[0], slope_hi=lin.slope_ci[1],
-                               intercept=lin.intercept, r2=lin.r2, n_points=lin.n_points)
-                print(f"{title}: T* = {lin.slope:.3g}·S {lin.intercept:+.4g} (slope {lin.ci:.0%} CI "
-                      f"[{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], R² {lin.r2:.3f}, {lin.n_points} interior optima "
-                      f"of {len(opt)}); T*/S = {', '.join(f'{t / s:.2g}' for s, t in zip(S, T))}")
-            fits.append(fit_row)
+            for tl in setting.teacher_law:  # one fitted line per series (student budget, teachers' length)
+                opt = sorted((s for s in setting.optima.students if (math.isnan(tl.budget) or s.params.budget == tl.budget)
+                              and _same(s.teacher_budget, tl.teacher_budget)), key=lambda s: s.student_params)
+                sb, tb = opt[0].budget, opt[0].teacher_budget
+                if not any(s.params.interior for s in opt):
+                    print(f"{cfg.name} (student budget {sb:g}, teacher budget {tb:g}): no interior optimum, no panel")
+                    continue
+                lin = tl.linear if ok(tl.linear) else None
+                if lin is None:
+                    print(f"{cfg.name}: no line: {tl.linear.reason}")
+                S, T = [s.student_params for s in opt], [s.params.optimal_teacher for s in opt]
+                title = f"{cfg.name} ({cfg.family})" + (f", student budget {sb:g}" if len(setting.teacher_law) > 1 else "")
+                panels.append({"title": title, "S": S, "T": T, "lo": [s.params.optimal_teacher_ci[0] for s in opt],
+                               "hi": [s.params.optimal_teacher_ci[1] for s in opt],
+                               "interior": [s.params.interior for s in opt], "linear": lin})
+                points += [{"run": str(run), "config": cfg.name, "family": cfg.family, **s.row()} for s in opt]
+                fit_row = {"run": str(run), "config": cfg.name, "family": cfg.family, "student_budget": sb,
+                           "teacher_budget": tb, "n_interior": sum(s.params.interior for s in opt),
+                           "n_students": len(opt)}
+                if lin is not None:
+                    fit_row.update(slope=lin.slope, slope_lo=lin.slope_ci[0], slope_hi=lin.slope_ci[1],
+                                   intercept=lin.intercept, r2=lin.r2, n_points=lin.n_points)
+                    print(f"{title}: T* = {lin.slope:.3g}·S {lin.intercept:+.4g} (slope {lin.ci:.0%} CI "
+                          f"[{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], R² {lin.r2:.3f}, {lin.n_points} interior "
+                          f"optima of {len(opt)}); T*/S = {', '.join(f'{t / s:.2g}' for s, t in zip(S, T))}")
+                fits.append(fit_row)
     if not panels:
         print("no sweep shows an interior optimum: nothing to plot", file=sys.stderr)
         return 1

@@ -6,7 +6,10 @@ reads these fields; a new analysis adds a field here and fills it in `simgap.fit
 
 from __future__ import annotations
 
+import json
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
@@ -166,6 +169,8 @@ class OptimaSection:
 
 @dataclass(frozen=True)
 class TeacherLawSection:
+    """The teacher laws over one series of optima (a student budget, a teachers' training length)."""
+
     budget: float  # the budget series these optima belong to; NaN when optima are not split
     linear: TeacherLawFit | Skipped
     loglog: TeacherLawFit | Skipped
@@ -220,6 +225,56 @@ class TableFit:
     def settings(self):
         """(family, setting) for every setting of every family: nothing is reported only for the first."""
         return [(fam, st) for fam in self.families for st in fam.settings]
+
+
+def from_json(cls, doc):
+    """The inverse of `to_json` for the results above whose fields are numbers, strings, tuples
+    and other such results (optima, teacher laws): None → NaN, lists → tuples, a section whose
+    status is not "ok" → `Skipped`. Law fits are not read back (fit.json and laws.json hold
+    their parameters, not the solver's state)."""
+    return _decode(cls, doc)
+
+
+@dataclass(frozen=True)
+class SettingOptima:
+    """One setting's optima and teacher laws as read back from fit.json or a sweep's laws.json."""
+
+    family: str
+    key: dict
+    optima: OptimaSection | Skipped | None
+    teacher_law: tuple[TeacherLawSection, ...]
+
+
+def read_optima(path) -> list[SettingOptima]:
+    """Every setting's optima and teacher laws in a fit.json or a sweep's laws.json (its "fits"), typed,
+    so figure scripts and the planner read the analysis instead of re-parsing CSVs or refitting."""
+    doc = json.loads(Path(path).read_text())
+    fits = doc.get("fits", doc)
+    if "families" not in fits:
+        raise ValueError(f"{path}: no fitted families ({fits.get('error', 'not a fit.json or laws.json')})")
+    return [SettingOptima(fam.get("family", ""), st.get("key", {}),
+                          None if st.get("optima") is None else from_json(OptimaSection | Skipped, st["optima"]),
+                          tuple(from_json(TeacherLawSection, t) for t in st.get("teacher_law", ())))
+            for fam in fits["families"] for st in fam.get("settings", ())]
+
+
+def _decode(tp, v):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if isinstance(v, dict) and v.get("status", "ok") != "ok" and Skipped in args:
+            return Skipped(v.get("reason", ""), v["status"])
+        if v is None and type(None) in args:
+            return None
+        return _decode(next(a for a in args if a not in (Skipped, type(None))), v)
+    if origin is tuple:
+        return tuple(_decode(args[0] if args[-1] is Ellipsis else a, x) for a, x in
+                     zip(args if args[-1] is not Ellipsis else [args[0]] * len(v), v))
+    if is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _decode(hints[f.name], v[f.name]) for f in fields(tp) if f.name in v})
+    if tp is float:
+        return math.nan if v is None else float(v)
+    return v
 
 
 def _fields(x) -> dict:
