@@ -22,10 +22,11 @@ from pathlib import Path
 import tomllib
 from tqdm import tqdm
 
-from simgap import cache, distributed, engine, flops, rundir, workers
+from simgap import cache, decide, distributed, engine, flops, rundir, workers
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 from simgap.cpu import tune_cpu
 from simgap.families import from_config
+from simgap.fit.verdicts import tolerance_pairs
 from simgap.report import analyze
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 4.95e12
@@ -53,12 +54,13 @@ def preflight(cfg: SweepConfig) -> list[str]:
     return notes
 
 
-def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print) -> list[dict]:
-    """Train every unit not yet done in `out`, then analyse; returns all result rows. A config
-    whose family cannot run it is refused (ConfigError) before the run directory is touched."""
+def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, extra_units=()) -> list[dict]:
+    """Train every unit not yet done in `out` (the grid's and `extra_units`: simgap.decide's rounds),
+    then analyse; returns all result rows. A config whose family cannot run it is refused
+    (ConfigError) before the run directory is touched."""
     family = from_config(cfg)
     writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
-    units = engine.plan(family, cfg.grid, cfg.train)
+    units = engine.plan(family, cfg.grid, cfg.train) + list(extra_units)
     with rundir.RunDir(out, cfg, units) as run:
         if writer:
             run.open()  # refuses a file, an unwritable place, a locked or other-config directory
@@ -172,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="override the config's number of seeds")
     p.add_argument("--dry-run", action="store_true", help="print the grid, runs, compiles and a time estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--until-decided", action="store_true",
+                   help="after the grid, add runs round by round until the law assumptions are decided (simgap.decide)")
+    p.add_argument("--decide", type=lambda t: tuple(filter(None, (x.strip() for x in t.split(",")))), default=(),
+                   metavar="NAME,...", help="with --until-decided: only these assumptions (default: every undecided one)")
+    p.add_argument("--max-minutes", type=float, default=30.0, help="with --until-decided: wall-time budget")
+    p.add_argument("--max-flops", type=float, default=float("inf"), help="with --until-decided: FLOPs budget of the rounds")
+    p.add_argument("--tolerance", type=tolerance_pairs, default=(), metavar="NAME=VALUE,...",
+                   help="assumption-check tolerances over the config's [fit] tolerances (docs/verdicts.md)")
     return p
 
 
@@ -199,11 +209,21 @@ def main(argv: list[str] | None = None) -> int:
         path = args.config or (args.resume / "config.toml" if args.resume else DEFAULT_CONFIG)
         if args.dry_run:  # validated on one seed, counted for all
             dry_run(load_config(path, seeds=1), _seed_count(path, args.seeds))
+            if args.until_decided:
+                decide.first_round_plan(load_config(path, seeds=args.seeds), out, args.decide)
             return 0
         cfg = load_config(path, seeds=args.seeds)
+        if args.tolerance:
+            cfg = dataclasses.replace(cfg, fit=dataclasses.replace(
+                cfg.fit, tolerances=tuple(sorted({**dict(cfg.fit.tolerances), **dict(args.tolerance)}.items()))))
         out = out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         print(f"sweep {cfg.name} -> {out}")
-        run_sweep(cfg, out, progress=not args.no_progress)
+        if args.until_decided:
+            decide.check_names(args.decide)
+            decide.until_decided(cfg, out, args.decide, args.max_minutes, args.max_flops, run=lambda c, o, extra:
+                                 run_sweep(c, o, progress=not args.no_progress, extra_units=extra))
+        else:
+            run_sweep(cfg, out, progress=not args.no_progress)
         print(f"done: {out / 'report.md'}")
         return 0
     except (ConfigError, SweepError, rundir.RunDirError) as e:

@@ -51,6 +51,7 @@ BOUNDS = {
     "log_E": (-25.0, 10.0), "log_A": (-30.0, 60.0), "log_B": (-30.0, 60.0), "log_C": (-30.0, 30.0),
     "alpha": (0.0, 5.0), "beta": (0.0, 5.0), "gamma": (0.01, 5.0),
     "c0": (0.0, 20.0), "log_c1": (math.log(1e-3), math.log(5000.0)), "f1": (0.005, 5.0), "log_d1": (-3.0, 3.0),
+    "eta": (-5.0, 5.0),  # the teacher-size exponent of simgap.fit.nested (teacher_only_through_loss)
 }
 
 # Centred fits (see centre) work on log A − α·mean(log N): wider bounds, same meaning.

@@ -12,7 +12,7 @@ ones; they report ≤ 1 % relative error on runs with L_S < 2.3 from fits on L_S
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, field
 from typing import Callable
 
 import numpy as np
@@ -157,13 +157,15 @@ class Extrapolation:
     test_max_loss: float
     max_rel_error: float
     mean_rel_error: float
+    fit: LawFit | None = field(default=None, repr=False, compare=False)  # the refit (read by the extrapolates check)
 
     @property
     def within_1_percent(self) -> bool:
         return self.max_rel_error <= 0.01
 
     def to_json(self) -> dict:
-        return {"status": "ok", **asdict(self), "within_1_percent": self.within_1_percent}
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fit"}
+        return {"status": "ok", **own, "within_1_percent": self.within_1_percent}
 
 
 @one_blas_thread
@@ -179,4 +181,4 @@ def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = N
     pred = fit.law.predict(sub.raw_params, {k: v[test] for k, v in d.items()})
     rel = np.abs(pred / d["loss"][test] - 1)
     return Extrapolation(sub.converged, int(train.sum()), int(test.sum()), float(d["loss"][train].min()),
-                         float(d["loss"][test].max()), float(rel.max()), float(rel.mean()))
+                         float(d["loss"][test].max()), float(rel.max()), float(rel.mean()), sub)

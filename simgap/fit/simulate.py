@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simgap import laws
+
 STUDENTS = (8.0, 12.0, 16.0, 24.0, 32.0, 48.0)
 TEACHERS = tuple(float(4 * 2 ** (j / 2)) for j in range(13))  # 4 … 256, ×√2 steps
 
@@ -118,3 +120,35 @@ def supervised_table(truth: SupervisedTruth, n_seeds: int, rng: np.random.Genera
     loss = truth.loss(N, D) * (1 + rng.normal(0, truth.run_sd, len(N)))
     return {"student_size": N, "student_tokens": D, "seed": seed.astype(float), "loss": loss,
             "irreducible_loss": np.full(len(N), truth.E)}
+
+
+def eq8_table(eta: float, n_seeds: int, rng: np.random.Generator, noise: float = 1e-3) -> dict[str, np.ndarray]:
+    """Busbridge et al.'s Table 6 laws (Eq. 1 and Eq. 8) on a small grid: supervised runs over size and
+    data (N 1e7-1e10 × D 1e9-6.4e10); students (D = 20·N) distilled from teachers of 7 sizes at two training lengths (20 and 80
+    tokens per parameter, so L_T and N_T do not move together), the excess term times
+    (N_T/N̄_T)^eta (0: Eq. 8 holds; teacher_only_through_loss is violated otherwise). Relative
+    log-normal noise `noise` per run plus a per-seed offset of the same size."""
+    sup, dist = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
+    rows: dict[str, list] = {k: [] for k in ("run_kind", "seed", "student_size", "student_tokens", "teacher_size",
+                                              "teacher_budget", "teacher_loss", "student_loss")}
+
+    def add(**r):
+        for k in rows:
+            rows[k].append(r.get(k, np.nan))
+
+    NT = np.geomspace(1e9, 1e12, 7)
+    for s in range(n_seeds):
+        offset = rng.normal(0, noise)
+        for N in np.geomspace(1e7, 1e10, 7):
+            for D in (1e9, 4e9, 1.6e10, 6.4e10):
+                L = float(laws.supervised_loss(N, D, sup)) * np.exp(offset + rng.normal(0, noise))
+                add(run_kind="supervised", seed=s, student_size=N, student_tokens=D, student_loss=L)
+        for N in np.geomspace(1e8, 1e9, 4):
+            for tpp in (20.0, 80.0):
+                LT = laws.supervised_loss(NT, tpp * NT, sup)
+                excess = laws.log_distill_excess(N, 20 * N, LT, sup, dist) + eta * (np.log(NT) - np.log(NT).mean())
+                L = (LT + np.exp(excess)) * np.exp(offset + rng.normal(0, noise, len(NT)))
+                for t, lt, ls in zip(NT, LT, L):
+                    add(run_kind="distilled", seed=s, student_size=N, student_tokens=20 * N, teacher_size=t,
+                        teacher_budget=tpp * t, teacher_loss=lt, student_loss=ls)
+    return {k: np.array(v, dtype=object if k == "run_kind" else float) for k, v in rows.items()}

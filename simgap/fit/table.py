@@ -26,6 +26,7 @@ import numpy as np
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
+from simgap.fit.eq8_assumptions import eq8_checks
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
@@ -316,9 +317,11 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
                 dist = distillation_section(N, D, _require_rows(cols, "teacher_loss", m),
                                             _require_rows(cols, "student_loss", m), sup, opt)
             settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
+            where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
+            runs = _setting_runs(cols, m, size_c, tsize_c, tok_c) if tsize_c in cols else None
+            if dist is not None and runs is not None:
+                assumptions += eq8_checks(dist, sup, runs, opt, where)
             if ok(optima):
-                where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
-                runs = _setting_runs(cols, m, size_c, tsize_c, tok_c)
                 sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
                 assumptions += gap_checks(optima, opt, where) + teacher_law_checks(runs, opt, where) + \
                     break_checks(runs, sup_loss, opt, where)

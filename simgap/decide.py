@@ -1,0 +1,231 @@
+"""`python -m simgap.sweep --until-decided`: after the grid, add runs until the law assumptions are decided.
+
+Each round: read the analysis' assumptions (laws.json); take the undecided ones (all, or those
+named with --decide) as targets; rank candidate additions by expected CI shrinkage per FLOP;
+add the best as new units in the same run directory; train only those; analyse again. It stops
+when every target is decided, or when --max-minutes / --max-flops would be exceeded.
+
+Candidates (FLOPs: simgap.engine's useful FLOPs of exactly the units they add):
+- "seeds": the whole grid on as many new seeds again: every CI narrows by ≈ 1 − 1/√2;
+- "teachers": a teacher between grid points on each side of each student's optimal teacher (all
+  seeds); for the slope targets its shrinkage is simgap.plan.design's parametric bootstrap,
+  otherwise assumed that of one more seed's worth;
+- "teacher length": every teacher at twice the longest training length: makes
+  ratio_independent_of_budget (one series) and teacher_only_through_loss (L_T and N_T move
+  together) decidable at all.
+DIR/decide.json records every round (what was added and why, the targets' CIs after it) and is
+written before a round trains, so a killed round resumes: its units are planned again and only
+those not yet done are trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simgap import engine, flops as flops_lib
+from simgap import rows as rows_lib
+from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
+from simgap.families import from_config
+from simgap.fit.results import to_json
+from simgap.plan import design
+from simgap.plan.compute import PlanError
+
+LOG = "decide.json"
+SEEDS, TEACHERS, LENGTH = "seeds", "teachers", "teacher length"
+ONE_SERIES = ("ratio_independent_of_budget", "teacher_only_through_loss")
+SLOPE = ("slope_pinned", "linear")
+
+
+def check_names(names: tuple[str, ...]) -> None:
+    """--decide names must be assumption names (one clear error otherwise)."""
+    bad = [n for n in names if n not in ASSUMPTION_TOLERANCES]
+    if bad:
+        raise ConfigError(f"--decide: unknown assumption {bad[0]!r}; expected names from {sorted(ASSUMPTION_TOLERANCES)}")
+
+
+def load_rounds(out: Path) -> list[dict]:
+    path = Path(out) / LOG
+    return json.loads(path.read_text())["rounds"] if path.exists() else []
+
+
+def save_rounds(out: Path, rounds: list[dict]) -> None:
+    rows_lib.atomic_write_text(Path(out) / LOG, json.dumps(to_json({"rounds": rounds}), indent=1, allow_nan=False))
+
+
+def extension_grid(grid: engine.Grid, addition: dict) -> engine.Grid:
+    """The grid of the runs one addition trains (the base grid's students, budgets and init)."""
+    if addition["kind"] == SEEDS:
+        return dataclasses.replace(grid, seeds=tuple(addition["seeds"]))
+    if addition["kind"] == TEACHERS:
+        return dataclasses.replace(grid, teacher_sizes=tuple(addition["teacher_sizes"]), supervised=False)
+    return dataclasses.replace(grid, teacher_budgets=tuple(addition["teacher_budgets"]), supervised=False)
+
+
+def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
+    """Every recorded round's units, their ids prefixed by the round (r1-teacher-w64-b…)."""
+    out = []
+    for r in rounds:
+        for u in engine.plan(family, extension_grid(cfg.grid, r["addition"]), cfg.train):
+            out.append(dataclasses.replace(u, uid=f"r{r['round']}-{u.uid}"))
+    return out
+
+
+def targets(assumptions: list[dict], names: tuple[str, ...]) -> list[dict]:
+    return [a for a in assumptions if a["verdict"] == "undecided" and (not names or a["name"] in names)]
+
+
+def _half(a: dict) -> float:
+    lo, hi = a["ci"]
+    return (hi - lo) / 2 if lo is not None and hi is not None else math.inf
+
+
+def candidates(cfg, rounds: list[dict], optima: list[dict]) -> list[dict]:
+    """The additions possible now (their grids are planned and costed in `rank`)."""
+    g = cfg.grid
+    seeds_now = sorted(set(g.seeds) | {s for r in rounds if r["addition"]["kind"] == SEEDS for s in r["addition"]["seeds"]})
+    teachers_now = sorted(set(g.teacher_sizes) | {t for r in rounds if r["addition"]["kind"] == TEACHERS
+                                                  for t in r["addition"]["teacher_sizes"]})
+    out = [{"kind": SEEDS, "seeds": list(range(max(seeds_now) + 1, max(seeds_now) + 1 + len(seeds_now)))}]
+    new = set()
+    for o in optima:
+        t = o.get("optimal_teacher_size")
+        if t is None or not o.get("interior"):
+            continue
+        below = max((x for x in teachers_now if x <= t), default=None)
+        above = min((x for x in teachers_now if x > t), default=None)
+        for a, b in ((below, t), (t, above)):
+            if a is not None and b is not None:
+                mid = int(round(math.sqrt(a * b)))
+                if mid not in teachers_now and min(a, b) < mid < max(a, b):
+                    new.add(mid)
+    if new:
+        out.append({"kind": TEACHERS, "teacher_sizes": sorted(new)})
+    lengths = set(g.teacher_budgets) | {b for r in rounds if r["addition"]["kind"] == LENGTH
+                                        for b in r["addition"]["teacher_budgets"]}
+    if 0 not in lengths:
+        out.append({"kind": LENGTH, "teacher_budgets": [2 * max(lengths)]})
+    return out
+
+
+def design_shrinkage(rows: list[dict]) -> dict[str, float]:
+    """simgap.plan.design's parametric bootstrap on the first (student budget, teacher length) series:
+    the fraction of the teacher-law slope's CI width that doubling the seeds / adding teachers next
+    to each optimum removes. Empty when the design cannot be built from these rows."""
+    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
+    if not dist:
+        return {}
+    key = (dist[0]["student_budget"], dist[0]["teacher_budget"], dist[0]["lam"], dist[0]["tau"])
+    dist = [r for r in dist if (r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) == key]
+    cols = {c: np.array([r[c] for r in dist], float) for c in ("student_size", "teacher_size", "student_loss", "seed")}
+    try:
+        pilot = design.pilot_from_columns(cols)
+        base = design.predict(pilot, max(pilot.students), n_boot=300)
+        ranked = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base)
+    except (PlanError, ValueError, FloatingPointError):
+        return {}
+    kinds = {"seeds": SEEDS, "teacher": TEACHERS}
+    return {kinds[c["addition"].split(":")[0]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
+            for c in ranked if c["addition"].split(":")[0] in kinds and base.slope_width > 0}
+
+
+def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float]) -> float:
+    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1)."""
+    kind = addition["kind"]
+    if target["name"] in SLOPE and kind in design:
+        return design[kind]
+    if kind == SEEDS:
+        return 1 - math.sqrt(0.5)  # twice the seeds: CIs shrink as 1/√seeds
+    if kind == LENGTH:
+        return 1.0 if target["name"] in ONE_SERIES and n_series < 2 else 0.0
+    if target["name"] in SLOPE + ("gap_exists", "break_at_fixed_ratio"):
+        return 1 - math.sqrt(0.5 ** (1 / 3))  # assumed: a finer grid near T* ≈ a third of doubling the seeds
+    return 0.0
+
+
+def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
+    """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best first."""
+    n_series = len(set(cfg.grid.teacher_budgets) | {b for r in rounds if r["addition"]["kind"] == LENGTH
+                                                    for b in r["addition"]["teacher_budgets"]})
+    design = design_shrinkage(rows) if any(t["name"] in SLOPE for t in todo) else {}
+    out = []
+    for add in candidates(cfg, rounds, optima):
+        try:
+            units = engine.plan(family, extension_grid(cfg.grid, add), cfg.train)
+        except ValueError as e:  # e.g. a pruned init the added grid cannot serve
+            out.append({"addition": add, "flops": math.inf, "score": 0.0, "why": f"not possible: {e}"})
+            continue
+        flops = sum(c["useful_flops"] for c in flops_lib.bucket_costs(family, units, cfg.grid, cfg.train))
+        gains = {f"{t['name']}{' (' + t['subject'] + ')' if t.get('subject') else ''}":
+                 expected_shrinkage(add, t, n_series, design) for t in todo}
+        score = sum(gains.values()) / flops if flops > 0 else 0.0
+        out.append({"addition": add, "flops": flops, "score": score,
+                    "why": ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"})
+    return sorted(out, key=lambda c: -c["score"])
+
+
+def describe(add: dict) -> str:
+    if add["kind"] == SEEDS:
+        return f"{len(add['seeds'])} more seeds ({add['seeds'][0]}–{add['seeds'][-1]}) on the whole grid"
+    if add["kind"] == TEACHERS:
+        return f"teachers {add['teacher_sizes']} around the students' optimal teachers"
+    return f"every teacher also at training length {add['teacher_budgets'][0]:g}"
+
+
+def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: float = 30.0,
+                  max_flops: float = math.inf, run=None, echo=print) -> list[dict]:
+    """Train the grid (and any recorded rounds), then add rounds until the targets are decided.
+    `run(cfg, out, extra_units)` trains what is missing and analyses (simgap.sweep.run_sweep)."""
+    family = from_config(cfg)
+    start, rounds = time.perf_counter(), load_rounds(out)
+    while True:
+        run(cfg, out, round_units(family, cfg, rounds))
+        laws = json.loads((Path(out) / "laws.json").read_text())
+        todo = targets(laws.get("assumptions", []), names)
+        if rounds and rounds[-1].get("after") is None:
+            rounds[-1]["after"] = [{k: a[k] for k in ("name", "subject", "estimate", "ci", "verdict")}
+                                   for a in laws.get("assumptions", []) if not names or a["name"] in names]
+            save_rounds(out, rounds)
+        if not todo:
+            echo(f"until-decided: every targeted assumption is decided after {len(rounds)} round(s)")
+            return rounds
+        rows = rows_lib.read_csv(Path(out) / "results.csv")
+        ranked = [c for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows) if c["score"] > 0]
+        spent = sum(r["flops"] for r in rounds)
+        minutes = (time.perf_counter() - start) / 60
+        if not ranked:
+            echo(f"until-decided: stopping: no addition is expected to decide {[t['name'] for t in todo]}")
+            return rounds
+        best = ranked[0]
+        if minutes >= max_minutes or spent + best["flops"] > max_flops:
+            echo(f"until-decided: budget spent ({minutes:.1f} min, {spent:.3g} FLOPs); still undecided: "
+                 + ", ".join(sorted({t['name'] for t in todo})))
+            return rounds
+        rounds.append({"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
+                       "why": best["why"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
+                       "half_widths_before": [_half(t) for t in todo],
+                       "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]}
+                                      for c in ranked], "after": None})
+        save_rounds(out, rounds)  # before training: a kill resumes this round
+        echo(f"until-decided round {len(rounds)}: {describe(best['addition'])} ({best['flops']:.3g} FLOPs; {best['why']})")
+
+
+def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) -> None:
+    """--dry-run --until-decided: the first round's ranked candidates, from a finished analysis in `out`."""
+    path = Path(out) / "laws.json" if out else None
+    if not (path and path.exists()):
+        echo("until-decided: the first round is planned from the grid's analysis; run the grid first "
+             "(or pass --resume DIR of a finished sweep) to see it")
+        return
+    laws = json.loads(path.read_text())
+    family = from_config(cfg)
+    rounds = load_rounds(out)
+    todo = targets(laws.get("assumptions", []), names)
+    echo(f"until-decided: {len(todo)} undecided target(s): " + ", ".join(sorted({t['name'] for t in todo})))
+    for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows_lib.read_csv(Path(out) / "results.csv")):
+        echo(f"  {describe(c['addition'])}: {c['flops']:.3g} FLOPs, score {c['score']:.3g} ({c['why']})")

@@ -1,0 +1,102 @@
+"""Eq. 8's assumptions that need the fitted law: limit_properties and extrapolates (verdicts:
+simgap.fit.verdicts). break_at_fixed_ratio reads the data alone (simgap.fit.assumptions).
+
+limit_properties: P1-P4 (+ App. E.6, simgap.laws.check_properties) at the checked students, for the
+fitted law and for each bootstrap replicate of its parameters (with the supervised law at its point
+estimate); the effect is the number of failed checks.
+extrapolates: Busbridge et al.'s check (the law section's fit on the weaker runs, predicting the
+held-out stronger ones) as a bias: the mean relative error pred/observed − 1 over the held-out
+runs, with a CI from refits on resampled weaker runs. Not the max over runs: one run's error is mostly its seed noise
+and the max grows with the number of held-out runs, while a law that does not extrapolate is off
+in one direction on all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+
+from simgap import laws
+from simgap.config import FitOptions
+from simgap.fit.resample import bootstrap, split_weak_strong
+from simgap.fit.results import LawSection, ok
+from simgap.fit.nested import teacher_only_check
+from simgap.fit.verdicts import Assumption, assumption, more_data, undecided
+from simgap.intervals import percentile_interval
+from simgap.laws import DistillParams
+
+EXTRAPOLATION_BOOT = 50  # refits for the bias CI (a second Eq. 8 fit per table: kept cheaper than the law's own)
+
+
+def limit_check(ds: LawSection, sup: LawSection, opt: FitOptions, where: str) -> Assumption:
+    tol = opt.tolerance("limit_properties")
+    kw = dict(effect="failed limit checks (P1-P4, E.6) over the checked students", where=where)
+    failed = sum(not c.passed for _, c in ds.property_checks)
+    if not ds.bootstrap:
+        return undecided("limit_properties", "a bootstrap (bootstrap > 0)", failed, tolerance=tol, **kw)
+    s = ds.bootstrap.samples
+    n = len(next(iter(s.values())))
+    fields = list(asdict(ds.fit.raw_params))
+    students = [(c.N, c.D) for c in ds.students]
+    counts = [sum(not c.passed for c in laws.check_properties(sup.fit.raw_params,
+                                                                DistillParams(**{k: s[k][i] for k in fields}), students))
+              for i in range(n)]
+    lo, hi = percentile_interval(counts, opt.ci)
+    if hi <= tol:
+        return assumption("limit_properties", failed, (lo, hi), tol, "holds", **kw)
+    if lo > tol:
+        return assumption("limit_properties", failed, (lo, hi), tol, "fails", **kw)
+    return assumption("limit_properties", failed, (lo, hi), tol, "undecided",
+                      f"a tighter Eq. 8 fit: {np.mean(np.array(counts) > tol):.0%} of the bootstrap refits break a "
+                      "limit property; more runs (seeds, teachers around each student's optimum) narrow them", **kw)
+
+
+def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: int) -> Assumption:
+    tol = opt.tolerance("extrapolates")
+    kw = dict(effect="mean relative error of the held-out stronger runs (pred/observed − 1), refitted on the weaker",
+              where=where)
+    d, f, ex = ds.fit.data, ds.fit, ds.extrapolation
+    if not ok(ex) or ex.fit is None:
+        return undecided("extrapolates", f"an Eq. 8 fit on the weaker runs ({getattr(ex, 'reason', 'none')})",
+                         tolerance=tol, **kw)
+    sub = ex.fit
+    if not sub.converged:
+        return undecided("extrapolates", "an Eq. 8 fit on the weaker runs that converges", tolerance=tol, **kw)
+    train = split_weak_strong(d["loss"], d["N"], by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
+                              holdout_frac=opt.holdout_frac)  # the rows simgap.fit.sections held out
+    test = ~train
+    held = {k: v[test] for k, v in d.items()}
+
+    def bias(p, law) -> float:
+        return float(np.mean(law.predict(p, held) / held["loss"] - 1))
+
+    estimate = bias(sub.raw_params, f.law)
+    if opt.n_boot <= 0:
+        return undecided("extrapolates", "a bootstrap (bootstrap > 0)", estimate, tolerance=tol, **kw)
+    b = bootstrap(sub, n_boot=min(opt.n_boot, EXTRAPOLATION_BOOT), ci=opt.ci, seed=opt.seed, derived={"bias": bias})
+    lo, hi = b.interval("bias")
+    if not math.isfinite(lo):
+        return undecided("extrapolates", "bootstrap refits that converge", estimate, tolerance=tol, **kw)
+    if -tol <= lo and hi <= tol:
+        return assumption("extrapolates", estimate, (lo, hi), tol, "holds", **kw)
+    if lo > tol or hi < -tol:
+        return assumption("extrapolates", estimate, (lo, hi), tol, "fails", **kw)
+    half, margin = (hi - lo) / 2, abs(abs(estimate) - tol)
+    return assumption("extrapolates", estimate, (lo, hi), tol, "undecided",
+                      f"a CI half-width ≤ {margin:.3g} (now {half:.3g}): {more_data(half, margin, n_seeds)}", **kw)
+
+
+def eq8_checks(ds, sup, runs, opt: FitOptions, where: str) -> list[Assumption]:
+    """teacher_only_through_loss, limit_properties and extrapolates for one setting's distillation
+    law (`runs`: the same rows, simgap.fit.assumptions.SettingRuns)."""
+    names = ("teacher_only_through_loss", "limit_properties", "extrapolates")
+    if ds is None:
+        return []
+    if not (ok(ds) and ok(sup)):
+        reason = ds.reason if not ok(ds) else "a converged supervised law"
+        return [undecided(n, f"a converged Eq. 8 fit ({reason})", tolerance=opt.tolerance(n), where=where)
+                for n in names]
+    return [teacher_only_check(ds, runs.teacher, runs.teacher_budget, opt, where), limit_check(ds, sup, opt, where),
+            extrapolation_check(ds, opt, where, len(np.unique(runs.seed)))]
