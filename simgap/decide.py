@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from simgap import engine, flops as flops_lib
+from simgap import plots
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
@@ -191,6 +192,7 @@ def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: floa
             rounds[-1]["after"] = [{k: a[k] for k in ("name", "subject", "estimate", "ci", "verdict")}
                                    for a in laws.get("assumptions", []) if not names or a["name"] in names]
             save_rounds(out, rounds)
+        write_report(out, rounds)
         if not todo:
             echo(f"until-decided: every targeted assumption is decided after {len(rounds)} round(s)")
             return rounds
@@ -229,3 +231,46 @@ def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) 
     echo(f"until-decided: {len(todo)} undecided target(s): " + ", ".join(sorted({t['name'] for t in todo})))
     for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows_lib.read_csv(Path(out) / "results.csv")):
         echo(f"  {describe(c['addition'])}: {c['flops']:.3g} FLOPs, score {c['score']:.3g} ({c['why']})")
+
+
+def _key(a: dict) -> str:
+    return a["name"] + (f" ({a['subject']})" if a.get("subject") else "")
+
+
+def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """Per target: (cumulative round FLOPs, CI half-width) before round 1 and after every round."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    spent = 0.0
+    for r in rounds:
+        if r is rounds[0]:
+            for t, h in zip(r["targets"], r["half_widths_before"]):
+                out.setdefault(_key(t), []).append((0.0, h))
+        spent += r["flops"]
+        for a in r.get("after") or []:
+            if _key(a) in out:
+                out[_key(a)].append((spent, _half(a)))
+    return out
+
+
+def report_section(rounds: list[dict], plot: str | None) -> list[str]:
+    """report.md's "Until decided" section: each round's addition, cost and the targets' CIs after it."""
+    if not rounds:
+        return []
+    L = ["## Until decided", "", f"{len(rounds)} round(s) after the grid (`decide.json`); CI half-width of each "
+         "targeted assumption against the FLOPs the rounds added" + (f": `{plot}`." if plot else "."), "",
+         "| round | added | FLOPs | why | verdicts after |", "|---|---|---|---|---|"]
+    for r in rounds:
+        after = r.get("after") or []
+        verdicts = ", ".join(f"{_key(a)}: {a['verdict']}" for a in after) or "(training)"
+        L.append(f"| {r['round']} | {describe(r['addition'])} | {r['flops']:.3g} | {r['why']} | {verdicts} |")
+    return L + [""]
+
+
+def write_report(out: Path, rounds: list[dict]) -> None:
+    """Add the rounds to report.md (and plot CI half-width against cumulative FLOPs)."""
+    path = Path(out) / "report.md"
+    if not rounds or not path.exists():
+        return
+    name = plots.plot_ci_history(history(rounds), Path(out) / "until_decided.png")
+    text = path.read_text().split("## Until decided")[0].rstrip() + "\n\n"
+    rows_lib.atomic_write_text(path, text + "\n".join(report_section(rounds, Path(name).name)))

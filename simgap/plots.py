@@ -225,3 +225,22 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
                 jobs.append(job(plot_residuals, d["N"], d["D"], d["teacher_loss"], d["loss"], pred,
                                       out_dir / f"{stag}_distill_residuals.png", supervised=s, held_out=held))
     return [str(p) for p in workers.map(run_job, jobs)]
+
+
+def plot_ci_history(history: dict, path, *, title: str = "--until-decided: CI half-width per round") -> Path:
+    """Each targeted assumption's CI half-width (relative to its width before round 1) against the
+    FLOPs the rounds added; `history` maps a target to [(cumulative FLOPs, half-width), ...]."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, pts in history.items():
+        pts = [(f, h) for f, h in pts if h is not None and math.isfinite(h)]
+        if len(pts) < 1 or not pts[0][1] > 0:
+            continue
+        x, y = zip(*pts)
+        ax.plot(x, np.asarray(y) / pts[0][1], "o-", label=name)
+    ax.axhline(1.0, color="0.7", lw=0.8)
+    ax.set_xlabel("FLOPs added by the rounds (cumulative)")
+    ax.set_ylabel("CI half-width / before round 1")
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)

@@ -67,3 +67,18 @@ def test_until_decided_end_to_end(tmp_path):
     assert all(math.isfinite(r["flops"]) and r["flops"] > 0 for r in rounds)
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert again.returncode == 0 and "runs in" not in again.stdout
+
+
+def test_rounds_reach_the_report_and_plot(tmp_path):
+    rounds = [{"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1e9,
+               "why": "gap_exists (student 19): −29%", "half_widths_before": [0.02],
+               "targets": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.03]}],
+               "after": [{"name": "gap_exists", "subject": "student 19", "estimate": 0.01, "ci": [0.002, 0.022],
+                          "verdict": "holds"}]}]
+    assert decide.history(rounds)["gap_exists (student 19)"] == [(0.0, 0.02), (1e9, pytest.approx(0.01))]
+    (tmp_path / "report.md").write_text("# report\n\n## Findings\n")
+    decide.write_report(tmp_path, rounds)
+    decide.write_report(tmp_path, rounds)  # after every round: replaced, not appended twice
+    text = (tmp_path / "report.md").read_text()
+    assert text.count("## Until decided") == 1 and "gap_exists (student 19): holds" in text
+    assert (tmp_path / "until_decided.png").stat().st_size > 0
