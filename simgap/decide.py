@@ -238,7 +238,7 @@ def _key(a: dict) -> str:
 
 
 def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
-    """Per target: (cumulative round FLOPs, CI half-width) before round 1 and after every round."""
+    """Per assumption: (cumulative round FLOPs, CI half-width) before round 1 and after every round."""
     out: dict[str, list[tuple[float, float]]] = {}
     spent = 0.0
     for r in rounds:
@@ -247,8 +247,7 @@ def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
                 out.setdefault(_key(t), []).append((0.0, h))
         spent += r["flops"]
         for a in r.get("after") or []:
-            if _key(a) in out:
-                out[_key(a)].append((spent, _half(a)))
+            out.setdefault(_key(a), []).append((spent, _half(a)))
     return out
 
 

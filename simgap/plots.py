@@ -232,15 +232,16 @@ def plot_ci_history(history: dict, path, *, title: str = "--until-decided: CI ha
     FLOPs the rounds added; `history` maps a target to [(cumulative FLOPs, half-width), ...]."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, pts in history.items():
-        pts = [(f, h) for f, h in pts if h is not None and math.isfinite(h)]
-        if len(pts) < 1 or not pts[0][1] > 0:
-            continue
-        x, y = zip(*pts)
-        ax.plot(x, np.asarray(y) / pts[0][1], "o-", label=name)
+        pts = [(f, h) for f, h in pts if h is not None and math.isfinite(h) and h > 0]
+        if pts:  # relative to its first finite CI (a target with no CI before round 1 starts later)
+            x, y = zip(*pts)
+            ax.plot(x, np.asarray(y) / pts[0][1], "o-", label=name)
     ax.axhline(1.0, color="0.7", lw=0.8)
     ax.set_xlabel("FLOPs added by the rounds (cumulative)")
-    ax.set_ylabel("CI half-width / before round 1")
+    ax.set_ylabel("CI half-width / its first")
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no targeted assumption had a CI to compare", ha="center", transform=ax.transAxes)
     return save_figure(fig, path)
