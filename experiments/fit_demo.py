@@ -11,7 +11,6 @@ per-seed offset, so the fit CLI has something to be uncertain about.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simgap import laws
+from simgap import rows as rows_lib
 
 SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
 COLUMNS = ("run_kind", "seed", "student_size", "teacher_size", "student_tokens", "teacher_loss", "student_loss")
@@ -46,12 +46,7 @@ def reference_rows(*, noise: float = 1e-3, seed: int = 0, n_seeds: int = 3, n_te
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: (repr(float(r[c])) if isinstance(r.get(c), (float, np.floating)) else r.get(c, ""))
-                        for c in COLUMNS})
+    path.write_text(rows_lib.to_csv(rows, columns=COLUMNS))
     return path
 
 

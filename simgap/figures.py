@@ -7,7 +7,6 @@ exactly what the figure shows. Losses are averaged over seeds; bands are ±z·SE
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from simgap import rows as rows_lib  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import ZHANG_LINEAR  # noqa: E402
 from simgap.plots import save_figure  # noqa: E402
@@ -66,15 +66,10 @@ def optima_table(optima, axis: str = "teacher_size") -> list[dict]:
 
 
 def write_csv(rows: list[dict], path, columns=None) -> Path:
-    """Tidy CSV, NaN as an empty cell; columns default to the first row's keys."""
+    """A figure's tidy CSV (rows.to_csv: NaN as an empty cell); columns default to the first row's keys."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(columns or (rows[0].keys() if rows else ()))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: "" if isinstance(r.get(c), float) and math.isnan(r[c]) else r.get(c) for c in columns})
+    path.write_text(rows_lib.to_csv(rows, columns=list(columns or (rows[0].keys() if rows else ()))))
     return path
 
 

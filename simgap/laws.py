@@ -186,11 +186,6 @@ def optimal_teacher_loss(
     )
 
 
-def any_teacher_beats_supervised(N_S: float, D_S: float, sup: SupervisedParams, dist: DistillParams) -> bool:
-    """min over L_T of L_S < L̃_S for this student."""
-    return optimal_teacher_loss(N_S, D_S, sup, dist).beats_supervised
-
-
 # ----- limit-property checks ---------------------------------------------------------------
 
 

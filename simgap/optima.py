@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,10 +48,6 @@ class TeacherOptimumEstimate:
     teacher_sizes: tuple[float, ...]
     mean_loss: tuple[float, ...]  # seed-mean loss per teacher size
     sem_loss: tuple[float, ...]  # standard error over seeds (NaN with one seed)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

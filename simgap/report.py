@@ -7,9 +7,7 @@ same numbers on the same table. The plain-words sections live in simgap.findings
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import time
@@ -45,14 +43,6 @@ def optima_rows(setting: SettingFit) -> list[dict]:
     return [s.row() for s in setting.optima.students] if ok(setting.optima) else []
 
 
-def _table_csv(rows: list[dict], columns) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    w.writerows({c: rows_lib.cell(r[c]) for c in columns} for r in rows)
-    return buf.getvalue()
-
-
 def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = None) -> dict:
     """Write optima.csv, laws.json, plots and report.md into `out`; returns the laws.json dict.
     `timing` (from simgap.sweep) adds a "## Time" section; its analysis_s is set here."""
@@ -69,7 +59,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
         error = str(e)
     settings = fits.settings() if fits else []
     opt = [o for _, st in settings for o in optima_rows(st)]
-    rows_lib.atomic_write_text(out / "optima.csv", _table_csv(opt, OPTIMA_COLUMNS))
+    rows_lib.atomic_write_text(out / "optima.csv", rows_lib.to_csv(opt, columns=OPTIMA_COLUMNS))
     knob_optima = [o for _, st in settings if ok(st.optima) for o in st.optima.by_knob]
     if knob_optima:
         plots.plot_u_curves(knob_optima, out / "u_curves.png", ci=cfg.fit.ci,

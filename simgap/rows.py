@@ -84,26 +84,27 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
-def to_csv(rows: list[dict], header: bool = True) -> str:
-    """Tidy CSV text with every column, NaN as an empty cell, floats written to round-trip
-    (`header=False`: the data lines only, to append to a file that has the header)."""
+def to_csv(rows: list[dict], header: bool = True, columns=COLUMNS) -> str:
+    """Tidy CSV text with every column (default: the results table's; a cell a row lacks is empty),
+    NaN as an empty cell, floats written to round-trip, booleans as true/false (`header=False`: the
+    data lines only, to append to a file that has the header). simgap's one CSV writer."""
     import csv
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     if header:
         writer.writeheader()
     for row in rows:
-        writer.writerow({c: cell(row[c]) for c in COLUMNS})
+        writer.writerow({c: cell(row.get(c, "")) for c in columns})
     return buf.getvalue()
 
 
 def cell(v):
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, float):  # np.float64 too: repr(float(v)), not numpy 2's "np.float64(...)"
+        return "" if math.isnan(v) else repr(float(v))
     if hasattr(v, "item"):  # numpy scalar
         return cell(v.item())
     return v
