@@ -75,6 +75,9 @@ ASSUMPTION_TOLERANCES = {
 }
 
 
+MAX_BOOT = 10_000  # law bootstrap refits: Busbridge et al. used 4096, Epoch 4000; more costs hours, no precision
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How laws are fitted (simgap.fit); a sweep config's [fit] table sets the first three
@@ -187,7 +190,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
     },
     "fit": {
         "huber_delta": (lambda v: _number(v) and v > 0, "a positive number"),
-        "bootstrap": (_nonneg_int, "an integer >= 0"),
+        "bootstrap": (lambda v: _nonneg_int(v) and v <= MAX_BOOT, f"an integer in 0..{MAX_BOOT}"),
         "ci": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
         "fixed_supervised": (lambda v: _fixed_table(v, allow_irreducible=True),
                              'a table of E, A, B, alpha, beta, gamma = number (E may be "irreducible"), e.g. {E = "irreducible"}'),

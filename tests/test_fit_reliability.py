@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 
 from simgap import fit, laws
-from simgap.config import shipped_configs
+from simgap.config import ConfigError, parse_config, shipped_configs
 from simgap.fit import cli
 from simgap.sweep import main as sweep_main
 
@@ -234,3 +234,7 @@ def test_absurd_bootstrap_counts_are_refused_before_any_work():
     sup = fit.fit_supervised(N, np.ones(6), laws.supervised_loss(N, np.inf, SUP), n_top=2, n_random=0)
     with pytest.raises(fit.FitInputError, match="bootstrap replicates must be in"):
         fit.bootstrap(sup, n_boot=10**6)
+    raw = tomllib.loads(Path("configs/kernel.toml").read_text())
+    raw["fit"]["bootstrap"] = 10**9  # a sweep config is refused at load, before anything trains
+    with pytest.raises(ConfigError, match=r"\[fit\].bootstrap: expected an integer in 0..10000"):
+        parse_config(raw)

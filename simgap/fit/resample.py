@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from simgap import workers as workers_lib
+from simgap.config import MAX_BOOT
 from simgap.fit.inputs import FitInputError, TooFewPoints
 from simgap.fit.objectives import Law
 from simgap.fit.solver import LawFit, fit_law, one_blas_thread
@@ -71,7 +72,6 @@ def _replicate(task) -> tuple[Law, object]:
 
 PARALLEL_MIN = 16  # fewer replicates than this run in-process: a pool start-up (~1 s) would not pay
 BATCH = 256  # replicates whose rows are drawn and fitted at once
-MAX_BOOT = 10_000  # Busbridge et al. used 4096 and Epoch 4000; more only costs time (and a typo costs hours)
 
 
 @one_blas_thread
