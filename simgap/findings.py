@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from simgap import laws
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
 from simgap.laws import ZHANG_LINEAR
@@ -161,7 +160,7 @@ def law_fits(sup, st: SettingFit) -> list[str]:
     if not f.describes_data:
         lines.append(f"The fitted distillation law has {', '.join(f.at_bounds)} at the bound of its search box: "
                      "its form does not describe these data (a size or data exponent of 0 means no improvement).")
-    lines.append(eq8_verdict(ds, sup))
+    lines.append(eq8_verdict(ds))
     for s in ds.students:
         o = s.optimum
         verdict = "distillation helps" if o.beats_supervised else "no teacher beats supervised training"
@@ -174,26 +173,15 @@ def law_fits(sup, st: SettingFit) -> list[str]:
     return lines
 
 
-def eq8_verdict(ds: LawSection, sup: LawSection) -> str:
-    """Does Eq. 8 describe this family, and where does it fail? From the numbers above, plus the
-    residuals' largest systematic shift along N_S, D_S or L_T/L~_S (mean log residual per third)."""
-    f, d = ds.fit, ds.fit.data
-    pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], sup.fit.raw_params, f.raw_params)
-    r = np.log(pred / d["loss"])
-    ratio = d["teacher_loss"] / laws.supervised_loss(d["N"], d["D"], sup.fit.raw_params)
-    worst = ("", 0.0, "")
-    for name, x in (("N_S", d["N"]), ("D_S", d["D"]), ("L_T/L~_S", ratio)):
-        if len(np.unique(x)) < 3:
-            continue
-        for part, idx in zip(("lowest", "middle", "highest"), np.array_split(np.argsort(x, kind="stable"), 3)):
-            shift = float(r[idx].mean())
-            if abs(shift) > abs(worst[1]):
-                worst = (name, shift, part)
+def eq8_verdict(ds: LawSection) -> str:
+    """Does Eq. 8 describe this family, and where does it fail? From the numbers above and the
+    residuals' largest systematic shift (the section's `misfit`)."""
+    f, m = ds.fit, ds.misfit
     ex = ds.extrapolation
     failed = sorted({c.name.split()[0] for _, c in ds.property_checks if not c.passed})
-    where = (f"; its largest systematic misfit is in the {worst[2]} third of {worst[0]} (predictions "
-             f"{'above' if worst[1] > 0 else 'below'} the runs by {abs(np.expm1(worst[1])):.2%} on average)"
-             if worst[0] else "")
+    where = (f"; its largest systematic misfit is in the {m.third} third of {m.axis} (predictions "
+             f"{'above' if m.mean_log_residual > 0 else 'below'} the runs by "
+             f"{abs(np.expm1(m.mean_log_residual)):.2%} on average)" if m is not None else "")
     if not f.describes_data or f.max_rel_error > 0.05:
         head = "Eq. 8 does NOT describe this family" + (
             f" (in-sample max error {f.max_rel_error:.1%})" if f.describes_data else " (an exponent sits at 0)")

@@ -215,7 +215,7 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
             ds = st.distillation
             if ok(ds):
                 d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
-                pred = laws.distill_loss(d["N"], d["D"], d["teacher_loss"], s, p)
+                pred = ds.predicted
                 jobs.append(job(plot_parity, d["loss"], pred, out_dir / f"{stag}_distill_parity.png"))
                 jobs.append(job(plot_distill_curves, d["N"], d["D"], d["teacher_loss"], d["loss"],
                                       out_dir / f"{stag}_distill_curves.png", supervised=s, distill=p))

@@ -10,7 +10,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,16 @@ class StudentCheck:
 
 
 @dataclass(frozen=True)
+class Misfit:
+    """Where a law misses its runs most systematically: the third (lowest/middle/highest) of one
+    axis (N_S, D_S or L_T/L~_S) whose mean log residual log(predicted/observed) is largest."""
+
+    axis: str
+    third: str
+    mean_log_residual: float
+
+
+@dataclass(frozen=True)
 class LawSection:
     """A converged law fit with everything computed from it."""
 
@@ -64,6 +74,8 @@ class LawSection:
     query: tuple[float, float] | None = None  # supervised: (N, D) of the largest run
     predicted_loss_at_query: float = math.nan
     students: tuple[StudentCheck, ...] = ()  # distillation: the students checked
+    predicted: np.ndarray | None = field(default=None, repr=False, compare=False)  # the law at its data
+    misfit: Misfit | None = None  # the residuals' largest systematic shift (distillation)
 
     @property
     def ci(self) -> dict[str, tuple[float, float]]:
@@ -98,6 +110,8 @@ class LawSection:
                                             "observed_teacher_loss": s.observed_teacher_loss} for s in self.students]
             out["property_checks"] = [{**_fields(c), "N": s.N, "D": s.D} for s, c in self.property_checks]
             out["all_properties_pass"] = self.all_properties_pass
+        if self.misfit is not None:
+            out["largest_misfit"] = self.misfit
         return out
 
 

@@ -14,7 +14,7 @@ from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
 from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
-from simgap.fit.results import LawSection, Skipped, StudentCheck, TeacherLawSection
+from simgap.fit.results import LawSection, Misfit, Skipped, StudentCheck, TeacherLawSection
 from simgap.fit.solver import LawFit, fit_distillation, fit_supervised
 from simgap.fit.teacher import fit_teacher_law
 from simgap.intervals import z_of
@@ -65,9 +65,27 @@ def distillation_section(N, D, LT, LS, sup: LawSection | Skipped, opt: FitOption
         seen = (float(LT.min()), float(LT.max()))
         checks = tuple(StudentCheck(n_, d_, laws.optimal_teacher_loss(n_, d_, s, p),
                                     tuple(laws.check_properties(s, p, [(n_, d_)])), seen) for n_, d_ in students)
-        return LawSection(f, b, _extrapolation(f, LS, N, opt), students=checks)
+        pred = f.predict(**f.data)
+        return LawSection(f, b, _extrapolation(f, LS, N, opt), students=checks, predicted=pred,
+                          misfit=_largest_misfit(f.data, pred, s))
 
     return guarded(run)
+
+
+def _largest_misfit(d: dict, pred: np.ndarray, sup) -> Misfit | None:
+    """The residuals' largest systematic shift along N_S, D_S or L_T/L~_S (mean log residual per
+    third of each axis with ≥ 3 distinct values); None when no axis has 3 values."""
+    r = np.log(pred / d["loss"])
+    ratio = d["teacher_loss"] / laws.supervised_loss(d["N"], d["D"], sup)
+    worst = None
+    for name, x in (("N_S", d["N"]), ("D_S", d["D"]), ("L_T/L~_S", ratio)):
+        if len(np.unique(x)) < 3:
+            continue
+        for part, idx in zip(("lowest", "middle", "highest"), np.array_split(np.argsort(x, kind="stable"), 3)):
+            shift = float(r[idx].mean())
+            if abs(shift) > abs(worst.mean_log_residual if worst else 0.0):
+                worst = Misfit(name, part, shift)
+    return worst
 
 
 def _extrapolation(f: LawFit, loss: np.ndarray, N: np.ndarray, opt: FitOptions):
