@@ -78,8 +78,26 @@ def optimum_for_curves(
     student_size: float = math.nan, budget: float = math.nan,
 ) -> TeacherOptimumEstimate:
     """One student: rows = seeds, columns = teacher sizes (ascending; NaN where a run is missing)."""
-    log_t = np.log(np.asarray(teacher_sizes, float))
     L = np.asarray(losses_SxT, float)
+    return _estimate(np.log(np.asarray(teacher_sizes, float)), L, _bootstrap(L, n_boot, seed), ci, student_size,
+                     budget)
+
+
+def _bootstrap(L: np.ndarray, n_boot: int, seed: int):
+    """Seed-resampled mean curves and dips (n_boot × teachers), or None without ≥ 2 seeds. The
+    expensive part of an optimum, independent of the axis the teachers are placed on."""
+    n_seeds = L.shape[0]
+    if not (n_seeds > 1 and n_boot > 0):
+        return None
+    idx = np.random.default_rng(seed).integers(0, n_seeds, (n_boot, n_seeds))
+    with warnings.catch_warnings():  # a resample may hold only NaN for a missing run
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(L[idx], axis=1), np.nanmean((L[:, -1:] - L)[idx], axis=1)
+
+
+def _estimate(log_t: np.ndarray, L: np.ndarray, boot, ci: float, student_size: float,
+              budget: float) -> TeacherOptimumEstimate:
+    """The optimum on one teacher axis (log sizes `log_t`) from the curves and their bootstrap."""
     n_seeds, n_t = L.shape
     mean = np.nanmean(L, axis=0)
     sem = np.nanstd(L, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(L), 0)) if n_seeds > 1 else np.full(n_t, np.nan)
@@ -91,12 +109,8 @@ def optimum_for_curves(
     dip = float(mean_diff[i])
     opt_ci = dip_ci = (math.nan, math.nan)
     frac_interior = math.nan
-    if n_seeds > 1 and n_boot > 0:
-        idx = np.random.default_rng(seed).integers(0, n_seeds, (n_boot, n_seeds))
-        with warnings.catch_warnings():  # a resample may hold only NaN for a missing run
-            warnings.simplefilter("ignore", RuntimeWarning)
-            boot_curves = np.nanmean(L[idx], axis=1)  # (n_boot, n_t)
-            boot_diff = np.nanmean(diff_SxT[idx], axis=1)  # (n_boot, n_t)
+    if boot is not None:
+        boot_curves, boot_diff = boot
         valid = np.all(np.isfinite(boot_curves), axis=1)
         b_ref, b_i = refine_log_quadratic(log_t, boot_curves[valid])
         opt_ci = tuple(float(np.exp(q)) for q in percentile_interval(b_ref, expanded_level(ci, n_seeds)))
@@ -142,6 +156,17 @@ def teacher_optima(
     Rows without a seed count as one seed (repeats are averaged; no CI). Needs ≥ 3 teacher sizes
     per student to tell an interior optimum from an edge one.
     """
+    return teacher_optima_on_two_axes(student_size, teacher_size, student_loss, seed, budget, n_boot=n_boot, ci=ci,
+                                      rng_seed=rng_seed)[0]
+
+
+def teacher_optima_on_two_axes(
+    student_size, teacher_size, student_loss, seed=None, budget=None, student_knob=None, teacher_knob=None, *,
+    n_boot: int = 1000, ci: float = 0.9, rng_seed: int = 0,
+) -> tuple[list[TeacherOptimumEstimate], list[TeacherOptimumEstimate] | None]:
+    """`teacher_optima`, and the same optima on a second size axis (e.g. width beside parameter
+    count) from the same seed bootstrap, computed once: the second list is None when no knob is
+    given or it is not one-to-one and increasing with the sizes (then locate it on its own)."""
     S = np.asarray(student_size, float)
     T = np.asarray(teacher_size, float)
     L = np.asarray(student_loss, float)
@@ -155,15 +180,35 @@ def teacher_optima(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
-    out = []
+    Sk = None if student_knob is None else np.asarray(student_knob, float)
+    Tk = None if teacher_knob is None else np.asarray(teacher_knob, float)
+    out, on_knob = [], [] if Sk is not None and Tk is not None else None
     budget_keys = [math.nan] if budget is None else sorted(set(bd[np.isfinite(bd)].tolist()))
     for b in budget_keys:
         in_b = np.ones(n, bool) if budget is None else bd == b
+        if on_knob is not None and _knob_of(S[in_b], Sk[in_b]) is None:
+            on_knob = None
         for s in np.unique(S[in_b]):
             m = in_b & (S == s)
             teachers, _, grid = seed_curves(T[m], L[m], sd[m])
             if len(teachers) < 3:
                 raise ValueError(f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}")
-            out.append(optimum_for_curves(teachers, grid, n_boot=n_boot, ci=ci, seed=rng_seed,
-                                          student_size=s, budget=b))
-    return out
+            boot = _bootstrap(grid, n_boot, rng_seed)
+            out.append(_estimate(np.log(teachers), grid, boot, ci, s, b))
+            tk = None if on_knob is None else _knob_of(T[m], Tk[m])
+            if tk is None:
+                on_knob = None
+            else:
+                on_knob.append(_estimate(np.log(tk), grid, boot, ci, float(Sk[m][0]), b))
+    return out, on_knob
+
+
+def _knob_of(sizes: np.ndarray, knob: np.ndarray) -> np.ndarray | None:
+    """The knob of each distinct size (ascending), when one knob value belongs to each size and
+    the knob increases with the size; else None."""
+    values = np.unique(sizes)
+    per = [np.unique(knob[sizes == v]) for v in values]
+    if any(len(k) != 1 for k in per):
+        return None
+    k = np.array([k[0] for k in per])
+    return k if np.all(np.diff(k) > 0) else None

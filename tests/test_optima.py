@@ -89,3 +89,15 @@ def test_single_seed_gives_no_ci_and_bad_input_is_named():
         optima.teacher_optima(S, T, L)
     with pytest.raises(ValueError, match="≥ 3 teacher sizes"):
         optima.teacher_optima([1, 1], [2, 4], [1.0, 0.9])
+
+
+def test_a_second_axis_shares_the_bootstrap_and_equals_locating_it_alone():
+    """Issue 17: the optima on parameters and on the width knob came from two full seed bootstraps;
+    now one, with the same numbers as locating the knob axis on its own. A knob that is not one
+    value per size (or not increasing with it) is refused (None), so the caller locates it alone."""
+    S, T, L, seed = _rows(u_curve, [12, 40, 100])
+    knob_s, knob_t = 3 * S**0.5, 7 * T**0.5  # a width-like knob, increasing with the size
+    on_size, on_knob = optima.teacher_optima_on_two_axes(S, T, L, seed, None, knob_s, knob_t, n_boot=200)
+    assert on_size == optima.teacher_optima(S, T, L, seed, n_boot=200)
+    assert on_knob == optima.teacher_optima(knob_s, knob_t, L, seed, n_boot=200)
+    assert optima.teacher_optima_on_two_axes(S, T, L, seed, None, knob_s, -knob_t, n_boot=50)[1] is None

@@ -33,7 +33,7 @@ from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, T
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
-from simgap.optima import teacher_optima
+from simgap.optima import teacher_optima, teacher_optima_on_two_axes
 
 TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
 TEACHER_BUDGET_COLUMNS = ("teacher_tokens", "teacher_budget")
@@ -179,21 +179,24 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
     series = sorted(set(tb[np.isfinite(tb)].tolist()))
     series = series if len(series) > 1 else [math.nan]
 
-    def on(s_col: str, t_col: str, teacher_budget: float):
+    def on(s_col: str, t_col: str, teacher_budget: float, knob_cols=(None, None)):
+        """The optima of one teacher-budget series, on the size axis and (given) the knob axis at once."""
         sel = np.ones(len(tb), bool) if math.isnan(teacher_budget) else tb == teacher_budget
-        return teacher_optima(_require_rows(cols, s_col, m)[sel], _require_rows(cols, t_col, m)[sel], LS[sel],
-                              seed[sel], None if budget is None else budget[sel],
-                              n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
+        k = [None if c is None else _require_rows(cols, c, m)[sel] for c in knob_cols]
+        return teacher_optima_on_two_axes(
+            _require_rows(cols, s_col, m)[sel], _require_rows(cols, t_col, m)[sel], LS[sel], seed[sel],
+            None if budget is None else budget[sel], *k, n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
 
     knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
     with_knob = None not in knob and all(c in cols for c in knob)
     ests, by_knob, tb_of, laws_ = [], [], [], []
     try:
         for t in series:
-            e = on(size_c, tsize_c, t)
+            e, ek = on(size_c, tsize_c, t, knob if with_knob else (None, None))
             ests += e
             tb_of += [t] * len(e)
-            by_knob += on(*knob, t) if with_knob else []
+            if with_knob:  # a knob not one-to-one with the sizes is located on its own
+                by_knob += ek if ek is not None else on(*knob, t)[0]
             budgets = sorted({x.budget for x in e}, key=lambda b: (math.isnan(b), b))
             laws_ += [teacher_law_section(b, [x for x in e if x.budget == b or (math.isnan(b) and math.isnan(x.budget))],
                                           opt, teacher_budget=t) for b in budgets]
