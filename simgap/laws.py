@@ -149,6 +149,18 @@ def teacher_loss_range(N_S: float, D_S: float, sup: SupervisedParams, d: Distill
     return lower, max(4.0 * d.d1 * L_sup, 4.0 * lower)
 
 
+def log_argmin(f, lo: float, hi: float, n_grid: int = 1201, xatol: float = 1e-9) -> tuple[float, float]:
+    """argmin of f(u) over u ∈ [lo, hi] (u a log size or log loss): a grid (a sharp break can hide
+    between coarse points) refined by bounded Brent around the best grid point; never worse than
+    that point. Returns (u, f(u)). `f` takes an array of u. simgap's one such argmin."""
+    u = np.linspace(lo, hi, n_grid)
+    vals = f(u)
+    i = int(np.argmin(vals))
+    res = optimize.minimize_scalar(lambda x: float(f(np.asarray(x))), bounds=(u[max(i - 1, 0)], u[min(i + 1, n_grid - 1)]),
+                                   method="bounded", options={"xatol": xatol})
+    return (float(res.x), float(res.fun)) if res.fun <= vals[i] else (float(u[i]), float(vals[i]))
+
+
 def optimal_teacher_loss(
     N_S: float,
     D_S: float,
@@ -157,23 +169,15 @@ def optimal_teacher_loss(
     bounds: tuple[float, float] | None = None,
     n_grid: int = 2001,
 ) -> TeacherOptimum:
-    """argmin over L_T of L_S: a log grid (the curve can have a narrow dip) refined by bounded Brent."""
+    """argmin over L_T of L_S: `log_argmin` on log L_T (the curve can have a narrow dip)."""
     lower, upper = bounds if bounds is not None else teacher_loss_range(N_S, D_S, sup, dist)
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper for the teacher-loss range, got ({lower}, {upper})")
-    log_grid = np.linspace(np.log(lower), np.log(upper), n_grid)
-    values = distill_loss(N_S, D_S, np.exp(log_grid), sup, dist)
-    i = int(np.argmin(values))
-    lo, hi = log_grid[max(i - 1, 0)], log_grid[min(i + 1, n_grid - 1)]
-    res = optimize.minimize_scalar(
-        lambda u: float(distill_loss(N_S, D_S, np.exp(u), sup, dist)),
-        bounds=(lo, hi),
-        method="bounded",
-        options={"xatol": 1e-10},
-    )
-    u_best, l_best = (res.x, res.fun) if res.fun <= values[i] else (log_grid[i], values[i])
-    step = log_grid[1] - log_grid[0]
-    interior = bool(log_grid[0] + step < u_best < log_grid[-1] - step)
+    lo, hi = np.log(lower), np.log(upper)
+    u_best, l_best = log_argmin(lambda u: distill_loss(N_S, D_S, np.exp(u), sup, dist), lo, hi, n_grid, xatol=1e-10)
+    grid = np.linspace(lo, hi, n_grid)  # the optimum is interior when not within a grid step of either end
+    step = grid[1] - grid[0]
+    interior = bool(grid[0] + step < u_best < grid[-1] - step)
     L_sup = float(supervised_loss(N_S, D_S, sup))
     return TeacherOptimum(
         teacher_loss=float(np.exp(u_best)),
