@@ -211,7 +211,7 @@ def laws_agree(sup, st: SettingFit, out: Path) -> list[str]:
     lines = ["**Do the two laws agree?**"]
     reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
     for i, pts in enumerate(series.values()):
-        tokens = 1.0 if reduced else pts[0]["teacher_tokens"]
+        tokens = 1.0 if reduced else pts[0].teacher_tokens
         try:
             a = link.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
                                [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
