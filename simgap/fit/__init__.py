@@ -8,7 +8,8 @@
   `fit_supervised`, `fit_distillation` are its shorthands;
 - `resample`: bootstrap intervals and the extrapolation check;
 - `teacher`: the linear and power teacher laws over per-student optima;
-- `results`: the typed results and `to_json`, the one place they become JSON;
+- `results`: the typed results, `to_json` (the one place they become JSON) and `from_json` /
+  `read_optima` (fit.json or a sweep's laws.json read back typed);
 - `sections`: one analysis each (a law with CIs and checks, a teacher law), run guarded;
 - `table`: reading a table and running every analysis it allows, once (`fit_table`);
 - `cli`: `python -m simgap.fit` (summary, plots, fit.json).
@@ -23,7 +24,7 @@ table, the call in `table`).
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError, FitNotConverged, TooFewPoints
 from simgap.fit.resample import Bootstrap, Extrapolation, bootstrap, extrapolation_check, split_weak_strong
-from simgap.fit.results import LawSection, Skipped, TableFit, ok, to_json
+from simgap.fit.results import LawSection, Skipped, StudentOptimum, TableFit, from_json, ok, read_optima, to_json
 from simgap.fit.objectives import SUPERVISED, DistillationLaw, Law, SupervisedLaw
 from simgap.fit.solver import LawFit, fit_distillation, fit_law, fit_supervised
 from simgap.fit.table import fit_table, read_table
@@ -34,4 +35,5 @@ __all__ = [
     "LawFit", "LawSection", "SUPERVISED", "SupervisedLaw", "fit_law",
     "Skipped", "TableFit", "TeacherLawFit", "TooFewPoints", "bootstrap", "extrapolation_check", "fit_distillation",
     "fit_supervised", "fit_table", "fit_teacher_law", "ok", "read_table", "split_weak_strong", "to_json",
+    "StudentOptimum", "from_json", "read_optima",
 ]
