@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 
 from simgap import fit, laws
-from simgap.config import ConfigError, parse_config, shipped_configs
+from simgap.config import ConfigError, parse_config
 from simgap.fit import cli
 from simgap.sweep import main as sweep_main
 
@@ -74,42 +74,6 @@ def test_two_teacher_sizes_finish_with_the_optimum_analysis_skipped(tmp_path, mo
     assert sweep_main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "**Capacity gap:** not analysed (student_size" in report and "need ≥ 3 teacher sizes" in report
-
-
-def _small_grid(raw: dict) -> dict:
-    """A shipped config shrunk to seconds: 2 students (3 with one teacher size), 3 teachers, 2 seeds, ~20 steps."""
-    g = raw["grid"]
-    # a grid of one teacher size (a teacher-length sweep) has no optimum to fit: keep 3 students there,
-    # so its supervised law has the 6 points it needs
-    keep = 2 if len(g["teacher_sizes"]) > 1 else 3
-    students = sorted(g["student_sizes"])[:keep]
-    # Zhang et al.'s protocol trains only teachers larger than the student: 3 of them for every student
-    larger = [t for t in sorted(g["teacher_sizes"]) if t > max(students)]
-    pruned = g.get("student_init") == "pruned_from_teacher"
-    teachers = larger[:3] if pruned and len(larger) >= 3 else sorted(g["teacher_sizes"])[:3]
-    steps = 20 * raw.get("train", {}).get("batch_size", 512)
-    if raw["family"] == "transformer":
-        steps *= raw.get("family_params", {}).get("seq_len", 16)
-    budgets = [0] if raw["family"] == "kernel" else [steps]
-    g.update(student_sizes=students, teacher_sizes=teachers, seeds=2, student_budgets=budgets,
-             teacher_budgets=budgets)
-    raw["fit"] = {"bootstrap": 0}
-    return raw
-
-
-@pytest.mark.parametrize("config", [
-    pytest.param(p, marks=pytest.mark.slow) if p.stem in ("transformer", "transformer_paper", "mlp_paper") else p
-    for p in shipped_configs()
-], ids=lambda p: p.stem)
-def test_every_shipped_configs_results_csv_fits_as_is(config, tmp_path, capsys):
-    raw = _small_grid(tomllib.loads(config.read_text()))
-    path = tmp_path / config.name
-    path.write_text(tomli_w.dumps(raw))
-    run = tmp_path / "run"
-    assert sweep_main(["--config", str(path), "--out", str(run), "--no-progress"]) == 0
-    capsys.readouterr()
-    assert cli.main([str(run / "results.csv"), "--out", str(tmp_path / "fit"), "--bootstrap", "0", "--no-plots"]) == 0
-    assert "error" not in capsys.readouterr().err
 
 
 def _write_reference(path: Path, sep: str, bom: bool, extra_rows=()) -> None:
