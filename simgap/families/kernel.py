@@ -45,12 +45,21 @@ def cosine_basis(x_N, count: int):
     return jnp.where(k == 0, 1.0, jnp.sqrt(2.0) * jnp.cos(jnp.pi * k * x_N[:, None]))
 
 
+# A member's own eigendecomposition, one LAPACK call per member (a loop under vmap). Batched,
+# LAPACK's syevd splits the batch over XLA:CPU's thread pool and blocks a pool thread waiting for
+# it: with the bucket sharded over every core's device, each device's call waited on the others
+# and a bucket of >= 3 members per device hung forever (jaxlib 0.10, 2 CPU devices).
+@jax.custom_batching.sequential_vmap
+def _eigh(g_PxP):
+    return jnp.linalg.eigh(g_PxP)
+
+
 def constrained_lstsq(phi_NxP, y_N, mask_P, bound, iters: int = 100):
     """argmin_w mean (y - phi w)^2 s.t. |w| <= bound, w = 0 off mask_P (KKT: ridge + bisection)."""
     n = y_N.shape[0]
     g_PxP = phi_NxP.T @ phi_NxP / n + jnp.diag(1.0 - mask_P)  # padded coordinates decouple
     b_P = phi_NxP.T @ y_N / n * mask_P
-    s_P, u_PxP = jnp.linalg.eigh(g_PxP)
+    s_P, u_PxP = _eigh(g_PxP)
     c_P = u_PxP.T @ b_P
     inv0_P = jnp.where(s_P > 1e-6 * s_P.max(), 1.0 / jnp.maximum(s_P, 1e-30), 0.0)
     norm = lambda lam: jnp.linalg.norm(c_P / (s_P + lam))
