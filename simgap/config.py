@@ -10,6 +10,7 @@ file, the key and what was expected, so a typo costs seconds, not a sweep.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,14 +153,21 @@ def _nonneg_int(v):
 
 
 def _number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number: TOML's nan and inf are refused (a fixed E = nan erased the analysis and,
+    nan != nan, refused every resume; tau = inf made every distilled run diverge)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _fixed_table(v, allow_irreducible: bool) -> bool:
     names = ("E", "A", "B", "alpha", "beta", "gamma") if allow_irreducible else (
         "A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
     return isinstance(v, dict) and all(k in names and (
-        _number(x) or (allow_irreducible and k == "E" and x == "irreducible")) for k, x in v.items())
+        (_number(x) and x >= 0) or (allow_irreducible and k == "E" and x == "irreducible")) for k, x in v.items())
+
+
+def _plain_name(v: str) -> bool:
+    """A run directory's name, never a path: "../../escaped" would write outside runs/."""
+    return v not in ("", ".", "..") and not any(c in "/\\" or ord(c) < 32 for c in v)
 
 
 def _int_list(check):
@@ -195,7 +203,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "fixed_supervised": (lambda v: _fixed_table(v, allow_irreducible=True),
                              'a table of E, A, B, alpha, beta, gamma = number (E may be "irreducible"), e.g. {E = "irreducible"}'),
         "fixed_distillation": (lambda v: _fixed_table(v, allow_irreducible=False),
-                               "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = number, e.g. {gamma = 1.0}"),
+                               "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = finite number >= 0, e.g. {gamma = 1.0}"),
         "tolerances": (lambda v: isinstance(v, dict) and all(k in ASSUMPTION_TOLERANCES and _number(x) and x >= 0
                                                          for k, x in v.items()),
                        f"a table of assumption name = tolerance >= 0, names from {sorted(ASSUMPTION_TOLERANCES)}"),
@@ -275,6 +283,9 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
         fit_raw[key] = tuple(sorted(fit_raw.get(key, {}).items()))
     fit = FitOptions(**fit_raw)
     name = raw.get("name") or Path(source).stem
+    if not _plain_name(name):
+        fail("name", f"expected a plain name (it names the run directory under runs/): no '/', '\\', "
+                     f"control characters, or '.'/'..', got {name!r}")
     return SweepConfig(name=name, family=family, family_params=family_params, grid=grid,
                        train=train, fit=fit, description=raw.get("description", ""), source=source)
 

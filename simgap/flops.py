@@ -46,7 +46,10 @@ def useful_flops(family, unit: Unit, train: TrainSpec) -> float:
 
 
 def _input_count(family) -> int:
-    """How many inputs `finite_inputs` enumerates (shapes only, nothing computed)."""
+    """How many inputs `finite_inputs` enumerates: the family's `input_count` when it has one
+    (a dry run must not enumerate them), else shapes only."""
+    if hasattr(family, "input_count"):
+        return int(family.input_count())
     shapes = jax.eval_shape(lambda k: family.finite_inputs(family.make_task(k)), jax.random.key(0))
     return int(shapes[1].shape[0])
 

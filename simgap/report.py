@@ -77,6 +77,20 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
     return doc
 
 
+def _no_settings(rows, error: str) -> str:
+    """Why there is nothing to say about a capacity gap: no distilled runs, all of them
+    diverged, or the fits could not use them (not "no distilled runs" when there were 12)."""
+    distilled = [r for r in rows if r["run_kind"] == "distilled"]
+    if not distilled:
+        return "No distilled runs: nothing to say about a capacity gap."
+    n_div = sum(bool(r["diverged"]) for r in distilled)
+    if n_div == len(distilled):
+        return (f"{len(distilled)} distilled runs, all diverged (see results.csv's `diverged` column): "
+                "nothing to say about a capacity gap.")
+    return (f"{len(distilled)} distilled runs ({n_div} diverged), but none could be analysed"
+            + (f": {error}" if error else "") + ".")
+
+
 def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, out: Path,
                   timing: dict | None = None) -> str:
     g = cfg.grid
@@ -96,7 +110,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         L += [f"**Warning:** {w}.", ""]
     settings = fits.settings() if fits else []
     if not settings:
-        L += ["No distilled runs: nothing to say about a capacity gap.", ""]
+        L += [_no_settings(rows, error), ""]
     many = len(settings) > 1
     for fam, st in settings:
         opt = optima_rows(st)

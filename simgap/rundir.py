@@ -187,6 +187,8 @@ class RunDir:
             man = json.loads(man_path.read_text())
         except (ValueError, UnicodeDecodeError):
             return f"{man_path.name} is damaged"
+        if not (isinstance(man, dict) and isinstance(man.get("teachers", {}), dict)):
+            return f"{man_path.name} is damaged (not a manifest object)"  # e.g. [] or null
         if man.get("fingerprint") != self.fingerprints[uid]:
             return "trained under another config (seeds, sizes, family or training settings differ)"
         if not csv_path.exists():

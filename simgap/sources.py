@@ -12,11 +12,14 @@ held-out set from a fixed key, and the data budget counted in scored tokens.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from simgap import memory
 
 
 class SeqBatch(NamedTuple):
@@ -151,8 +154,15 @@ def markov_source(
     seq_len: int = 32,
 ) -> MarkovSource:
     """The pilot's chain by default (V=64, order 1, Zipf 1 on 8 tokens)."""
-    rng = np.random.default_rng(seed)
+    _integers("markov", vocab_size=(vocab_size, 2), order=(order, 1), support=(support, 1), seq_len=(seq_len, order))
+    if support > vocab_size:
+        raise ValueError(f"markov: support={support} must be <= vocab_size={vocab_size}")
+    if not (isinstance(zipf, (int, float)) and math.isfinite(zipf) and zipf >= 0):
+        raise ValueError(f"markov: zipf must be a finite number >= 0, got {zipf!r}")
     n_ctx = vocab_size**order
+    memory.require(f"markov source vocab_size={vocab_size}, order={order} ({vocab_size}^{order} contexts)",
+                   table_bytes(vocab_size, order, support))
+    rng = np.random.default_rng(seed)
     w = np.arange(1, support + 1, dtype=np.float64) ** -zipf
     w /= w.sum()
     support_tokens = np.stack([rng.choice(vocab_size, support, replace=False) for _ in range(n_ctx)])
@@ -227,9 +237,26 @@ def recall_source(
 ) -> RecallSource:
     """`seed` is unused (the task's structure is fixed); kept so every source builds alike."""
     del seed
+    _integers("recall", n_keys=(n_keys, 1), n_values=(n_values, 1), n_pairs=(n_pairs, 1), n_queries=(n_queries, 1))
+    if not (isinstance(noise, (int, float)) and 0 <= noise <= 1):
+        raise ValueError(f"recall: noise must be a number in [0, 1], got {noise!r}")
     if n_pairs > n_keys:
         raise ValueError(f"n_pairs={n_pairs} needs at least that many keys, got n_keys={n_keys}")
     return RecallSource(n_keys, n_values, n_pairs, n_queries, noise)
+
+
+def _integers(source: str, **checks: tuple) -> None:
+    """ValueError naming the first parameter that is not an integer >= its minimum."""
+    for name, (value, low) in checks.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{source}: {name} must be an integer >= {low}, got {value!r}")
+
+
+def table_bytes(vocab_size: int, order: int, support: int) -> int:
+    """Memory a Markov source's tables take: the dense next-token law (float32, V^k x V) built in
+    float64 first, and the support tokens and their CDF (V^k x support each)."""
+    n_ctx = vocab_size**order
+    return n_ctx * vocab_size * (8 + 4) + n_ctx * support * (8 + 4 + 4)
 
 
 SOURCES = {"markov": markov_source, "recall": recall_source}

@@ -22,7 +22,7 @@ from pathlib import Path
 import tomllib
 from tqdm import tqdm
 
-from simgap import cache, decide, distributed, engine, flops, rundir, workers
+from simgap import cache, decide, distributed, engine, flops, memory, rundir, workers
 from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
 from simgap.cpu import tune_cpu
 from simgap.families import from_config
@@ -61,6 +61,10 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, ex
     family = from_config(cfg)
     writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
     units = engine.plan(family, cfg.grid, cfg.train) + list(extra_units)
+    try:  # before any file is written: a bucket that cannot fit in memory is refused in one line
+        memory.check_buckets(family, units, cfg.train.batch_size)
+    except ValueError as e:
+        raise SweepError(str(e)) from None
     with rundir.RunDir(out, cfg, units) as run:
         if writer:
             run.open()  # refuses a file, an unwritable place, a locked or other-config directory
@@ -142,6 +146,12 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
     for kind in ("teacher", "supervised", "distilled"):
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
+    try:
+        peak = memory.check_buckets(family, units, cfg.train.batch_size, n_seeds)
+    except ValueError as e:
+        raise SweepError(str(e)) from None
+    if peak:
+        echo(f"  largest bucket needs about {memory.gib(peak)} of memory ({memory.gib(memory.available_bytes())} here)")
     costs = flops.bucket_costs(family, units, dataclasses.replace(g, seeds=(0,)), cfg.train)
     echo("  buckets (one compile each): padded FLOPs / useful FLOPs (true sizes) = padding waste")
     for c in costs:

@@ -28,7 +28,7 @@ from simgap.families import get_family
 family = get_family("kernel", mode="sampled", coefficients=50)
 rows = []
 for seeds in (range(6), range(6, 12), range(12, 18)):
-    unit = engine.Unit("u", "teacher", tuple((25, None, 500, None, s) for s in seeds), ())
+    unit = engine.Unit("u", "teacher", tuple(engine.Member(25, None, 500, None, s) for s in seeds), ())
     grid = engine.Grid((25,), (25,), (500,), (500,), tuple(seeds))
     rows += engine.run_unit(family, unit, grid, engine.TrainSpec(), {})
 print(len(jax.devices()), len(rows), all(r["teacher_loss"] > 0 for r in rows))

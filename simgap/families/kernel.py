@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from simgap import memory
 from simgap.families import base
 
 MODES = ("exact", "sampled")
@@ -102,8 +103,23 @@ class KernelFamily:
             raise ValueError(f"kernel: spectrum must be one of {SPECTRA}, got {self.spectrum!r}")
         if self.mode not in MODES:
             raise ValueError(f"kernel: mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("teacher_norm", "student_norm", "decay", "noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"kernel: {name} must be a finite number, got {value!r}")
         if self.noise < 0:
             raise ValueError(f"kernel: noise must be >= 0, got {self.noise}")
+        if self.decay < 0:
+            raise ValueError(f"kernel: decay must be >= 0, got {self.decay}")
+        memory.require(f"kernel coefficients={self.coefficients:,}", 8.0 * self.coefficients)  # one task
+
+    def bucket_bytes(self, members: int, padded: int, budget: int, batch_size: int) -> float:
+        """A bucket's largest live arrays: per member its task, target, fit and teacher coefficients
+        (exact mode), or its samples' basis matrix, Gram matrix and eigenvectors (sampled mode)."""
+        width = max(self.coefficients, padded)
+        if self.exact:
+            return 4.0 * members * 6 * width
+        return 4.0 * members * (2 * width + 2 * budget * padded + 3 * padded * padded + 256 * self.coefficients)
 
     @property
     def exact(self) -> bool:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simgap import prune
+from simgap import memory, prune
 from simgap.families import base
 
 
@@ -45,6 +46,13 @@ def all_inputs(classes: int) -> tuple[np.ndarray, np.ndarray]:
             xs.append(np.concatenate([c, np.eye(k, dtype=np.int8)[i]]))
             ys.append(label(c, i))
     return np.asarray(xs, np.float32), np.asarray(ys, np.int32)
+
+
+def input_count(classes: int) -> int:
+    """len(all_inputs(classes)) without enumerating: (1 + 2 C(K,2) + C(K,2) C(K-2,2)) contexts
+    (all zero; one value on a pair; value 1 and value 2 each on a disjoint pair), K positions each."""
+    k = classes
+    return k * (1 + 2 * math.comb(k, 2) + math.comb(k, 2) * math.comb(k - 2, 2))
 
 
 def label(context, i: int) -> int:
@@ -89,6 +97,15 @@ class MLPFamily:
     def __post_init__(self):
         if not isinstance(self.classes, int) or self.classes < 2:
             raise ValueError(f"mlp: classes must be an int >= 2, got {self.classes!r}")
+        # the enumeration: float32 inputs and labels, and the int8 rows it is built from
+        p, width = input_count(self.classes), 2 * self.classes
+        memory.require(f"mlp classes={self.classes} ({p:,} inputs enumerated)", p * (5 * width + 150))
+
+    def bucket_bytes(self, members: int, padded: int, budget: int, batch_size: int) -> float:
+        """A bucket's largest live arrays: each member's held-out pass over every input (inputs,
+        two hidden layers, logits; teacher and student) and its parameters with AdamW's moments."""
+        p, k = input_count(self.classes), self.classes
+        return 4.0 * members * (2 * p * (2 * padded + k) + 4 * self.param_count(padded)) + 4.0 * p * 2 * k
 
     # --- sizes and costs -------------------------------------------------------------------
     def param_count(self, size: int) -> int:
@@ -161,9 +178,12 @@ class MLPFamily:
         x_PxI, y_P = all_inputs(self.classes)
         return jnp.asarray(x_PxI), jnp.asarray(y_P)
 
+    def input_count(self) -> int:
+        return input_count(self.classes)
+
     def sample_index(self, task, key, batch_size: int):
         """The rows of `finite_inputs` that `sample(task, key, batch_size)` returns."""
-        return jax.random.randint(key, (batch_size,), 0, len(all_inputs(self.classes)[1]))
+        return jax.random.randint(key, (batch_size,), 0, input_count(self.classes))
 
     def loss(self, logits_BxK, y_B):
         return base.cross_entropy(logits_BxK, y_B)

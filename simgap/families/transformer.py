@@ -254,7 +254,13 @@ class TransformerFamily:
     def __post_init__(self):
         sp = self.source_params
         object.__setattr__(self, "source_params", tuple(sorted(dict(sp).items())))
-        self.sequence_source()  # fail at load on a bad source name or parameter
+        if self.source not in sources.SOURCES:
+            raise ValueError(f"transformer: unknown source {self.source!r}; known: {sorted(sources.SOURCES)}")
+        for name in ("depth", "head_dim", "held_out_sequences"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"transformer: {name} must be an integer >= 1, got {value!r}")
+        self.sequence_source()  # fail at load on a bad source parameter
 
     def sequence_source(self):
         return _source(self.source, self.source_params, self.source_seed)

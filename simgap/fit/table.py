@@ -27,6 +27,7 @@ from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.eq8_assumptions import eq8_checks
+from simgap.fit import checks
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
@@ -269,7 +270,8 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
         raise FitInputError(f"ci must be in (0, 1), got {opt.ci}")
     if not 0 <= opt.n_boot <= MAX_BOOT:
         raise FitInputError(f"bootstrap must be in 0..{MAX_BOOT} replicates, got {opt.n_boot}")
-    cols = _as_columns(table)
+    option_warnings = checks.options(opt)
+    cols = checks.clean_columns(_as_columns(table))
     n = len(next(iter(cols.values())))
     sup_mask, dist_mask, how = _row_kinds(cols)
     size_c, tsize_c = opt.size_column, opt.teacher_size_column
@@ -287,8 +289,10 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
         raise FitInputError(
             "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
             f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(c for c in cols if c != LINE)}")
+    checks.fitted_columns(cols, {"supervised": (loss_c, sup_mask), "distilled": ("student_loss", dist_mask),
+                                 "budget": (tok_c, sup_mask | dist_mask)})
     opt = _resolve_irreducible(opt, cols, sup_mask | dist_mask)
-    warnings = []
+    warnings = option_warnings
     if tok_c and not np.isfinite(_num(cols, tok_c)[sup_mask | dist_mask]).any():
         warnings.append(f"{tok_c} is never finite (unlimited data, as in closed-form families): "
                         "the laws are fitted in their single-budget form")

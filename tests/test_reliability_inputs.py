@@ -1,0 +1,183 @@
+"""Hostile inputs of issue 18: configs that hung or exhausted memory, values that crashed with a
+traceback, and tables whose mistakes were fitted silently. Each ends in one clear line (or
+the right rows) before any training or fitting; none of these tests trains or fits a law."""
+
+import contextlib
+import copy
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from simgap import engine, report, rows as rows_lib, rundir, sweep
+from simgap.config import ConfigError, FitOptions, parse_config
+from simgap.families import from_config, get_family
+from simgap.fit import FitInputError, fit_table
+from simgap.fit.cli import main as fit_main
+
+KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
+          "grid": {"student_sizes": [4], "teacher_sizes": [2, 4, 8], "seeds": 2}, "fit": {"bootstrap": 0}}
+TRANSFORMER = {"name": "t", "family": "transformer",
+               "family_params": {"source": "markov", "depth": 1,
+                                 "source_params": {"vocab_size": 8, "order": 1, "support": 2, "seq_len": 8}},
+               "grid": {"student_sizes": [8], "teacher_sizes": [8, 16, 24], "seeds": 1}}
+MLP = {"name": "m", "family": "mlp", "family_params": {"classes": 8},
+       "grid": {"student_sizes": [8], "teacher_sizes": [8, 16, 24], "seeds": 2}}
+
+
+def checked(raw: dict):
+    """A config as a sweep takes it: parsed, then its family built and checked against the grid."""
+    return from_config(parse_config(raw))
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail (instead of hanging the suite) when the old behaviour, a minutes-long loop, returns."""
+    def expire(*_):
+        raise TimeoutError(f"took over {seconds} s")
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def edited(base: dict, path: str, value) -> dict:
+    raw = copy.deepcopy(base)
+    *parents, leaf = path.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    return raw
+
+
+# --- item 6 and 10: config values that crashed, or were accepted and erased the analysis ------------
+
+@pytest.mark.parametrize("base, path, value, says", [
+    (TRANSFORMER, "family_params.source", "bogus", "unknown source 'bogus'"),
+    (TRANSFORMER, "family_params.source_params.seq_len", 0, "seq_len must be an integer >= 1"),
+    (TRANSFORMER, "family_params.source_params.support", 0, "support must be an integer >= 1"),
+    (TRANSFORMER, "family_params.depth", 0, "depth must be an integer >= 1"),
+    (KERNEL, "family_params.decay", "fast", "decay must be a finite number"),
+    (KERNEL, "name", "a\x00b", "name: expected a plain name"),
+    (KERNEL, "name", "../../escaped", "name: expected a plain name"),
+    (KERNEL, "fit.fixed_supervised", {"E": float("nan")}, "fixed_supervised"),
+    (KERNEL, "fit.fixed_supervised", {"E": float("inf")}, "fixed_supervised"),
+    (KERNEL, "fit.fixed_supervised", {"E": -1.0}, "fixed_supervised"),
+    (KERNEL, "distill.tau", float("inf"), "[distill].tau"),
+])
+def test_bad_config_values_are_one_config_error(base, path, value, says):
+    with pytest.raises(ConfigError) as e:
+        checked(edited(base, path, value))
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_manifest_that_is_json_but_not_an_object_is_retrained(tmp_path):
+    """`[]`, `null` or `teachers` as a list crashed every resume (AttributeError)."""
+    cfg = parse_config(KERNEL)
+    units = engine.plan(get_family("kernel", coefficients=50), cfg.grid, cfg.train)
+    unit = units[-1]
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units" / f"{unit.uid}.csv").write_text("x\n")
+    run = rundir.RunDir(tmp_path, cfg, units)
+    for manifest in ([], None, {"fingerprint": run.fingerprints[unit.uid], "teachers": []}):
+        (tmp_path / "units" / f"{unit.uid}.json").write_text(json.dumps(manifest))
+        why = run._why_not_done(unit)
+        assert why and ("damaged" in why or "missing" in why or "rows" in why), why
+
+
+# --- item 4: memory estimated before allocating -------------------------------------------------
+
+def test_configs_that_cannot_fit_in_memory_are_refused_at_load_or_dry_run(monkeypatch, capsys):
+    monkeypatch.setenv("SIMGAP_MEMORY_BYTES", str(16 * 2**30))
+    with deadline(20):
+        with pytest.raises(ConfigError, match="classes=64 .* needs about .* GiB"):  # 244M inputs
+            checked(edited(MLP, "family_params.classes", 64))
+        with pytest.raises(ConfigError, match="1000\\^4 contexts"):  # a 10^12-context Markov table
+            checked(edited(TRANSFORMER, "family_params.source_params",
+                                {"vocab_size": 1000, "order": 4, "support": 8, "seq_len": 8}))
+        for raw in (edited(MLP, "family_params.classes", 32),  # enumerated 6.9M inputs for 29 s to say "33 s"
+                    edited(KERNEL, "family_params.coefficients", 2_000_000_000)):  # then a 59.6 GiB allocation
+            cfg = parse_config(raw)
+            with pytest.raises(sweep.SweepError, match="needs about .* GiB of memory, more than the 16 GiB"):
+                sweep.dry_run(cfg, 5, echo=lambda *_: None)
+    sweep.dry_run(parse_config(MLP), 2)  # a config that fits says what it needs
+    assert "largest bucket needs about" in capsys.readouterr().out
+
+
+# --- items 7, 8, 13: tables whose mistakes were fitted or misreported --------------------------------
+
+def supervised_table(n=10, **cols):
+    """n supervised runs over 3 budgets."""
+    table = {"run_kind": ["supervised"] * n, "student_size": np.arange(1, n + 1) * 8.0,
+             "student_budget": np.tile([1e5, 2e5, 4e5], n)[:n], "student_loss": np.linspace(2.0, 1.0, n)}
+    table.update(cols)
+    return table
+
+
+@pytest.mark.parametrize("flags", [[1.0] * 9 + [0.0], ["true"] * 9 + ["nan"], [1] * 9 + [float("nan")]])
+def test_diverged_written_as_numbers_or_with_nan_cells_still_drops_the_flagged_rows(flags):
+    """pandas writes a float column as 1.0/0.0, and a missing flag as nan: both disabled the
+    column, so diverged runs (loss 4.0) were fitted."""
+    fit = fit_table(supervised_table(diverged=np.array(flags, dtype=object if isinstance(flags[0], str) else float)))
+    assert fit.input.n_diverged_dropped == 9 and fit.input.n_supervised == 1
+
+
+def test_an_unknown_run_kind_names_the_values_seen_and_accepted():
+    table = supervised_table(run_kind=["supervised"] * 5 + ["distillation"] * 5)
+    with pytest.raises(FitInputError, match="'distillation' \\(5 rows\\).*accepted: supervised, distilled, teacher"):
+        fit_table(table)
+
+
+def test_losses_that_never_vary_are_named_not_a_single_budget_message():
+    with pytest.raises(FitInputError, match="'student_loss' is 1 on all 10 supervised rows"):
+        fit_table(supervised_table(student_loss=np.ones(10)))
+
+
+def test_one_empty_budget_cell_is_named_with_its_row(tmp_path):
+    path = tmp_path / "t.csv"
+    t = supervised_table()
+    lines = ["run_kind,student_size,student_budget,student_loss"] + [
+        f"supervised,{s},{'' if i == 3 else b},{loss}" for i, (s, b, loss) in
+        enumerate(zip(t["student_size"], t["student_budget"], t["student_loss"]))]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FitInputError, match="'student_budget' row 4 \\(line 5\\) is empty"):
+        fit_table(path)
+
+
+# --- items 10, 12: fit options ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, says", [
+    (["--fix-supervised", "E=-1"], "E = -1.0: must be a finite number >= 0"),
+    (["--fix-supervised", "E=nan"], "E = nan: must be a finite number >= 0"),
+    (["--fix-supervised", "E=1,E=2"], "E is given 2 times"),
+    (["--extrapolate-threshold", "nan"], "extrapolate threshold nan"),
+    (["--extrapolate-threshold", "inf"], "extrapolate threshold inf"),
+])
+def test_fit_options_no_fit_can_honour_are_one_line(tmp_path, capsys, args, says):
+    path = tmp_path / "t.csv"
+    path.write_text("student_size,student_loss\n8,2\n16,1.5\n")
+    assert fit_main([str(path), "--out", str(tmp_path / "o"), "--no-plots", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_a_tiny_bootstrap_warns_that_its_intervals_are_unreliable():
+    fit = fit_table(supervised_table(n=3), FitOptions(n_boot=3))
+    assert any("3 bootstrap replicates give unreliable 90% intervals" in w for w in fit.warnings)
+    assert not fit_table(supervised_table(n=3), FitOptions(n_boot=0)).warnings
+
+
+# --- item 10: the report says why there is no capacity-gap finding -----------------------------------
+
+def test_report_says_all_distilled_runs_diverged_not_no_distilled_runs(tmp_path):
+    cfg = parse_config(KERNEL)
+    rows = [rows_lib.empty_row(run_kind="distilled", family="kernel", diverged=True, student_size=4,
+                               teacher_size=t, seed=s) for t in (2, 4, 8) for s in (0, 1)]
+    rows += [rows_lib.empty_row(run_kind="teacher", family="kernel", teacher_size=t) for t in (2, 4, 8)]
+    text = report.render_report(cfg, rows, None, "", [], 6, tmp_path)
+    assert "6 distilled runs, all diverged" in text and "No distilled runs" not in text
