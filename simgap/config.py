@@ -90,6 +90,7 @@ class FitOptions:
     seed: int = 0
     size_column: str = "student_size"  # or "student_params" for parameter counts
     teacher_size_column: str = "teacher_size"  # or "teacher_params"
+    teacher_series_column: str | None = None  # group teachers by this column (default: simgap.fit.grouping)
     extrapolate_by: str = "loss"  # "loss" | "size"
     extrapolate_threshold: float | None = None  # default: hold out the strongest holdout_frac / largest size
     holdout_frac: float = 0.25
@@ -201,7 +202,7 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "bootstrap": (lambda v: _nonneg_int(v) and v <= MAX_BOOT, f"an integer in 0..{MAX_BOOT}"),
         "ci": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
         "fixed_supervised": (lambda v: _fixed_table(v, allow_irreducible=True),
-                             'a table of E, A, B, alpha, beta, gamma = number (E may be "irreducible"), e.g. {E = "irreducible"}'),
+                             'a table of E, A, B, alpha, beta, gamma = finite number >= 0 (E may be "irreducible"), e.g. {E = "irreducible"}'),
         "fixed_distillation": (lambda v: _fixed_table(v, allow_irreducible=False),
                                "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = finite number >= 0, e.g. {gamma = 1.0}"),
         "tolerances": (lambda v: isinstance(v, dict) and all(k in ASSUMPTION_TOLERANCES and _number(x) and x >= 0

@@ -13,7 +13,7 @@ import pytest
 from simgap import engine, report, rows as rows_lib, rundir, sweep
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
-from simgap.fit import FitInputError, fit_table
+from simgap.fit import FitInputError, fit_table, ok
 from simgap.fit.cli import main as fit_main
 
 KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
@@ -181,3 +181,38 @@ def test_report_says_all_distilled_runs_diverged_not_no_distilled_runs(tmp_path)
     rows += [rows_lib.empty_row(run_kind="teacher", family="kernel", teacher_size=t) for t in (2, 4, 8)]
     text = report.render_report(cfg, rows, None, "", [], 6, tmp_path)
     assert "6 distilled runs, all diverged" in text and "No distilled runs" not in text
+
+
+# --- item 9: teacher lengths that scale with teacher size -------------------------------------------
+
+def distilled_table(lengths_per_param=(20,), extra=None):
+    """3 students x 4 teachers x 2 seeds, each teacher trained for lengths_per_param x its size;
+    the student loss is a U in log teacher size with its minimum at 2.5 S."""
+    rows = []
+    for r in lengths_per_param:
+        for s in (8, 16, 32):
+            for t in (4, 16, 64, 256):
+                for seed in (0, 1):
+                    loss = 1 + 0.1 * np.log(t / (2.5 * s)) ** 2 + 0.01 * seed + 0.001 * r
+                    rows.append(dict(run_kind="distilled", student_size=s, teacher_size=t, seed=seed,
+                                     teacher_budget=r * t, student_loss=loss, recipe=r))
+    return {k: np.array([row[k] for row in rows], dtype=object if k == "run_kind" else float) for k in rows[0]}
+
+
+def test_teacher_lengths_proportional_to_teacher_size_are_one_series_not_one_teacher_each():
+    """D_T = 20 N_T: each length held one teacher, so "need >= 3 teacher sizes, got 1"."""
+    st = fit_table(distilled_table(), FitOptions(n_boot=0, optima_boot=50)).families[0].settings[0]
+    assert ok(st.optima), st.optima
+    assert len(st.optima.per_student) == 3 and st.optima.teacher_budget_kind is None
+
+
+def test_two_lengths_per_parameter_are_two_series_and_a_named_column_overrides():
+    table = distilled_table(lengths_per_param=(20, 80))
+    st = fit_table(table, FitOptions(n_boot=0, optima_boot=50)).families[0].settings[0]
+    assert ok(st.optima), st.optima
+    assert st.optima.teacher_budget_kind == "teacher_budget/teacher_size"
+    assert sorted(set(st.optima.teacher_budgets)) == [20.0, 80.0] and len(st.optima.per_student) == 6
+    named = fit_table(table, FitOptions(n_boot=0, optima_boot=50, teacher_series_column="recipe"))
+    assert named.families[0].settings[0].optima.teacher_budget_kind == "recipe"
+    with pytest.raises(FitInputError, match="'nope' is not in the table"):
+        fit_table(table, FitOptions(n_boot=0, teacher_series_column="nope"))

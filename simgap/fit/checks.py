@@ -131,3 +131,14 @@ def options(opt: FitOptions) -> list[str]:
         return [f"{opt.n_boot} bootstrap replicates give unreliable {opt.ci:.0%} intervals (they may even "
                 f"exclude the point estimate): use at least {low}, or 0 for none"]
     return []
+
+
+def series_column(cols: dict, mask: np.ndarray, name: str | None) -> tuple[np.ndarray | None, str | None]:
+    """The user's teacher-series column on the masked rows (None when not named); a name the
+    table lacks raises naming the columns it has."""
+    if name is None:
+        return None, None
+    if name not in cols:
+        raise FitInputError(f"teacher series column {name!r} is not in the table; its columns are "
+                            f"{', '.join(sorted(c for c in cols if c != LINE))}")
+    return np.asarray(cols[name])[mask], name

@@ -68,6 +68,9 @@ def summarize(result: TableFit) -> str:
             key = ", ".join(f"{k}={v}" for k, v in st.key.items())
             lines.append(f"-- distilled rows{' (' + key + ')' if key else ''}: {st.n_rows}")
             if ok(st.optima):
+                kind = st.optima.teacher_budget_kind
+                lines.append(f"  teachers grouped by {kind}" if kind else
+                             "  teachers: one series (no teacher size was trained for several lengths)")
                 for o in st.optima.per_student:
                     where = "interior" if o.interior else f"EDGE ({o.edge})"
                     lo, hi = o.optimal_teacher_ci
@@ -111,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--size-column", default="student_size", choices=["student_size", "student_params"])
     ap.add_argument("--extrapolate-by", default="loss", choices=["loss", "size"])
     ap.add_argument("--extrapolate-threshold", type=float, default=None)
+    ap.add_argument("--teacher-series", default=None, metavar="COLUMN",
+                    help="locate optima over teachers grouped by this column (default: one series, or one "
+                         "per teacher length when a teacher size was trained for several lengths)")
     ap.add_argument("--fix-supervised", type=_pairs, default=(), metavar="NAME=VALUE,...",
                     help='hold supervised-law parameters fixed, e.g. "E=0,gamma=1" or "E=irreducible" '
                          "(the table's irreducible_loss column)")
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                      size_column=args.size_column,
                      teacher_size_column=args.size_column.replace("student", "teacher"),
                      extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
+                     teacher_series_column=args.teacher_series,
                      fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation,
                      tolerances=args.tolerance)
     out = Path(args.out)

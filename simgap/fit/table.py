@@ -25,9 +25,10 @@ import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
+from simgap.fit import checks, grouping
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.eq8_assumptions import eq8_checks
-from simgap.fit import checks
+from simgap.fit import checks, grouping
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
@@ -177,12 +178,13 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
         budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
     tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
     tb = _num(cols, tb_c)[m] if tb_c else np.full(int(m.sum()), math.nan)
-    series = sorted(set(tb[np.isfinite(tb)].tolist()))
-    series = series if len(series) > 1 else [math.nan]
+    key, series_kind = grouping.teacher_series(_num(cols, tsize_c)[m], tb, tb_c, tsize_c,
+                                               *checks.series_column(cols, m, opt.teacher_series_column))
+    series = sorted(set(key[np.isfinite(key)].tolist())) or [math.nan]
 
     def on(s_col: str, t_col: str, teacher_budget: float, knob_cols=(None, None)):
         """The optima of one teacher-budget series, on the size axis and (given) the knob axis at once."""
-        sel = np.ones(len(tb), bool) if math.isnan(teacher_budget) else tb == teacher_budget
+        sel = np.ones(len(key), bool) if math.isnan(teacher_budget) else key == teacher_budget
         k = [None if c is None else _require_rows(cols, c, m)[sel] for c in knob_cols]
         return teacher_optima_on_two_axes(
             _require_rows(cols, s_col, m)[sel], _require_rows(cols, t_col, m)[sel], LS[sel], seed[sel],
@@ -207,8 +209,8 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
         return Skipped(str(e)), ()
     by_loss = _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) if "teacher_loss" in cols else ()
     students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c)
-    return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), tb_c if len(series) > 1 else None,
-                         by_loss, students), tuple(laws_)
+    return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), series_kind, by_loss,
+                         students), tuple(laws_)
 
 
 def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str) -> tuple[StudentOptimum, ...]:
@@ -325,7 +327,7 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
                                             _require_rows(cols, "student_loss", m), sup, opt)
             settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
             where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
-            runs = _setting_runs(cols, m, size_c, tsize_c, tok_c) if tsize_c in cols else None
+            runs = _setting_runs(cols, m, size_c, tsize_c, tok_c, opt.teacher_series_column) if tsize_c in cols else None
             if dist is not None and runs is not None:
                 assumptions += eq8_checks(dist, sup, runs, opt, where)
             if ok(optima):
@@ -340,7 +342,8 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
     return dataclasses.replace(result, warnings=tuple(warnings + _bad_fit_warnings(result)))
 
 
-def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None) -> SettingRuns:
+def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None,
+                  series_column: str | None = None) -> SettingRuns:
     """One setting's distilled rows as the columns the assumption checks resample (series split as in _optima)."""
     S = _require_rows(cols, size_c, m)
     nan = np.full(len(S), math.nan)
@@ -348,9 +351,8 @@ def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: s
     if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
         budget = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)[0]
     tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
-    tb = _num(cols, tb_c)[m] if tb_c else nan
-    if len(set(tb[np.isfinite(tb)].tolist())) < 2:
-        tb = nan
+    tb, _ = grouping.teacher_series(_num(cols, tsize_c)[m], _num(cols, tb_c)[m] if tb_c else nan, tb_c, tsize_c,
+                                    *checks.series_column(cols, m, series_column))
     return SettingRuns(S, _num(cols, tok_c)[m] if tok_c else np.ones(len(S)), _require_rows(cols, tsize_c, m),
                        _require_rows(cols, "student_loss", m),
                        cols["seed"][m].astype(float) if "seed" in cols else np.zeros(len(S)), budget, tb,
