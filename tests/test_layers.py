@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # A pattern ending in ".*" covers a package's modules; the most specific pattern wins, so
 # "simgap.fit.cli" (entry points) beats "simgap.fit.*" (fitting).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("simgap", "simgap.config", "simgap.cache", "simgap.cpu", "simgap.intervals", "simgap.rows",
-              "simgap.workers")),
+    ("base", ("simgap", "simgap.config", "simgap.cache", "simgap.cpu", "simgap.intervals", "simgap.memory",
+              "simgap.rows", "simgap.workers")),
     ("laws", ("simgap.laws", "simgap.optima")),
     ("training kit", ("simgap.optim", "simgap.sources", "simgap.prune", "simgap.distributed",
                       "simgap.families.base")),
