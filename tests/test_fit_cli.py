@@ -28,7 +28,8 @@ def test_cli_end_to_end_on_reference_table(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "supervised law" in r.stdout and "linear teacher law" in r.stdout and "distillation law" in r.stdout
     res = json.loads((out / "fit.json").read_text())
-    assert set(res) == {"input", "options", "families", "warnings", "assumptions", "plots"} and res["warnings"] == []
+    assert set(res) == {"input", "options", "families", "warnings", "assumptions", "plots"}
+    assert [w for w in res["warnings"] if "2 bootstrap replicates" not in w] == []  # 2: cheap on purpose
     assert res["options"]["ci"] == 0.8 and res["options"]["n_boot"] == 2
     fam = res["families"][0]
     sup = fam["supervised"]
