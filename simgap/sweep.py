@@ -146,10 +146,7 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
     for kind in ("teacher", "supervised", "distilled"):
         ks = [u for u in units if u.kind == kind]
         echo(f"  {kind:10s} {n_seeds * sum(len(u.members) for u in ks):6d} runs in {len(ks)} buckets")
-    try:
-        peak = memory.check_buckets(family, units, cfg.train.batch_size, n_seeds)
-    except ValueError as e:
-        raise SweepError(str(e)) from None
+    peak, _ = memory.peak_bucket_bytes(family, units, cfg.train.batch_size, n_seeds)
     if peak:
         echo(f"  largest bucket needs about {memory.gib(peak)} of memory ({memory.gib(memory.available_bytes())} here)")
     costs = flops.bucket_costs(family, units, dataclasses.replace(g, seeds=(0,)), cfg.train)
@@ -168,6 +165,10 @@ def dry_run(cfg: SweepConfig, n_seeds: int | None = None, echo=print) -> None:
              "can execute fewer FLOPs than the runs count: waste < 1x)")
     for line in preflight(cfg):
         echo(line)
+    try:  # the count stays arithmetic whatever the grid; the sweep itself refuses what cannot fit
+        memory.check_buckets(family, units, cfg.train.batch_size, n_seeds)
+    except ValueError as e:
+        echo(f"warning: the sweep will refuse this grid: {e}")
     if est > 86400:
         echo(f"warning: this grid would take about {_duration(est)} on this CPU: "
              "shrink it (fewer seeds or sizes) or run it on an accelerator")

@@ -92,7 +92,8 @@ def test_a_manifest_that_is_json_but_not_an_object_is_retrained(tmp_path):
 
 # --- item 4: memory estimated before allocating -------------------------------------------------
 
-def test_configs_that_cannot_fit_in_memory_are_refused_at_load_or_dry_run(monkeypatch, capsys):
+def test_configs_that_cannot_fit_in_memory_are_refused_at_load_or_run_and_the_dry_run_says_so(
+        tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SIMGAP_MEMORY_BYTES", str(16 * 2**30))
     with deadline(20):
         with pytest.raises(ConfigError, match="classes=64 .* needs about .* GiB"):  # 244M inputs
@@ -103,8 +104,12 @@ def test_configs_that_cannot_fit_in_memory_are_refused_at_load_or_dry_run(monkey
         for raw in (edited(MLP, "family_params.classes", 32),  # enumerated 6.9M inputs for 29 s to say "33 s"
                     edited(KERNEL, "family_params.coefficients", 2_000_000_000)):  # then a 59.6 GiB allocation
             cfg = parse_config(raw)
+            said = []
+            sweep.dry_run(cfg, 5, echo=said.append)
+            assert any(line.startswith("warning: the sweep will refuse this grid: bucket") for line in said)
             with pytest.raises(sweep.SweepError, match="needs about .* GiB of memory, more than the 16 GiB"):
-                sweep.dry_run(cfg, 5, echo=lambda *_: None)
+                sweep.run_sweep(cfg, tmp_path / "run", progress=False, echo=lambda *_: None)
+            assert not (tmp_path / "run").exists()  # refused before the run directory is made
     sweep.dry_run(parse_config(MLP), 2)  # a config that fits says what it needs
     assert "largest bucket needs about" in capsys.readouterr().out
 
