@@ -28,7 +28,6 @@ from simgap.config import FitOptions
 from simgap.fit import checks, grouping
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.eq8_assumptions import eq8_checks
-from simgap.fit import checks, grouping
 from simgap.fit.inputs import FitInputError, same_length
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
