@@ -12,7 +12,7 @@ import numpy as np
 
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
-from simgap.laws import ZHANG_LINEAR
+from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 
 
 def _students(st: SettingFit) -> tuple[StudentOptimum, ...]:
@@ -92,7 +92,7 @@ def teacher_laws(st: SettingFit) -> list[str]:
             f"slope {int(lin.ci * 100)} % CI [{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], "
             f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
             f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.k:.1f} "
-            f"(R² 0.9957 on GPT-2/Pythia).")
+            f"(R² {ZHANG_R2} on GPT-2/Pythia).")
         lines.append(slope_precision(lin, max((o.params.n_seeds for o in opt), default=0)))
         if isinstance(pw, TeacherLawFit):
             lines.append(f"Power form: T* = {math.exp(pw.intercept):.3g}·S^{pw.slope:.3g} "

@@ -74,6 +74,7 @@ BUSBRIDGE_DISTILL = DistillParams(
     A=2243.0, B=24181.0, alpha=0.321, beta=0.637, gamma=0.764, c0=2.549, c1=522.6, f1=0.090, d1=1.315
 )
 ZHANG_LINEAR = LinearTeacherLaw(k=2.498, b=-11.498)
+ZHANG_R2 = 0.9957  # the R² of that fit, as Zhang et al. report it
 
 
 def _log_power_sum(N: ArrayLike, D: ArrayLike, A: float, B: float, alpha: float, beta: float) -> np.ndarray:

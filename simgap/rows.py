@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
+from pathlib import Path
 
 RUN_KINDS = ("teacher", "supervised", "distilled")
 
@@ -68,9 +72,6 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync it, rename it over `path`. Any failure
     (a full disk, a kill signal turned into an exception) removes the temp file before raising,
     so nothing half-written is left behind under either name."""
-    import os
-    from pathlib import Path
-
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -88,9 +89,6 @@ def to_csv(rows: list[dict], header: bool = True, columns=COLUMNS) -> str:
     """Tidy CSV text with every column (default: the results table's; a cell a row lacks is empty),
     NaN as an empty cell, floats written to round-trip, booleans as true/false (`header=False`: the
     data lines only, to append to a file that has the header). simgap's one CSV writer."""
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     if header:
@@ -118,9 +116,6 @@ def read_csv(path) -> list[dict]:
 
 def parse_csv(text: str) -> list[dict]:
     """CSV text written by `to_csv` -> typed rows."""
-    import csv
-    import io
-
     out = []
     for raw in csv.DictReader(io.StringIO(text, newline="")):
         row = {}

@@ -48,7 +48,6 @@ KNOWN_VIOLATIONS: set[tuple[str, str]] = {
 # entry fails the test. Entries: (module, imported name as written).
 KNOWN_LAZY: set[tuple[str, str]] = {
     ("simgap.findings", "simgap.plan.link"), ("simgap.findings", "simgap.plan.plots"),
-    ("simgap.rows", "csv"), ("simgap.rows", "io"), ("simgap.rows", "os"), ("simgap.rows", "pathlib"),
     ("simgap.workers", "simgap.cpu"), ("simgap.workers", "threadpoolctl"),
 }
 

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from simgap import laws
 from simgap.fit.teacher import fit_teacher_law
@@ -82,18 +81,6 @@ class ImpliedOptimum:
         return self.teacher / self.student
 
 
-def log_argmin(f, lo: float, hi: float, n_grid: int = 1201, xatol: float = 1e-9) -> tuple[float, float]:
-    """argmin of f(u) over u ∈ [lo, hi] (u a log size): a grid (a sharp break can hide between coarse
-    points) refined by bounded Brent around the best grid point; never worse than that point.
-    Returns (u, f(u)). `f` takes an array of u."""
-    u = np.linspace(lo, hi, n_grid)
-    vals = f(u)
-    i = int(np.argmin(vals))
-    res = optimize.minimize_scalar(lambda x: float(f(np.asarray(x))), bounds=(u[max(i - 1, 0)], u[min(i + 1, n_grid - 1)]),
-                                   method="bounded", options={"xatol": xatol})
-    return (float(res.x), float(res.fun)) if res.fun <= vals[i] else (float(u[i]), float(vals[i]))
-
-
 def student_loss_vs_teacher(N_S: float, D_S: float, N_T, sup: SupervisedParams, dist: DistillParams,
                             protocol: TeacherProtocol) -> np.ndarray:
     """L_S(N_T) = Eq. 8 at L_T = L(N_T, D_T(N_T))."""
@@ -111,7 +98,7 @@ def implied_optimum(N_S: float, D_S: float, sup: SupervisedParams, dist: Distill
                               float(laws.supervised_loss(N_S, a.student_tokens, sup)), a.teacher_interior)
     lo, hi = math.log(N_S * RATIO_RANGE[0]), math.log(N_S * RATIO_RANGE[1])
     f = lambda x: student_loss_vs_teacher(N_S, D_S, np.exp(x), sup, dist, protocol)  # noqa: E731
-    x, _ = log_argmin(f, lo, hi, n_grid)
+    x, _ = laws.log_argmin(f, lo, hi, n_grid)
     step = np.linspace(lo, hi, n_grid)[1] - lo
     N_T = float(math.exp(x))
     D_T = float(protocol.teacher_tokens(N_T))

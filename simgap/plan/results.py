@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from simgap.laws import ZHANG_LINEAR
+from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 from simgap.plan.compute import Allocation
 from simgap.plan.decide import Decision, Outside
 from simgap.plan.design import Pilot, Prediction, prediction_dict
@@ -18,7 +18,7 @@ from simgap.plan.load import Laws
 from simgap.plan.teachers import Sharing, Teacher
 
 # Zhang et al. (ACL 2025): T* = 2.498·S − 11.498 (millions of parameters), R² = 0.9957.
-ZHANG = {"slope": ZHANG_LINEAR.k, "intercept_millions": ZHANG_LINEAR.b, "r2": 0.9957}
+ZHANG = {"slope": ZHANG_LINEAR.k, "intercept_millions": ZHANG_LINEAR.b, "r2": ZHANG_R2}
 
 FLAG_WORDS = {
     "teacher_size_at_edge": "teacher size at the edge of the searched box (only a bound)",

@@ -30,7 +30,6 @@ from simgap import laws
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
 from simgap.plan.compute import Allocation, PlanError, Scenario
-from simgap.plan.link import log_argmin
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def plan_with_teacher(N_S: float, C: float, teacher: Teacher, sup: SupervisedPar
     if not d_max >= floor:
         raise PlanError(f"compute {C:.3g} FLOPs is too small for a {N_S:.3g} student with teacher {teacher.name}: "
                         f"it leaves < {compute.MIN_STUDENT_TOKENS_PER_PARAM:g} token per student parameter")
-    u, L_S = log_argmin(lambda x: laws.distill_loss(N_S, np.exp(x), teacher.loss, sup, dist),
+    u, L_S = laws.log_argmin(lambda x: laws.distill_loss(N_S, np.exp(x), teacher.loss, sup, dist),
                         math.log(floor), math.log(d_max), n_grid)
     D_S = math.exp(u)
     spend = {"student_training": 3 * float(F(N_S)) * D_S,
