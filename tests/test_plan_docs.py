@@ -1,4 +1,4 @@
-"""docs/planner.md's worked examples still print what the page shows."""
+"""The README's planner worked examples still print what the page shows."""
 
 import shlex
 from pathlib import Path
@@ -12,7 +12,7 @@ PREFIX = ".venv/bin/python -m simgap.plan "
 
 
 def _examples():
-    text = (ROOT / "docs" / "planner.md").read_text()
+    text = (ROOT / "README.md").read_text()
     checked = text[text.index("<!-- the two examples below are checked by tests/test_plan_docs.py -->"):]
     blocks = checked.split("```bash\n")[1:3]
     out = []
