@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from simgap import plots
+from simgap.fit import agreement
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
@@ -199,8 +201,6 @@ def eq8_verdict(ds: LawSection) -> str:
 def laws_agree(sup, st: SettingFit, out: Path) -> list[str]:
     """Do the two laws agree? The optimal teacher size that the fitted Eq. 8 implies (teachers trained
     on this sweep's teacher budget, their loss from the fitted supervised law) vs the measured optima."""
-    from simgap.plan import link, plots as plan_plots
-
     if not (ok(sup) and ok(st.distillation)):
         return []
     opt = _students(st)
@@ -213,15 +213,15 @@ def laws_agree(sup, st: SettingFit, out: Path) -> list[str]:
     for i, pts in enumerate(series.values()):
         tokens = 1.0 if reduced else pts[0].teacher_tokens
         try:
-            a = link.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
+            a = agreement.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
                                [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
                                [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
                                [1.0 if reduced else o.budget for o in pts],
-                               link.TeacherProtocol("fixed_tokens", tokens=tokens))
+                               agreement.TeacherProtocol("fixed_tokens", tokens=tokens))
         except (ValueError, ArithmeticError) as e:
             lines.append(f"- not computed ({e}).")
             continue
-        path = plan_plots.plot_agreement(a, out / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
+        path = plots.plot_agreement(a, out / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
         note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if reduced else ""
         lines.append(f"- {a.verdict}{note} (`{Path(path).name}`)")
     return lines if len(lines) > 1 else []

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simgap import laws, workers  # noqa: E402
+from simgap.fit.agreement import Agreement  # noqa: E402
 from simgap.fit.resample import split_weak_strong  # noqa: E402
 from simgap.fit.results import TableFit, ok  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
@@ -244,4 +245,31 @@ def plot_ci_history(history: dict, path, *, title: str = "--until-decided: CI ha
         ax.legend(fontsize=7)
     else:
         ax.text(0.5, 0.5, "no targeted assumption had a CI to compare", ha="center", transform=ax.transAxes)
+    return save_figure(fig, path)
+
+
+def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws agree?") -> Path:
+    """Measured optima with their CIs, the T*(S) curve the fitted Eq. 8 implies, and the linear law
+    fitted to the measured optima."""
+    a = agreement
+    S, T = np.asarray(a.students), np.asarray(a.measured)
+    ci = np.asarray(a.measured_ci, float).reshape(len(S), 2)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    has_ci = np.all(np.isfinite(ci), axis=1)
+    yerr = np.abs(np.stack([T - ci[:, 0], ci[:, 1] - T]))
+    ax.errorbar(S[has_ci], T[has_ci], yerr=yerr[:, has_ci], fmt="o", color="k", capsize=3, label="measured T* (CI)")
+    ax.plot(S[~has_ci], T[~has_ci], "o", color="k", mfc="none")
+    ax.plot(a.curve_students, a.curve_teachers, "-", color="C0", label=f"implied by Eq. 8 ({a.protocol})")
+    ax.plot(S, a.implied, "s", color="C0", ms=5)
+    if a.measured_law is not None:
+        s = np.geomspace(S.min(), S.max(), 50)
+        ax.plot(s, a.measured_law.linear(s), "--", color="C3",
+                label=f"linear law on measured: T* = {a.measured_law.linear_slope:.3g}·S {a.measured_law.linear_intercept:+.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("student size")
+    ax.set_ylabel("optimal teacher size")
+    ax.set_title(f"{title}\nmax |implied/measured − 1| = {a.max_rel_error:.0%}; "
+                 f"{a.n_inside_ci}/{len(S)} implied inside measured CIs", fontsize=9)
+    ax.legend(fontsize=7)
     return save_figure(fig, path)

@@ -31,6 +31,10 @@ import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+from threadpoolctl import threadpool_limits
+
+from simgap.cpu import cores
+
 PRELOAD = ["simgap.fit.resample", "simgap.plots"]
 ENV = "SIMGAP_FIT_WORKERS"
 _pool: dict[int, Executor] = {}
@@ -40,8 +44,6 @@ _starting: list[threading.Thread] = []
 
 def default_workers() -> int:
     """$SIMGAP_FIT_WORKERS, else one per core (`simgap.cpu.cores`)."""
-    from simgap.cpu import cores
-
     value = os.environ.get(ENV, "")
     return max(1, int(value)) if value.strip().isdigit() else cores()
 
@@ -87,8 +89,6 @@ def _worker_init(parent: int):
     """Watch the parent (`_watch_parent`), and one BLAS thread per worker: the workers already
     fill the cores, and BLAS threads spinning against each other made small fits many times
     slower (see simgap.fit.solver.one_blas_thread)."""
-    from threadpoolctl import threadpool_limits
-
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     threadpool_limits(limits=1, user_api="blas")
 

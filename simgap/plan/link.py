@@ -17,93 +17,35 @@ Protocols (`TeacherProtocol`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from simgap import laws
-from simgap.fit.teacher import fit_teacher_law
+from simgap.fit.agreement import (RATIO_RANGE, Agreement, ImpliedOptimum, LawOnOptima,  # noqa: F401
+                                   TeacherProtocol, fit_laws_to_optima, student_loss_vs_teacher)
+from simgap.fit.agreement import agreement as fit_agreement
+from simgap.fit.agreement import implied_optimum as fixed_protocol_optimum
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
-
-RATIO_RANGE = (1e-2, 1e4)  # searched teacher sizes, as multiples of the student's
-
-
-@dataclass(frozen=True)
-class TeacherProtocol:
-    """How a teacher of N_T parameters is trained; `teacher_tokens(N_T)` gives its D_T."""
-
-    kind: str = "tokens_per_param"  # | "fixed_tokens" | "compute_optimal"
-    tokens_per_param: float = 20.0
-    tokens: float = math.nan  # D_T for "fixed_tokens"
-    compute_multiple: float = 10.0  # "compute_optimal": C = multiple · 6·N_S·D_S
-    scenario: str = "trained"  # "compute_optimal": which compute.SCENARIOS entry
-
-    def __post_init__(self):
-        if self.kind not in ("tokens_per_param", "fixed_tokens", "compute_optimal"):
-            raise ValueError(f"teacher protocol must be tokens_per_param, fixed_tokens or compute_optimal, got {self.kind!r}")
-        if self.kind == "tokens_per_param" and not self.tokens_per_param > 0:
-            raise ValueError(f"teacher tokens per parameter must be > 0, got {self.tokens_per_param}")
-        if self.kind == "fixed_tokens" and not (math.isfinite(self.tokens) and self.tokens > 0):
-            raise ValueError(f"fixed_tokens protocol needs teacher tokens > 0, got {self.tokens}")
-        if self.kind == "compute_optimal" and not self.compute_multiple > 1:
-            raise ValueError(f"compute multiple must be > 1 (the student alone costs 1), got {self.compute_multiple}")
-
-    def teacher_tokens(self, N_T):
-        N_T = np.asarray(N_T, float)
-        if self.kind == "fixed_tokens":
-            return np.full_like(N_T, self.tokens)
-        return self.tokens_per_param * N_T
-
-    def describe(self) -> str:
-        if self.kind == "tokens_per_param":
-            return f"D_T = {self.tokens_per_param:g}·N_T"
-        if self.kind == "fixed_tokens":
-            return f"D_T = {self.tokens:.3g} for every teacher"
-        return f"compute-optimal ({self.scenario}) at C = {self.compute_multiple:g}·6·N_S·D_S"
-
-
-@dataclass(frozen=True)
-class ImpliedOptimum:
-    """One student's implied optimal teacher under a protocol."""
-
-    student: float
-    student_tokens: float
-    teacher: float  # N_T*
-    teacher_tokens: float
-    teacher_loss: float
-    student_loss: float
-    supervised_loss: float  # the student trained on labels with the same D_S
-    interior: bool  # False: the optimum sits at the edge of the searched teacher sizes
-
-    @property
-    def ratio(self) -> float:
-        return self.teacher / self.student
-
-
-def student_loss_vs_teacher(N_S: float, D_S: float, N_T, sup: SupervisedParams, dist: DistillParams,
-                            protocol: TeacherProtocol) -> np.ndarray:
-    """L_S(N_T) = Eq. 8 at L_T = L(N_T, D_T(N_T))."""
-    L_T = laws.supervised_loss(N_T, protocol.teacher_tokens(N_T), sup)
-    return laws.distill_loss(N_S, D_S, L_T, sup, dist)
 
 
 def implied_optimum(N_S: float, D_S: float, sup: SupervisedParams, dist: DistillParams,
                     protocol: TeacherProtocol, n_grid: int = 1201) -> ImpliedOptimum:
-    """argmin over N_T ∈ N_S·[1e-2, 1e4] of L_S: a log grid (the break is sharp) refined by bounded Brent."""
+    """`simgap.fit.agreement.implied_optimum`, plus the compute-optimal protocol: the teacher the
+    allocation (compute.py) picks at C = multiple · 6·N_S·D_S."""
     if protocol.kind == "compute_optimal":
         C = protocol.compute_multiple * 6.0 * N_S * D_S
         a = compute.optimise(N_S, C, sup, dist, compute.SCENARIOS[protocol.scenario])
         return ImpliedOptimum(N_S, a.student_tokens, a.teacher, a.teacher_tokens, a.teacher_loss, a.student_loss,
                               float(laws.supervised_loss(N_S, a.student_tokens, sup)), a.teacher_interior)
-    lo, hi = math.log(N_S * RATIO_RANGE[0]), math.log(N_S * RATIO_RANGE[1])
-    f = lambda x: student_loss_vs_teacher(N_S, D_S, np.exp(x), sup, dist, protocol)  # noqa: E731
-    x, _ = laws.log_argmin(f, lo, hi, n_grid)
-    step = np.linspace(lo, hi, n_grid)[1] - lo
-    N_T = float(math.exp(x))
-    D_T = float(protocol.teacher_tokens(N_T))
-    return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
-                          float(f(x)), float(laws.supervised_loss(N_S, D_S, sup)), bool(lo + step < x < hi - step))
+    return fixed_protocol_optimum(N_S, D_S, sup, dist, protocol, n_grid)
+
+
+def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measured_T, measured_T_ci,
+              student_budget, teacher_protocol: TeacherProtocol, **kw) -> Agreement:
+    """`simgap.fit.agreement.agreement` under any protocol, the compute-optimal one included."""
+    return fit_agreement(sup, dist, student_params, measured_T, measured_T_ci, student_budget, teacher_protocol,
+                         implied=implied_optimum, **kw)
 
 
 def implied_optima(students, sup: SupervisedParams, dist: DistillParams, protocol: TeacherProtocol,
@@ -113,96 +55,6 @@ def implied_optima(students, sup: SupervisedParams, dist: DistillParams, protoco
     D = (tokens_per_param * S if student_tokens is None
          else np.broadcast_to(np.asarray(student_tokens, float), S.shape))
     return [implied_optimum(float(s), float(d), sup, dist, protocol) for s, d in zip(S, D)]
-
-
-@dataclass(frozen=True)
-class LawOnOptima:
-    """Linear (T* = k·S + b) and power (T* = c·S^p) laws fitted by least squares to optima."""
-
-    linear_slope: float
-    linear_intercept: float
-    linear_r2: float
-    power_c: float
-    power_p: float
-    power_r2: float
-    n_points: int
-
-    def linear(self, S):
-        return self.linear_slope * np.asarray(S, float) + self.linear_intercept
-
-    def power(self, S):
-        return self.power_c * np.asarray(S, float) ** self.power_p
-
-
-def fit_laws_to_optima(S, T) -> LawOnOptima:
-    """Least squares, as Zhang et al. fit theirs (R² of the linear form in T, of the power form in log T),
-    by simgap's one teacher-law fit (no bootstrap here: these optima carry no noise)."""
-    S, T = np.asarray(S, float), np.asarray(T, float)
-    if len(np.unique(S)) < 3:
-        raise ValueError(f"need ≥ 3 distinct student sizes to fit a teacher law, got {len(np.unique(S))}")
-    lin = fit_teacher_law(S, T, form="linear", n_boot=0)
-    log = fit_teacher_law(S, T, form="loglog", n_boot=0)
-    return LawOnOptima(lin.slope, lin.intercept, lin.r2, math.exp(log.intercept), log.slope, log.r2, len(S))
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """Do the fitted Eq. 8 (with the supervised law for the teacher) and the measured optima agree?"""
-
-    students: tuple[float, ...]
-    measured: tuple[float, ...]
-    measured_ci: tuple[tuple[float, float], ...]
-    implied: tuple[float, ...]  # Eq. 8's T*(S) at the measured students
-    implied_interior: tuple[bool, ...]
-    curve_students: tuple[float, ...]  # a dense T*(S) curve for plots
-    curve_teachers: tuple[float, ...]
-    implied_law: LawOnOptima | None  # laws fitted to the implied optima (None: < 3 students)
-    measured_law: LawOnOptima | None  # laws fitted to the measured optima
-    log_errors: tuple[float, ...]  # log(implied / measured) per student
-    max_rel_error: float  # max |implied/measured − 1|
-    n_inside_ci: int  # implied optima inside the measured CIs
-    protocol: str
-    verdict: str  # one sentence: agree or not, within which error
-
-
-def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measured_T, measured_T_ci,
-              student_budget, teacher_protocol: TeacherProtocol, *, tolerance: float = 0.25,
-              n_curve: int = 40) -> Agreement:
-    """Compare the optimal teacher Eq. 8 implies with the measured one, student by student.
-
-    Sizes must be in the unit the laws were fitted in (simgap.fit's size column). `student_budget`
-    is the students' D_S (one per student, or one for all). `measured_T_ci` holds (low, high)
-    pairs (NaN when unknown). The laws agree when every implied optimum is interior and lies inside
-    its measured CI or within `tolerance` (relative) of the measured value.
-    """
-    S = np.asarray(student_params, float).reshape(-1)
-    T = np.asarray(measured_T, float).reshape(-1)
-    ci = np.asarray(measured_T_ci, float).reshape(len(S), 2)
-    D = np.broadcast_to(np.asarray(student_budget, float), S.shape)
-    if len(T) != len(S) or len(S) == 0:
-        raise ValueError(f"need one measured optimum per student: {len(S)} students, {len(T)} optima")
-    opts = [implied_optimum(float(s), float(d), sup, dist, teacher_protocol) for s, d in zip(S, D)]
-    imp = np.array([o.teacher for o in opts])
-    interior = tuple(o.interior for o in opts)
-    log_err = np.log(imp / T)
-    rel = float(np.max(np.abs(imp / T - 1)))
-    inside = (imp >= ci[:, 0]) & (imp <= ci[:, 1])
-    grid = np.geomspace(S.min(), S.max(), n_curve) if S.max() > S.min() else S[:1]
-    dense = [implied_optimum(float(s), float(np.interp(s, np.sort(S), D[np.argsort(S)])), sup, dist,
-                             teacher_protocol).teacher for s in grid]
-    n_unique = len(np.unique(S))
-    imp_law = fit_laws_to_optima(S, imp) if n_unique >= 3 else None
-    meas_law = fit_laws_to_optima(S, T) if n_unique >= 3 else None
-    ok = all(interior) and bool(np.all(inside | (np.abs(imp / T - 1) <= tolerance)))
-    slopes = (f"; linear-law slope implied {imp_law.linear_slope:.3g} vs measured {meas_law.linear_slope:.3g}"
-              if imp_law else "")
-    edge = "" if all(interior) else f" ({len(S) - sum(interior)} implied optima at the edge of the searched sizes)"
-    verdict = (f"The two laws {'agree' if ok else 'disagree'} on this family: Eq. 8 with the supervised teacher law "
-               f"({teacher_protocol.describe()}) implies optimal teachers within {rel:.0%} of the measured ones "
-               f"({int(inside.sum())} of {len(S)} inside the measured CIs{edge}{slopes}).")
-    return Agreement(tuple(map(float, S)), tuple(map(float, T)), tuple(map(tuple, ci.tolist())), tuple(map(float, imp)),
-                     interior, tuple(map(float, grid)), tuple(map(float, dense)), imp_law, meas_law,
-                     tuple(map(float, log_err)), rel, int(inside.sum()), teacher_protocol.describe(), verdict)
 
 
 def agreement_from_setting(sup: SupervisedParams, dist: DistillParams, setting: dict, student_budget,

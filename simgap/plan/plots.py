@@ -10,35 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simgap.plan.link import Agreement  # noqa: E402
-from simgap.plots import save_figure  # noqa: E402
-
-
-def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws agree?") -> Path:
-    """Measured optima with their CIs, the T*(S) curve the fitted Eq. 8 implies, and the linear law
-    fitted to the measured optima."""
-    a = agreement
-    S, T = np.asarray(a.students), np.asarray(a.measured)
-    ci = np.asarray(a.measured_ci, float).reshape(len(S), 2)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    has_ci = np.all(np.isfinite(ci), axis=1)
-    yerr = np.abs(np.stack([T - ci[:, 0], ci[:, 1] - T]))
-    ax.errorbar(S[has_ci], T[has_ci], yerr=yerr[:, has_ci], fmt="o", color="k", capsize=3, label="measured T* (CI)")
-    ax.plot(S[~has_ci], T[~has_ci], "o", color="k", mfc="none")
-    ax.plot(a.curve_students, a.curve_teachers, "-", color="C0", label=f"implied by Eq. 8 ({a.protocol})")
-    ax.plot(S, a.implied, "s", color="C0", ms=5)
-    if a.measured_law is not None:
-        s = np.geomspace(S.min(), S.max(), 50)
-        ax.plot(s, a.measured_law.linear(s), "--", color="C3",
-                label=f"linear law on measured: T* = {a.measured_law.linear_slope:.3g}·S {a.measured_law.linear_intercept:+.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("student size")
-    ax.set_ylabel("optimal teacher size")
-    ax.set_title(f"{title}\nmax |implied/measured − 1| = {a.max_rel_error:.0%}; "
-                 f"{a.n_inside_ci}/{len(S)} implied inside measured CIs", fontsize=9)
-    ax.legend(fontsize=7)
-    return save_figure(fig, path)
+from simgap.plots import plot_agreement, save_figure  # noqa: E402,F401  (plot_agreement: the planner draws it too)
 
 
 def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], path, *,
