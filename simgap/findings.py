@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from simgap import plots
 from simgap.fit import agreement
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
@@ -198,32 +197,16 @@ def eq8_verdict(ds: LawSection) -> str:
     return f"**Verdict on Eq. 8:** {head}{tail}{where}."
 
 
-def laws_agree(sup, st: SettingFit, out: Path) -> list[str]:
-    """Do the two laws agree? The optimal teacher size that the fitted Eq. 8 implies (teachers trained
-    on this sweep's teacher budget, their loss from the fitted supervised law) vs the measured optima."""
-    if not (ok(sup) and ok(st.distillation)):
-        return []
-    opt = _students(st)
-    series: dict[float, list[dict]] = {}
-    for o in opt:
-        if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
-            series.setdefault(o.teacher_budget, []).append(o)
+def laws_agree(series: tuple[agreement.SeriesAgreement, ...], plot_paths) -> list[str]:
+    """Do the two laws agree? One line per teacher-length series (`simgap.fit.agreement.for_setting`),
+    naming its plot (`plot_paths`, one per series, None where none was drawn)."""
     lines = ["**Do the two laws agree?**"]
-    reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
-    for i, pts in enumerate(series.values()):
-        tokens = 1.0 if reduced else pts[0].teacher_tokens
-        try:
-            a = agreement.agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
-                               [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
-                               [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                               [1.0 if reduced else o.budget for o in pts],
-                               agreement.TeacherProtocol("fixed_tokens", tokens=tokens))
-        except (ValueError, ArithmeticError) as e:
-            lines.append(f"- not computed ({e}).")
+    for s, path in zip(series, plot_paths):
+        if s.agreement is None:
+            lines.append(f"- not computed ({s.error}).")
             continue
-        path = plots.plot_agreement(a, out / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
-        note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if reduced else ""
-        lines.append(f"- {a.verdict}{note} (`{Path(path).name}`)")
+        note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if s.reduced else ""
+        lines.append(f"- {s.agreement.verdict}{note} (`{Path(path).name}`)")
     return lines if len(lines) > 1 else []
 
 

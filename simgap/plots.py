@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simgap import laws, workers  # noqa: E402
-from simgap.fit.agreement import Agreement  # noqa: E402
+from simgap.fit.agreement import Agreement, SeriesAgreement  # noqa: E402
 from simgap.fit.resample import split_weak_strong  # noqa: E402
 from simgap.fit.results import TableFit, ok  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
@@ -273,3 +273,9 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
                  f"{a.n_inside_ci}/{len(S)} implied inside measured CIs", fontsize=9)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def plot_agreements(series: tuple[SeriesAgreement, ...], out: Path) -> list[Path | None]:
+    """`plot_agreement` for each computed series: laws_agree.png, laws_agree_1.png, ..."""
+    return [plot_agreement(s.agreement, Path(out) / f"laws_agree{'' if i == 0 else f'_{i}'}.png")
+            if s.agreement is not None else None for i, s in enumerate(series)]

@@ -19,6 +19,7 @@ from simgap import findings, plots
 from simgap import fit as fit_lib
 from simgap import rows as rows_lib
 from simgap.findings import fmt
+from simgap.fit import agreement
 from simgap.fit.results import SettingFit, TableFit, ok, to_json
 from simgap.fit.verdicts import markdown_table
 
@@ -119,7 +120,8 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         L += findings.gap(st) + [""]
         L += findings.teacher_loss_axis(st) + findings.teacher_laws(st) + [""]
         L += findings.law_fits(fam.supervised, st) + [""]
-        L += findings.laws_agree(fam.supervised, st, out) + [""]
+        agreements = agreement.for_setting(fam.supervised, st)
+        L += findings.laws_agree(agreements, plots.plot_agreements(agreements, out)) + [""]
         L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st) + [""]
         L += _optima_table(opt)
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
