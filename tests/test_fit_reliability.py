@@ -200,3 +200,17 @@ def test_absurd_bootstrap_counts_are_refused_before_any_work():
     raw["fit"]["bootstrap"] = 10**9  # a sweep config is refused at load, before anything trains
     with pytest.raises(ConfigError, match=r"\[fit\].bootstrap: expected an integer in 0..10000"):
         parse_config(raw)
+
+
+def test_a_full_form_supervised_law_at_beta_zero_still_feeds_eq8():
+    """A full-form (several budgets) supervised fit or bootstrap refit may land on β = 0 at its bound;
+    Eq. 8 on the same budgets must still fit (the laws preset's analysis died here in a replicate)."""
+    import dataclasses
+
+    from simgap.fit import objectives
+    from simgap.fit.inputs import FitInputError
+
+    sup0 = dataclasses.replace(laws.BUSBRIDGE_SUPERVISED, beta=0.0)
+    objectives.DistillationLaw(sup0).check_form(reduced=False)  # raised before the fix
+    with pytest.raises(FitInputError, match="one student budget"):
+        objectives.DistillationLaw(laws.BUSBRIDGE_SUPERVISED).check_form(reduced=True)

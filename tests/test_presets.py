@@ -79,16 +79,7 @@ def _distillation_sections(fits: dict) -> list[dict]:
     return [s["distillation"] for fam in fits["families"] for s in fam["settings"]]
 
 
-KNOWN_BUGS = {  # preset -> why its shrunk run fails today; strict: the test fails once it is fixed
-    "laws": "a bootstrap replicate's supervised refit lands on beta = 0 (its bound) and the distillation "
-            "refit then raises 'must agree on the reduced (single-budget) form', ending the analysis",
-}
-
-
-@pytest.mark.parametrize("config", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[p.stem])) if p.stem in KNOWN_BUGS else p
-    for p in shipped_configs()
-], ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", shipped_configs(), ids=lambda p: p.stem)
 def test_every_shipped_preset_runs_shrunk_through_sweep_and_fit(config, tmp_path, capsys):
     raw = shrink(tomllib.loads(config.read_text()))
     path = tmp_path / config.name

@@ -196,8 +196,12 @@ class DistillationLaw(Law):
     prime = "'"
 
     def check_form(self, reduced):
-        if reduced != (self.supervised.beta == 0):
-            raise FitInputError("distillation and supervised fits must agree on the reduced (single-budget) form")
+        # A reduced (single-budget) Eq. 8 needs a reduced supervised law (β = 0, B holding the folded
+        # constant). A full-form fit takes any supervised law: a full fit (or a bootstrap replicate's
+        # refit) may land on β = 0 at its bound and still predicts L̃_S at every D.
+        if reduced and self.supervised.beta != 0:
+            raise FitInputError("the distilled runs have one student budget but the supervised law was fitted "
+                                "on several: fit both on the same budgets (reduced, single-budget form)")
 
     def given(self, supervised):
         return dataclasses.replace(self, supervised=supervised)

@@ -51,7 +51,7 @@ def _resample(fit: LawFit, law: Law, idx: np.ndarray) -> LawFit | None:
     try:
         r = fit_law(law, {k: v[idx] for k, v in fit.data.items()}, huber_delta=fit.huber_delta,
                     init=fit.raw_params, reduced=fit.reduced, fixed=dict(fit.fixed), single_start=True)
-    except TooFewPoints:  # e.g. a resample holding a single student size
+    except (TooFewPoints, FitInputError):  # e.g. a resample holding a single student size: dropped and counted
         return None
     return r if r.converged else None
 
