@@ -51,6 +51,7 @@ def test_pytorch_trains_the_same_models(bench):
     assert out["agreement"]["engine_vs_torch"]["max_abs_diff"] < 1e-3
 
 
+@pytest.mark.slow  # two real sweeps, cold then warm (40-100 s); the tiny benchmark test keeps the command in CI
 def test_end_to_end_section_splits_a_real_sweep_cold_and_warm(bench):
     """The tiny sweep twice through `python -m simgap.sweep`: cold compiles every bucket, warm
     loads every XLA program from the compile cache; the split adds up to the wall time."""
