@@ -44,7 +44,7 @@ KNOB_COLUMNS = {"student_params": "student_size", "teacher_params": "teacher_siz
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}
-LINE = "__line__"  # hidden column: each data row's line in the file, for error messages
+LINE = checks.LINE  # hidden column: each data row's line in the file, for error messages
 
 
 def read_table(path) -> dict[str, np.ndarray]:

@@ -18,15 +18,15 @@ never falls as K grows: every allocation stays affordable).
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from simgap import laws
+from simgap.fit.inputs import FitInputError
+from simgap.fit.table import LINE, read_table
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
 from simgap.plan.compute import Allocation, PlanError, Scenario
@@ -60,32 +60,30 @@ def make_teacher(sup: SupervisedParams, *, size: float = math.nan, tokens: float
 
 
 def read_teachers(path, sup: SupervisedParams) -> tuple[Teacher, ...]:
-    """A CSV with a header: size and tokens, or loss (size optional), per row; name optional."""
+    """A CSV with a header: size and tokens, or loss (size optional), per row; name optional. Read by
+    simgap's one user-table reader (fit.table.read_table: BOM, `;` or tab separators, padded cells)."""
     try:
-        with open(Path(path), newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise PlanError(f"cannot read teachers from {str(path)!r}: {e}") from None
-    if not rows:
-        raise PlanError(f"{path}: no teachers (a header line, then one row per teacher: name,size,tokens or loss)")
-    cols = set(rows[0])
-    if not ({"size", "tokens"} <= cols or "loss" in cols):
-        raise PlanError(f"{path}: needs columns size and tokens, or loss; it has {', '.join(sorted(cols))}")
+        cols = read_table(path)
+    except FitInputError as e:
+        raise PlanError(f"cannot read teachers: {e}") from None
+    if not ({"size", "tokens"} <= cols.keys() or "loss" in cols):
+        raise PlanError(f"{path}: needs columns size and tokens, or loss; it has "
+                        f"{', '.join(sorted(k for k in cols if k != LINE))}")
     out = []
-    for i, r in enumerate(rows, start=2):
+    for i, line in enumerate(cols[LINE]):
         def num(k):
-            v = (r.get(k) or "").strip()
-            if not v:
-                return math.nan
-            try:
-                return float(v)
-            except ValueError:
-                raise PlanError(f"{path} line {i}: {k} {v!r} is not a number") from None
+            v = cols[k][i] if k in cols else math.nan
+            if isinstance(v, str):
+                if not v:
+                    return math.nan
+                raise PlanError(f"{k} {v!r} is not a number")
+            return float(v)
+        name = str(cols["name"][i]).strip() if "name" in cols else ""
         try:
             out.append(make_teacher(sup, size=num("size"), tokens=num("tokens"), loss=num("loss"),
-                                    name=(r.get("name") or "").strip() or f"line {i}"))
+                                    name=name if name and name != "nan" else f"line {line}"))
         except PlanError as e:
-            raise PlanError(f"{path} line {i}: {e}") from None
+            raise PlanError(f"{path} line {line}: {e}") from None
     return tuple(out)
 
 
