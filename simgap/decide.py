@@ -86,8 +86,9 @@ def _half(a: dict) -> float:
     return (hi - lo) / 2 if lo is not None and hi is not None else math.inf
 
 
-def candidates(cfg, rounds: list[dict], optima: list[dict]) -> list[dict]:
-    """The additions possible now (their grids are planned and costed in `rank`)."""
+def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1) -> list[dict]:
+    """The additions possible now (their grids are planned and costed in `rank`); new sizes are
+    multiples of the family's size step."""
     g = cfg.grid
     seeds_now = sorted(set(g.seeds) | {s for r in rounds if r["addition"]["kind"] == SEEDS for s in r["addition"]["seeds"]})
     teachers_now = sorted(set(g.teacher_sizes) | {t for r in rounds if r["addition"]["kind"] == TEACHERS
@@ -102,7 +103,7 @@ def candidates(cfg, rounds: list[dict], optima: list[dict]) -> list[dict]:
         above = min((x for x in teachers_now if x > t), default=None)
         for a, b in ((below, t), (t, above)):
             if a is not None and b is not None:
-                mid = int(round(math.sqrt(a * b)))
+                mid = family_step * int(round(math.sqrt(a * b) / family_step))  # a size the family has
                 if mid not in teachers_now and min(a, b) < mid < max(a, b):
                     new.add(mid)
     if new:
@@ -155,7 +156,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
                                                     for b in r["addition"]["teacher_budgets"]})
     design = design_shrinkage(rows) if any(t["name"] in SLOPE for t in todo) else {}
     out = []
-    for add in candidates(cfg, rounds, optima):
+    for add in candidates(cfg, rounds, optima, family.size_step):
         try:
             units = engine.plan(family, extension_grid(cfg.grid, add), cfg.train)
         except ValueError as e:  # e.g. a pruned init the added grid cannot serve

@@ -10,7 +10,7 @@ import signal
 import numpy as np
 import pytest
 
-from simgap import engine, report, rows as rows_lib, rundir, sweep
+from simgap import decide, engine, report, rows as rows_lib, rundir, sweep
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
 from simgap.fit import FitInputError, fit_table, ok
@@ -69,11 +69,22 @@ def edited(base: dict, path: str, value) -> dict:
     (KERNEL, "fit.fixed_supervised", {"E": float("inf")}, "fixed_supervised"),
     (KERNEL, "fit.fixed_supervised", {"E": -1.0}, "fixed_supervised"),
     (KERNEL, "distill.tau", float("inf"), "[distill].tau"),
+    (TRANSFORMER, "grid.teacher_sizes", [8, 20, 24], "teacher_sizes: 20 is not a multiple of 8"),
+    (TRANSFORMER, "grid.student_sizes", [12], "student_sizes: 12 is not a multiple of 8"),
 ])
 def test_bad_config_values_are_one_config_error(base, path, value, says):
     with pytest.raises(ConfigError) as e:
         checked(edited(base, path, value))
     assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_until_decided_only_proposes_teacher_sizes_the_family_has():
+    """The midpoint between d32 and d40 (36) is no transformer width (head_dim 8): round 1 of the
+    transformer preset crashed on it ("d_model=34 must be a multiple of head_dim=8")."""
+    cfg = parse_config(edited(TRANSFORMER, "grid.teacher_sizes", [8, 16, 32, 64]))
+    optima = [{"optimal_teacher_size": 24.0, "interior": True}, {"optimal_teacher_size": 40.0, "interior": True}]
+    found = [c for c in decide.candidates(cfg, [], optima, family_step=8) if c["kind"] == decide.TEACHERS]
+    assert found and all(t % 8 == 0 and t not in (8, 16, 32, 64) for t in found[0]["teacher_sizes"])
 
 
 def test_a_manifest_that_is_json_but_not_an_object_is_retrained(tmp_path):

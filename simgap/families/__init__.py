@@ -37,6 +37,11 @@ def from_config(cfg: SweepConfig):
         family = get_family(cfg.family, **cfg.family_params)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{cfg.source}: {'[family_params]' if cfg.family in FAMILIES else 'family'}: {e}") from None
+    for key in ("student_sizes", "teacher_sizes"):
+        bad = [n for n in getattr(cfg.grid, key) if n % family.size_step]
+        if bad:
+            raise ConfigError(f"{cfg.source}: [grid].{key}: {bad[0]} is not a multiple of {family.size_step} "
+                              f"(the {family.name} family's size step)")
     try:  # a pruned init needs a family that can prune and teachers to prune students from
         prune.check_student_init(family, cfg.grid)
     except ValueError as e:

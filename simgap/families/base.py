@@ -58,6 +58,7 @@ Task = Any  # a pytree: the ground truth of one seed (e.g. kernel coefficients);
 class Family(Protocol):
     name: str
     closed_form: bool
+    size_step: int  # every size is a multiple of it (the transformer's head_dim; else 1)
 
     # --- sizes, budgets, costs (plain Python) -------------------------------------------
     def param_count(self, size: int) -> int: ...  # true, unpadded

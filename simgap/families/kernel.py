@@ -92,6 +92,7 @@ class KernelFamily:
     noise: float = 0.1  # label noise sd in sampled mode
     name: str = "kernel"
     closed_form: bool = True
+    size_step = 1  # any width / number of basis functions is a size
 
     def __post_init__(self):
         if not (isinstance(self.coefficients, int) and self.coefficients >= 1):

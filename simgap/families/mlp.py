@@ -93,6 +93,7 @@ class MLPFamily:
     classes: int = 8
     name: str = "mlp"
     closed_form: bool = False
+    size_step = 1  # any width / number of basis functions is a size
 
     def __post_init__(self):
         if not isinstance(self.classes, int) or self.classes < 2:

@@ -262,6 +262,10 @@ class TransformerFamily:
                 raise ValueError(f"transformer: {name} must be an integer >= 1, got {value!r}")
         self.sequence_source()  # fail at load on a bad source parameter
 
+    @property
+    def size_step(self) -> int:
+        return self.head_dim  # d_model must be a whole number of heads
+
     def sequence_source(self):
         return _source(self.source, self.source_params, self.source_seed)
 
