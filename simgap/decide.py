@@ -145,9 +145,9 @@ def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict
         return 1 - math.sqrt(0.5)  # twice the seeds: CIs shrink as 1/√seeds
     if kind == LENGTH:
         return 1.0 if target["name"] in ONE_SERIES and n_series < 2 else 0.0
-    if target["name"] in SLOPE + ("gap_exists", "break_at_fixed_ratio"):
+    if target["name"] in SLOPE + ("break_at_fixed_ratio",):
         return 1 - math.sqrt(0.5 ** (1 / 3))  # assumed: a finer grid near T* ≈ a third of doubling the seeds
-    return 0.0
+    return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
 
 
 def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
