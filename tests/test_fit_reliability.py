@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 
 from simgap import fit, laws
-from simgap.config import ConfigError, parse_config
+from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.fit import cli
 from simgap.sweep import main as sweep_main
 
@@ -214,3 +214,20 @@ def test_a_full_form_supervised_law_at_beta_zero_still_feeds_eq8():
     objectives.DistillationLaw(sup0).check_form(reduced=False)  # raised before the fix
     with pytest.raises(FitInputError, match="one student budget"):
         objectives.DistillationLaw(laws.BUSBRIDGE_SUPERVISED).check_form(reduced=True)
+
+
+def test_an_irreducible_loss_ci_ending_at_the_fits_floor_of_e_contains_zero():
+    """E is fitted in log coordinates floored at 1e-11, so a CI end there is E = 0: with E_true = 0
+    (the MLP families') the check must not call "fails" on a lower end of 1.4e-11, as the mlp preset did."""
+    from types import SimpleNamespace
+
+    from simgap.fit.assumptions import supervised_checks
+
+    fit = SimpleNamespace(fixed=(), n_points=72, raw_params=SimpleNamespace(gamma=1.0, E=0.22),
+                          data={"loss": np.array([0.8, 1.0])})
+    sup = SimpleNamespace(fit=fit, ci={"gamma": (0.9, 1.1), "E": (1.39e-11, 0.404)})
+    (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
+    assert check.verdict == "undecided" and check.ci[0] == 0.0
+    sup.ci["E"] = (0.05, 0.404)  # a CI that really excludes E_true still fails
+    (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
+    assert check.verdict == "fails"

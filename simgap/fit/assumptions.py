@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from simgap.config import FitOptions
+from simgap.fit.objectives import LOG_FLOOR
 from simgap.fit.results import LawSection, OptimaSection, ok
 from simgap.fit.teacher import _wls
 from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, undecided
@@ -270,6 +271,9 @@ def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: 
         out.append(undecided("irreducible_loss", "a bootstrap (bootstrap > 0)", p.E - irreducible, tolerance=tol, **kw))
     else:
         lo, hi = sup.ci["E"]
+        # E lives in log coordinates, floored at LOG_FLOOR["E"] (1e-11): a CI end there is E = 0, so
+        # E_true = 0 is inside the CI (the mlp preset was called "fails" on a lower end of 1.4e-11)
+        lo = 0.0 if lo <= 10 * LOG_FLOOR["E"] else lo
         out.append(equivalence("irreducible_loss", p.E - irreducible, (lo - irreducible, hi - irreducible), 0.0, tol,
                                n, unit="runs", **kw))
     return out
