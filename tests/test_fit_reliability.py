@@ -231,3 +231,13 @@ def test_an_irreducible_loss_ci_ending_at_the_fits_floor_of_e_contains_zero():
     sup.ci["E"] = (0.05, 0.404)  # a CI that really excludes E_true still fails
     (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
     assert check.verdict == "fails"
+
+
+def test_teacher_only_through_loss_is_undecided_with_one_teacher_size():
+    """fig12_teacher_length has one teacher size at several lengths: (N_T/N̄_T)^η = 1 on every row, so
+    η is not identified; it was called "holds" (η = 0 [0, 0], the nested fit never left its start)."""
+    from simgap.fit.nested import teacher_only_check
+
+    size, length = np.full(6, 128.0), np.repeat([1e6, 2e6, 4e6], 2)
+    check = teacher_only_check(None, size, length, FitOptions(), "")
+    assert check.verdict == "undecided" and "second size" in check.needs

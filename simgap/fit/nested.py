@@ -78,6 +78,9 @@ def teacher_only_check(ds: LawSection, teacher_size: np.ndarray, teacher_budget:
     if len(np.unique(teacher_budget[np.isfinite(teacher_budget)])) < 2:
         return undecided("teacher_only_through_loss", "teachers of a second training length: with one length, L_T and "
                          "N_T move together and the data cannot separate them", tolerance=tol, **kw)
+    if len(np.unique(teacher_size[np.isfinite(teacher_size)])) < 2:  # then (N_T/N̄_T)^η = 1: η is not identified
+        return undecided("teacher_only_through_loss", "teachers of a second size: with one teacher size (several "
+                         "lengths) its size cannot show in these data", tolerance=tol, **kw)
     f = ds.fit
     law = TeacherSizeLaw(f.law.supervised, float(np.mean(np.log(teacher_size))))
     data = {**f.data, "teacher_size": teacher_size}
