@@ -83,9 +83,16 @@ def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: in
         return assumption("extrapolates", estimate, (lo, hi), tol, "holds", **kw)
     if lo > tol or hi < -tol:
         return assumption("extrapolates", estimate, (lo, hi), tol, "fails", **kw)
-    half, margin = (hi - lo) / 2, abs(abs(estimate) - tol)
+    # the CI is asymmetric: the factor r it must shrink by (about the estimate) for the near end to
+    # clear the tolerance on the estimate's side (fails) or both ends to fall inside it (holds)
+    e = estimate
+    if abs(e) > tol:
+        r = (e - tol) / (e - lo) if e > tol else (-tol - e) / (hi - e)
+    else:
+        r = min((e + tol) / max(e - lo, 1e-300), (tol - e) / max(hi - e, 1e-300))
+    half = (hi - lo) / 2
     return assumption("extrapolates", estimate, (lo, hi), tol, "undecided",
-                      f"a CI half-width ≤ {margin:.3g} (now {half:.3g}): {more_data(half, margin, n_seeds)}", **kw)
+                      f"a CI half-width ≤ {half * r:.3g} (now {half:.3g}): {more_data(half, half * r, n_seeds)}", **kw)
 
 
 def eq8_checks(ds, sup, runs, opt: FitOptions, where: str) -> list[Assumption]:
