@@ -223,8 +223,9 @@ def test_an_irreducible_loss_ci_ending_at_the_fits_floor_of_e_contains_zero():
 
     from simgap.fit.assumptions import supervised_checks
 
-    fit = SimpleNamespace(fixed=(), n_points=72, raw_params=SimpleNamespace(gamma=1.0, E=0.22),
-                          data={"loss": np.array([0.8, 1.0])})
+    N, D = (a.ravel() for a in np.meshgrid([12.0, 16.0, 24.0], [4e5, 8e5, 1.6e6]))
+    fit = SimpleNamespace(fixed=(), n_points=9, names=("log_E", "log_A", "log_B", "alpha", "beta", "gamma"),
+                          raw_params=SimpleNamespace(gamma=1.0, E=0.22), data={"N": N, "D": D, "loss": np.linspace(0.8, 1.0, 9)})
     sup = SimpleNamespace(fit=fit, ci={"gamma": (0.9, 1.1), "E": (1.39e-11, 0.404)})
     (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
     assert check.verdict == "undecided" and check.ci[0] == 0.0
@@ -241,3 +242,21 @@ def test_teacher_only_through_loss_is_undecided_with_one_teacher_size():
     size, length = np.full(6, 128.0), np.repeat([1e6, 2e6, 4e6], 2)
     check = teacher_only_check(None, size, length, FitOptions(), "")
     assert check.verdict == "undecided" and "second size" in check.needs
+
+
+def test_supervised_checks_are_undecided_when_the_runs_do_not_identify_the_law():
+    """Two student sizes at one budget (the transformer preset) are 2 distinct points for 5 free
+    parameters: every bootstrap refit returned the same γ (1.52 [1.52, 1.52]) and it was called "fails"."""
+    from types import SimpleNamespace
+
+    from simgap.fit.assumptions import supervised_checks
+
+    N = np.repeat([1240.0, 4016.0], 40)
+    fit = SimpleNamespace(fixed=(), n_points=80, names=("log_E", "log_A", "log_C", "alpha", "gamma"),
+                          raw_params=SimpleNamespace(gamma=1.52, E=0.067),
+                          data={"N": N, "D": np.full(80, 1.2e6), "loss": np.linspace(0.4, 1.2, 80)})
+    sup = SimpleNamespace(fit=fit, ci={"gamma": (1.52, 1.52), "E": (0.065, 0.072)})
+    checks = supervised_checks(sup, 0.0, FitOptions(), "")
+    assert [a.verdict for a in checks] == ["undecided", "undecided"] and "2 distinct" in checks[0].needs
+    fit.data["N"] = np.repeat([600.0, 1240.0, 2500.0, 4016.0, 8000.0, 16000.0], [14, 14, 13, 13, 13, 13])
+    assert supervised_checks(sup, 0.0, FitOptions(), "")[0].verdict == "fails"  # identified: γ ≠ 1 fails

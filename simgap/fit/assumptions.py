@@ -251,6 +251,15 @@ def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: 
     p = sup.fit.raw_params
     kw = dict(where=where)
     tol = opt.tolerance("chinchilla_form")
+    # γ and E are only tested where the runs identify them: more distinct (size, budget) points than
+    # free parameters (the transformer preset's 2 student sizes at 1 budget gave γ = 1.52 [1.52, 1.52])
+    n_free = len(sup.fit.names) - len(fixed)
+    distinct = len({(a, b) for a, b in zip(sup.fit.data["N"], sup.fit.data["D"])})
+    if distinct <= n_free:
+        need = (f"a supervised law the runs identify: {distinct} distinct (size, budget) points for {n_free} free "
+                "parameters; more student sizes or budgets (or fix some parameters in [fit])")
+        return [undecided(name, need, tolerance=opt.tolerance(name), **kw)
+                for name in ("chinchilla_form",) + (("irreducible_loss",) if irreducible is not None else ())]
     if "gamma" in fixed:
         out.append(undecided("chinchilla_form", "gamma free in the fit (it is held fixed)", p.gamma, tolerance=tol, **kw))
     elif "gamma" not in sup.ci:
