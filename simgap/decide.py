@@ -12,7 +12,15 @@ Candidates (FLOPs: simgap.engine's useful FLOPs of exactly the units they add):
   otherwise assumed that of one more seed's worth;
 - "teacher length": every teacher at twice the longest training length: makes
   ratio_independent_of_budget (one series) and teacher_only_through_loss (L_T and N_T move
-  together) decidable at all.
+  together) decidable at all;
+- "student": a student at the geometric midpoint of the widest gap between adjacent students
+  with interior optima, supervised and distilled from every teacher trained so far; for the slope
+  targets its shrinkage is plan.design's bootstrap with its curve interpolated between its
+  neighbours', otherwise (and for break_at_fixed_ratio) assumed that of one more point of the
+  law's n: 1 − √(n/(n+1)); 0 for gap_exists of the existing students.
+Each round extends one axis of the grid so far (`grid_now`) and trains only the runs that grid did
+not have (`new_units`): new seeds get every teacher size and length added by earlier rounds, and
+no teacher (size, length, seed) is ever trained twice.
 DIR/decide.json records every round (what was added and why, the targets' CIs after it) and is
 written before a round trains, so a killed round resumes: its units are planned again and only
 those not yet done are trained.
@@ -23,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -38,7 +47,7 @@ from simgap.plan import design
 from simgap.plan.compute import PlanError
 
 LOG = "decide.json"
-SEEDS, TEACHERS, LENGTH = "seeds", "teachers", "teacher length"
+SEEDS, TEACHERS, LENGTH, STUDENT = "seeds", "teachers", "teacher length", "student"
 ONE_SERIES = ("ratio_independent_of_budget", "teacher_only_through_loss")
 SLOPE = ("slope_pinned", "linear")
 
@@ -59,21 +68,48 @@ def save_rounds(out: Path, rounds: list[dict]) -> None:
     rows_lib.atomic_write_text(Path(out) / LOG, json.dumps(to_json({"rounds": rounds}), indent=1, allow_nan=False))
 
 
-def extension_grid(grid: engine.Grid, addition: dict) -> engine.Grid:
-    """The grid of the runs one addition trains (the base grid's students, budgets and init)."""
-    if addition["kind"] == SEEDS:
-        return dataclasses.replace(grid, seeds=tuple(addition["seeds"]))
-    if addition["kind"] == TEACHERS:
-        return dataclasses.replace(grid, teacher_sizes=tuple(addition["teacher_sizes"]), supervised=False)
-    return dataclasses.replace(grid, teacher_budgets=tuple(addition["teacher_budgets"]), supervised=False)
+def extend(grid: engine.Grid, addition: dict) -> engine.Grid:
+    """`grid` with one addition's axis extended (seeds, teacher sizes, teacher lengths or students)."""
+    kind = addition["kind"]
+    if kind == SEEDS:
+        return dataclasses.replace(grid, seeds=tuple(grid.seeds) + tuple(addition["seeds"]))
+    if kind == TEACHERS:
+        return dataclasses.replace(grid, teacher_sizes=tuple(sorted({*grid.teacher_sizes, *addition["teacher_sizes"]})))
+    if kind == STUDENT:
+        return dataclasses.replace(grid, student_sizes=tuple(sorted({*grid.student_sizes, *addition["student_sizes"]})))
+    return dataclasses.replace(grid, teacher_budgets=tuple(grid.teacher_budgets) + tuple(addition["teacher_budgets"]))
+
+
+def grid_now(grid: engine.Grid, rounds: list[dict]) -> engine.Grid:
+    """The grid every recorded round has extended so far (each round extends one axis of it)."""
+    for r in rounds:
+        grid = extend(grid, r["addition"])
+    return grid
+
+
+def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: str = "") -> list[engine.Unit]:
+    """The units of `after` less every run `before` already has: a round trains what is new only
+    (new seeds get every teacher size and length added so far, a new student is distilled from the
+    teachers already trained, none of which is trained again)."""
+    old = {(u.kind, m) for u in engine.plan(family, before, train) for m in u.members}
+    out = []
+    for u in engine.plan(family, after, train):
+        ms = tuple(m for m in u.members if (u.kind, m) not in old)
+        if not ms:
+            continue
+        sources = {k for m in ms if (k := engine.prune_source(family, after, u.kind, m)) is not None}
+        needs = tuple(sorted(({m.teacher for m in ms} if u.kind == "distilled" else set()) | sources))
+        out.append(dataclasses.replace(u, uid=prefix + u.uid, members=ms, needs=needs))
+    return out
 
 
 def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
     """Every recorded round's units, their ids prefixed by the round (r1-teacher-w64-b…)."""
-    out = []
+    out, grid = [], cfg.grid
     for r in rounds:
-        for u in engine.plan(family, extension_grid(cfg.grid, r["addition"]), cfg.train):
-            out.append(dataclasses.replace(u, uid=f"r{r['round']}-{u.uid}"))
+        after = extend(grid, r["addition"])
+        out += new_units(family, grid, after, cfg.train, f"r{r['round']}-")
+        grid = after
     return out
 
 
@@ -89,10 +125,8 @@ def _half(a: dict) -> float:
 def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1) -> list[dict]:
     """The additions possible now (their grids are planned and costed in `rank`); new sizes are
     multiples of the family's size step."""
-    g = cfg.grid
-    seeds_now = sorted(set(g.seeds) | {s for r in rounds if r["addition"]["kind"] == SEEDS for s in r["addition"]["seeds"]})
-    teachers_now = sorted(set(g.teacher_sizes) | {t for r in rounds if r["addition"]["kind"] == TEACHERS
-                                                  for t in r["addition"]["teacher_sizes"]})
+    g = grid_now(cfg.grid, rounds)
+    seeds_now, teachers_now = sorted(g.seeds), sorted(g.teacher_sizes)
     out = [{"kind": SEEDS, "seeds": list(range(max(seeds_now) + 1, max(seeds_now) + 1 + len(seeds_now)))}]
     new = set()
     for o in optima:
@@ -108,36 +142,74 @@ def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1
                     new.add(mid)
     if new:
         out.append({"kind": TEACHERS, "teacher_sizes": sorted(new)})
-    lengths = set(g.teacher_budgets) | {b for r in rounds if r["addition"]["kind"] == LENGTH
-                                        for b in r["addition"]["teacher_budgets"]}
-    if 0 not in lengths:
-        out.append({"kind": LENGTH, "teacher_budgets": [2 * max(lengths)]})
+    if 0 not in g.teacher_budgets:
+        out.append({"kind": LENGTH, "teacher_budgets": [2 * max(g.teacher_budgets)]})
+    student = student_between(g, optima, family_step)
+    if student is not None:
+        out.append({"kind": STUDENT, "student_sizes": [student]})
     return out
 
 
-def design_shrinkage(rows: list[dict]) -> dict[str, float]:
-    """simgap.plan.design's parametric bootstrap on the first (student budget, teacher length) series:
-    the fraction of the teacher-law slope's CI width that doubling the seeds / adding teachers next
-    to each optimum removes. Empty when the design cannot be built from these rows."""
+def student_between(grid: engine.Grid, optima: list[dict], step: int = 1) -> int | None:
+    """Another student size: the geometric midpoint of the widest gap (in log size) between two
+    adjacent students of the grid that both have an interior optimum (in some series), where it is
+    a new size on the family's size `step` (and, under pruned_from_teacher, has ≥ 3 teachers larger
+    than it, enough to locate its optimum).
+    Not one beyond the largest student: its teachers would be the grid's, and as T* grows with
+    the student its optimum would more likely sit at the grid's edge (a bound, not a point)."""
+    inner = {int(o["student_size"]) for o in optima if o.get("interior") and o.get("student_size") is not None}
+    students = sorted(grid.student_sizes)
+    gaps = sorted(((math.log(b / a), a, b) for a, b in zip(students, students[1:]) if {a, b} <= inner), reverse=True)
+    for _, a, b in gaps:
+        mid = step * int(round(math.sqrt(a * b) / step))  # a size the family has
+        enough = grid.student_init != "pruned_from_teacher" or sum(t > mid for t in grid.teacher_sizes) >= 3
+        if a < mid < b and mid not in grid.student_sizes and enough:
+            return mid
+    return None
+
+
+def design_shrinkage(rows: list[dict], student: int | None = None) -> dict[tuple, dict[str, float]]:
+    """simgap.plan.design's parametric bootstrap on each (student budget, teacher length) series: the
+    fraction of the teacher-law slope's CI width that doubling the seeds / adding teachers next to
+    each optimum / a student at `student` (its curve interpolated between its neighbours') removes.
+    A series the design cannot be built from (or, for the student, whose students do not bracket
+    it) is left out: its targets fall back to expected_shrinkage's stated assumptions."""
     dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
-    if not dist:
-        return {}
-    key = (dist[0]["student_budget"], dist[0]["teacher_budget"], dist[0]["lam"], dist[0]["tau"])
-    dist = [r for r in dist if (r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) == key]
-    cols = {c: np.array([r[c] for r in dist], float) for c in ("student_size", "teacher_size", "student_loss", "seed")}
-    try:
-        pilot = design.pilot_from_columns(cols)
-        base = design.predict(pilot, max(pilot.students), n_boot=300)
-        ranked = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base)
-    except (PlanError, ValueError, FloatingPointError):
-        return {}
-    kinds = {"seeds": SEEDS, "teacher": TEACHERS}
-    return {kinds[c["addition"].split(":")[0]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
-            for c in ranked if c["addition"].split(":")[0] in kinds and base.slope_width > 0}
+    out = {}
+    for key in sorted({(r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) for r in dist}):
+        sel = [r for r in dist if (r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) == key]
+        cols = {c: np.array([r[c] for r in sel], float) for c in ("student_size", "teacher_size", "student_loss", "seed")}
+        try:
+            pilot = design.pilot_from_columns(cols)
+            base = design.predict(pilot, max(pilot.students), n_boot=300)
+            try:
+                ranked, kinds = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base,
+                                                      student_at=student), {"student": STUDENT}
+            except PlanError:  # the student is outside this series' students
+                ranked, kinds = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base), {}
+        except (PlanError, ValueError, FloatingPointError):
+            continue
+        kinds |= {"seeds": SEEDS, "teacher": TEACHERS}
+        if base.slope_width > 0:
+            out[key[:2]] = {kinds[c["addition"].split(":")[0]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
+                            for c in ranked if c["addition"].split(":")[0] in kinds}
+    return out
 
 
-def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float]) -> float:
-    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1)."""
+def series_of(target: dict, keys) -> tuple | None:
+    """The (student budget, teacher length) series a teacher-law target names in its subject
+    ("budget 384000, teacher budget 1.536e+06"; one series: no subject)."""
+    subject = target.get("subject") or ""
+    b, tb = re.search(r"(?<!teacher )budget (\S+?)(,|$)", subject), re.search(r"teacher budget (\S+?)(,|$)", subject)
+    match = [k for k in keys if (b is None or float(b[1]) == k[0]) and (tb is None or float(tb[1]) == k[1])]
+    return match[0] if len(match) == 1 or (match and not subject) else None
+
+
+def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float],
+                       n_inner: int = 0) -> float:
+    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1).
+    `design`: plan.design's shrinkage per kind in the target's series; `n_inner`: students with an
+    interior optimum, the points a teacher law is fitted on."""
     kind = addition["kind"]
     if target["name"] in SLOPE and kind in design:
         return design[kind]
@@ -145,6 +217,10 @@ def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict
         return 1 - math.sqrt(0.5)  # twice the seeds: CIs shrink as 1/√seeds
     if kind == LENGTH:
         return 1.0 if target["name"] in ONE_SERIES and n_series < 2 else 0.0
+    if kind == STUDENT:  # assumed: one more interior point of ~n_inner, a slope's CI ∝ 1/√points
+        helps = target["name"] in SLOPE + ("break_at_fixed_ratio",) or (
+            target["name"] == "ratio_independent_of_budget" and n_series >= 2)
+        return 1 - math.sqrt(n_inner / (n_inner + 1)) if helps and n_inner >= 2 else 0.0
     if target["name"] in SLOPE + ("break_at_fixed_ratio",):
         return 1 - math.sqrt(0.5 ** (1 / 3))  # assumed: a finer grid near T* ≈ a third of doubling the seeds
     return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
@@ -152,19 +228,22 @@ def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict
 
 def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
     """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best first."""
-    n_series = len(set(cfg.grid.teacher_budgets) | {b for r in rounds if r["addition"]["kind"] == LENGTH
-                                                    for b in r["addition"]["teacher_budgets"]})
-    design = design_shrinkage(rows) if any(t["name"] in SLOPE for t in todo) else {}
+    now = grid_now(cfg.grid, rounds)
+    adds = candidates(cfg, rounds, optima, family.size_step)
+    student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
+    design = design_shrinkage(rows, student) if any(t["name"] in SLOPE for t in todo) else {}
+    n_inner = len({o.get("student_size") for o in optima if o.get("interior")})
     out = []
-    for add in candidates(cfg, rounds, optima, family.size_step):
+    for add in adds:
         try:
-            units = engine.plan(family, extension_grid(cfg.grid, add), cfg.train)
+            units = new_units(family, now, extend(now, add), cfg.train)
         except ValueError as e:  # e.g. a pruned init the added grid cannot serve
             out.append({"addition": add, "flops": math.inf, "score": 0.0, "why": f"not possible: {e}"})
             continue
         flops = sum(c["useful_flops"] for c in flops_lib.bucket_costs(family, units, cfg.grid, cfg.train))
         gains = {f"{t['name']}{' (' + t['subject'] + ')' if t.get('subject') else ''}":
-                 expected_shrinkage(add, t, n_series, design) for t in todo}
+                 expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}), n_inner)
+                 for t in todo}
         score = sum(gains.values()) / flops if flops > 0 else 0.0
         out.append({"addition": add, "flops": flops, "score": score,
                     "why": ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"})
@@ -176,6 +255,8 @@ def describe(add: dict) -> str:
         return f"{len(add['seeds'])} more seeds ({add['seeds'][0]}–{add['seeds'][-1]}) on the whole grid"
     if add["kind"] == TEACHERS:
         return f"teachers {add['teacher_sizes']} around the students' optimal teachers"
+    if add["kind"] == STUDENT:
+        return f"student {add['student_sizes'][0]} (supervised and distilled from every teacher so far)"
     return f"every teacher also at training length {add['teacher_budgets'][0]:g}"
 
 

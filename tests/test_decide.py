@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from simgap import decide
+from simgap import decide, engine, flops
 from simgap.config import parse_config
 from simgap.families import from_config
+from simgap.plan import design
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"name": "tiny", "family": "kernel",
@@ -22,12 +24,15 @@ TINY = {"name": "tiny", "family": "kernel",
 def test_rounds_plan_new_units_only():
     cfg = parse_config(TINY)
     family = from_config(cfg)
-    optima = [{"optimal_teacher_size": 22.0, "interior": True}, {"optimal_teacher_size": 27.5, "interior": True}]
+    optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
+              {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
+              {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
     cands = decide.candidates(cfg, [], optima)
     kinds = {c["kind"]: c for c in cands}
     assert kinds["seeds"]["seeds"] == [2, 3]
     assert set(kinds["teachers"]["teacher_sizes"]) == {23, 26, 28}  # between each optimum and its grid neighbours
     assert kinds["teacher length"]["teacher_budgets"] == [256]
+    assert kinds["student"]["student_sizes"] == [21]  # in the widest gap between students with interior optima
     rounds = [{"round": 1, "addition": kinds["seeds"]}]
     units = decide.round_units(family, cfg, rounds)
     assert units and all(u.uid.startswith("r1-") for u in units)
@@ -40,6 +45,37 @@ def test_rounds_plan_new_units_only():
     assert "ratio_independent_of_budget" in length["why"]
     # the second round of seeds continues after the first round's
     assert decide.candidates(cfg, rounds, optima)[0]["seeds"] == [4, 5, 6, 7]
+
+
+def test_rounds_train_only_new_runs_and_never_a_teacher_twice():
+    """A student round distils the new student from the teachers already trained (every seed so far)
+    and trains no teacher; a seeds round after a teachers round gives the new seeds those teachers too."""
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    rounds = [{"round": 1, "addition": {"kind": "teachers", "teacher_sizes": [23]}},
+              {"round": 2, "addition": {"kind": "seeds", "seeds": [2, 3]}},
+              {"round": 3, "addition": {"kind": "student", "student_sizes": [21]}}]
+    units = decide.round_units(family, cfg, rounds)
+    members = lambda n, kind: {m for u in units if u.uid.startswith(f"r{n}-") and u.kind == kind  # noqa: E731
+                               for m in u.members}
+    assert {(m.size, m.seed) for m in members(1, "teacher")} == {(23, s) for s in (0, 1)}
+    assert {(m.size, m.seed) for m in members(2, "teacher")} == {(t, s) for t in (17, 21, 23, 25, 29, 32) for s in (2, 3)}
+    assert not members(3, "teacher")  # every teacher the student needs exists
+    assert {(m.teacher_size, m.seed) for m in members(3, "distilled")} == \
+        {(t, s) for t in (17, 21, 23, 25, 29, 32) for s in range(4)}
+    assert {(m.size, m.seed) for m in members(3, "supervised")} == {(21, s) for s in range(4)}
+    keys = [(m.size, m.budget, m.seed) for u in engine.plan(family, cfg.grid, cfg.train) + units
+            if u.kind == "teacher" for m in u.members]
+    assert len(keys) == len(set(keys))  # no teacher is trained twice
+    owned = set(keys)
+    assert all(k in owned for u in units for k in u.needs)
+    optima = [{"student_size": 19, "interior": True}, {"student_size": 23, "interior": True}]
+    todo = [{"name": "linear", "subject": "", "verdict": "undecided", "ci": [0.2, 1.4]}]
+    student = next(c for c in decide.rank(family, cfg, rounds[:2], todo, optima, rows=[])
+                   if c["addition"]["kind"] == "student")
+    expected = decide.new_units(family, decide.grid_now(cfg.grid, rounds[:2]), decide.grid_now(cfg.grid, rounds), cfg.train)
+    assert student["flops"] == sum(c["useful_flops"] for c in flops.bucket_costs(family, expected, cfg.grid, cfg.train))
+    assert student["score"] > 0 and "linear" in student["why"]  # one more of 2 interior points, by assumption
 
 
 def test_unknown_assumption_is_one_clear_error(tmp_path):
@@ -90,3 +126,27 @@ def test_teachers_between_grid_points_are_not_expected_to_narrow_a_gap_ci():
     gap = {"name": "gap_exists", "subject": "student 8"}
     assert decide.expected_shrinkage({"kind": decide.TEACHERS}, gap, 1, {}) == 0.0
     assert decide.expected_shrinkage({"kind": decide.SEEDS}, gap, 1, {}) > 0.25
+
+
+def test_design_scores_a_student_between_two_students():
+    """plan.design's bootstrap scores the student round on the teachers its neighbours share; a size
+    outside the students is refused (decide then falls back to its stated assumption)."""
+    rng = np.random.default_rng(0)
+    teachers = [8, 12, 16, 24, 32, 48, 64, 96, 128]
+    rows = [{"run_kind": "distilled", "diverged": False, "student_budget": 1.0, "teacher_budget": 1.0, "lam": 1.0,
+             "tau": 1.0, "student_size": s, "teacher_size": t, "seed": seed,
+             "student_loss": 1 / s + 0.02 * np.log(t / (2.5 * s)) ** 2 + rng.normal(0, 0.001)}
+            for s in (6, 12, 24) for t in teachers for seed in range(3)]
+    scores = decide.design_shrinkage(rows, student=9)[(1.0, 1.0)]
+    assert set(scores) == {"seeds", "teachers", "student"} and 0 < scores["student"] < 1
+    assert "student" not in decide.design_shrinkage(rows, student=48)[(1.0, 1.0)]  # outside the students
+    keys = [(384000.0, 384000.0), (384000.0, 1.536e6), (768000.0, 1.536e6)]
+    assert decide.series_of({"subject": "budget 384000, teacher budget 1.536e+06"}, keys) == keys[1]
+    assert decide.series_of({"subject": "teacher budget 1.536e+06"}, keys) is None  # two series match
+    assert decide.series_of({"subject": ""}, keys[:1]) == keys[0]
+    pilot = design.pilot_from_columns({c: np.array([r[c] for r in rows], float)
+                                       for c in ("student_size", "teacher_size", "student_loss", "seed")})
+    added, cost = design._add_student_at(pilot, 9)
+    assert added.students == (6, 9, 12, 24) and added.teachers[1] == tuple(map(float, teachers))
+    assert cost == pytest.approx(3 * sum(added.cost_student_run[1]))  # no teacher is trained for it
+    assert all(min(a, b) <= c <= max(a, b) for a, b, c in zip(pilot.curves[0], pilot.curves[1], added.curves[1]))

@@ -13,7 +13,8 @@ Candidate additions are the same bootstrap on a modified plan, with their cost i
 relative units N = size, D = 1 when the table has none):
 - "seeds": every run once more per added seed;
 - "student": one student twice the largest, its curve the nearest student's shifted in log
-  teacher size by the fitted law (the shape of the U is assumed to carry over);
+  teacher size by the fitted law (the shape of the U is assumed to carry over); or one at a given
+  size between two students, its curve interpolated between theirs on the teachers they share;
 - "teacher": each student gets a teacher at the geometric midpoint on the better side of its
   argmin, its loss interpolated (PCHIP in log size) from the seed-mean curve.
 """
@@ -229,6 +230,27 @@ def _add_student(p: Pilot, factor: float = 2.0) -> tuple[Pilot, float]:
     return q, p.n_seeds * (sum(runs) + sum(new_teachers))
 
 
+def _add_student_at(p: Pilot, size: float) -> tuple[Pilot, float]:
+    """A student at `size` between two pilot students, on the teachers both have (all trained
+    already: no teacher cost); its seed-mean curve interpolated between theirs, linearly in log
+    student size (the U moves smoothly with the student)."""
+    i = int(np.searchsorted(p.students, size))
+    if not 0 < i < len(p.students) or size in p.students:
+        raise PlanError(f"student {size:g} is not strictly between two pilot students {list(p.students)}")
+    a, b = i - 1, i
+    w = math.log(size / p.students[a]) / math.log(p.students[b] / p.students[a])
+    ca, cb = dict(zip(p.teachers[a], p.curves[a])), dict(zip(p.teachers[b], p.curves[b]))
+    ts = tuple(t for t in p.teachers[a] if t in cb)
+    if len(ts) < 3:
+        raise PlanError(f"students {p.students[a]:g} and {p.students[b]:g} share {len(ts)} teachers; an optimum needs 3")
+    curve = tuple((1 - w) * ca[t] + w * cb[t] for t in ts)
+    f_ns, f_nt, f_ds, _ = p.scale
+    runs = tuple(float(6 * f_ns(size) * f_ds(size) + 2 * f_nt(t) * f_ds(size)) for t in ts)
+    q = replace(p, students=p.students[:i] + (float(size),) + p.students[i:], teachers=p.teachers[:i] + (ts,) + p.teachers[i:],
+                curves=p.curves[:i] + (curve,) + p.curves[i:], cost_student_run=p.cost_student_run[:i] + (runs,) + p.cost_student_run[i:])
+    return q, p.n_seeds * sum(runs)
+
+
 def _add_teacher(p: Pilot) -> tuple[Pilot, float]:
     """Per student, a teacher at the geometric midpoint on the better side of its argmin."""
     teachers, curves, costs, cost = [], [], [], 0.0
@@ -253,12 +275,15 @@ def _add_teacher(p: Pilot) -> tuple[Pilot, float]:
 
 
 def rank_additions(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0,
-                   base: Prediction | None = None) -> list[dict]:
-    """Each candidate's CI widths, shrinkage of the T*(target) CI and shrinkage per unit cost, best first."""
+                   base: Prediction | None = None, student_at: float | None = None) -> list[dict]:
+    """Each candidate's CI widths, shrinkage of the T*(target) CI and shrinkage per unit cost, best first.
+    `student_at`: the student candidate is one at this size between two pilot students, on the
+    teachers they share (simgap.decide's "student" round), instead of one twice the largest."""
     base = base or predict(pilot, target, n_boot=n_boot, ci=ci, seed=seed)
+    student = _add_student(pilot) if student_at is None else _add_student_at(pilot, student_at)
     cands = {
         f"seeds: +{pilot.n_seeds} seeds (double)": _add_seeds(pilot, pilot.n_seeds),
-        f"student: one more student at {2 * pilot.students[-1]:.4g}": _add_student(pilot),
+        f"student: one more student at {2 * pilot.students[-1] if student_at is None else student_at:.4g}": student,
         "teacher: one more teacher next to each student's optimum": _add_teacher(pilot),
     }
     out = []
