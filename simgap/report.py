@@ -20,9 +20,11 @@ from simgap import fit as fit_lib
 from simgap import rows as rows_lib
 from simgap.findings import fmt
 from simgap.fit import agreement
+from simgap.fit.memo import Memo
 from simgap.fit.results import SettingFit, TableFit, ok, to_json
 from simgap.fit.verdicts import markdown_table
 
+CACHE = "fit_cache"  # the run directory's cache of fits (simgap.fit.memo)
 OPTIMA_COLUMNS = (
     "student_size", "student_params", "student_budget", "teacher_budget", "optimal_teacher_size", "optimal_teacher_size_lo",
     "optimal_teacher_size_hi", "optimal_teacher_params", "optimal_teacher_params_lo", "optimal_teacher_params_hi",
@@ -44,17 +46,20 @@ def optima_rows(setting: SettingFit) -> list[dict]:
     return [s.row() for s in setting.optima.students] if ok(setting.optima) else []
 
 
-def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = None) -> dict:
+def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = None, eq8: bool = True) -> dict:
     """Write optima.csv, laws.json, plots and report.md into `out`; returns the laws.json dict.
-    `timing` (from simgap.sweep) adds a "## Time" section; its analysis_s is set here."""
+    `timing` (from simgap.sweep) adds a "## Time" section; its analysis_s is set here. Fits whose
+    rows and options did not change since the last analysis in `out` are read from `out/CACHE`
+    (simgap.fit.memo); eq8=False skips Eq. 8 (a --until-decided round whose targets need neither)."""
     t0 = time.perf_counter()
     out = Path(out)
+    memo = Memo(out / CACHE)
     rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
     n_div = sum(bool(r["diverged"]) for r in rows)
     options = dataclasses.replace(cfg.fit, size_column="student_params", teacher_size_column="teacher_params")
     error, fits, plot_paths = "", None, []
     try:
-        fits = fit_lib.fit_table(fit_columns(rows), options)
+        fits = fit_lib.fit_table(fit_columns(rows), options, memo=memo, eq8=eq8)
         plot_paths = plots.write_plots(fits, out)
     except fit_lib.FitInputError as e:
         error = str(e)
@@ -70,6 +75,8 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
            "fits": {"error": error} if error else {**to_json(fits), "plots": plot_paths}}
     doc = to_json(doc)
     rows_lib.atomic_write_text(out / "laws.json", json.dumps(doc, indent=1, allow_nan=False))
+    if eq8:  # a light analysis keeps the Eq. 8 entries the final one may still reuse
+        memo.prune()
     if timing is not None:
         timing["analysis_s"] = time.perf_counter() - t0  # fits and plots; report.md is written next
     text = render_report(cfg, rows, fits, error, plot_paths, n_div, out, timing)

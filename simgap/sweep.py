@@ -54,10 +54,11 @@ def preflight(cfg: SweepConfig) -> list[str]:
     return notes
 
 
-def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, extra_units=()) -> list[dict]:
+def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, extra_units=(),
+              eq8: bool = True) -> list[dict]:
     """Train every unit not yet done in `out` (the grid's and `extra_units`: simgap.decide's rounds),
-    then analyse; returns all result rows. A config whose family cannot run it is refused
-    (ConfigError) before the run directory is touched."""
+    then analyse (eq8=False: without Eq. 8, see simgap.report.analyze); returns all result rows.
+    A config whose family cannot run it is refused (ConfigError) before the run directory is touched."""
     family = from_config(cfg)
     writer = distributed.is_writer()  # multi-host: every process trains, process 0 writes
     units = engine.plan(family, cfg.grid, cfg.train) + list(extra_units)
@@ -109,7 +110,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, ex
              f"{xla['from_cache']:.0f} of {xla['programs']:.0f} programs from the compile cache)")
         all_rows = run.all_rows()
         t_analysis = time.perf_counter()
-        analyze(cfg, all_rows, out, echo=echo, timing=timing)
+        analyze(cfg, all_rows, out, echo=echo, timing=timing, eq8=eq8)
         echo(f"analysis {time.perf_counter() - t_analysis:.1f} s")
         return all_rows
 
@@ -231,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sweep {cfg.name} -> {out}")
         if args.until_decided:
             decide.check_names(args.decide)
-            decide.until_decided(cfg, out, args.decide, args.max_minutes, args.max_flops, run=lambda c, o, extra:
-                                 run_sweep(c, o, progress=not args.no_progress, extra_units=extra))
+            decide.until_decided(cfg, out, args.decide, args.max_minutes, args.max_flops, run=lambda c, o, extra, eq8:
+                                 run_sweep(c, o, progress=not args.no_progress, extra_units=extra, eq8=eq8))
         else:
             run_sweep(cfg, out, progress=not args.no_progress)
         print(f"done: {out / 'report.md'}")

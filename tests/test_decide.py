@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simgap import decide, engine, flops
+from simgap import decide, engine, fit, flops
+from simgap import rows as rows_lib
 from simgap.config import parse_config
 from simgap.families import from_config
+from simgap.fit.memo import Memo
 from simgap.plan import design
+from simgap.report import analyze
+from test_fit import _table_from_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"name": "tiny", "family": "kernel",
@@ -101,8 +105,16 @@ def test_until_decided_end_to_end(tmp_path):
     rounds = json.loads((out / "decide.json").read_text())["rounds"]
     assert rounds and all(r["after"] is not None for r in rounds)
     assert all(math.isfinite(r["flops"]) and r["flops"] > 0 for r in rounds)
+    assert "final analysis (with Eq. 8)" in r.stdout
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert again.returncode == 0 and "runs in" not in again.stdout
+    # the rounds' cached, Eq. 8-free analyses end in a full one, the same as a fresh analysis
+    fresh = analyze(parse_config(TINY), rows_lib.read_csv(out / "results.csv"), tmp_path / "fresh", echo=lambda *a: None)
+    final = json.loads((out / "laws.json").read_text())
+    assert any(a["name"] == "extrapolates" for a in final["assumptions"])
+    for doc in (fresh, final):
+        doc["fits"].pop("plots", None)
+    assert _timeless(final) == _timeless(json.loads(json.dumps(fresh)))
 
 
 def test_rounds_reach_the_report_and_plot(tmp_path):
@@ -150,3 +162,72 @@ def test_design_scores_a_student_between_two_students():
     assert added.students == (6, 9, 12, 24) and added.teachers[1] == tuple(map(float, teachers))
     assert cost == pytest.approx(3 * sum(added.cost_student_run[1]))  # no teacher is trained for it
     assert all(min(a, b) <= c <= max(a, b) for a, b, c in zip(pilot.curves[0], pilot.curves[1], added.curves[1]))
+
+
+def _timeless(doc):
+    """A fit's JSON without its wall times (the only numbers two identical fits do not share)."""
+    if isinstance(doc, dict):
+        return {k: _timeless(v) for k, v in doc.items() if not k.endswith("time_s")}
+    return [_timeless(v) for v in doc] if isinstance(doc, list) else doc
+
+
+def test_fit_cache_reuses_only_unchanged_fits_and_survives_damage(tmp_path):
+    """Rounds refit only what changed: the supervised law is read back when only distilled rows
+    change, refitted when a supervised row changes; a damaged entry is refitted and rewritten; and
+    the results are the same with and without the cache."""
+    table = _table_from_reference(np.random.default_rng(11), n_seeds=2)
+    del table["teacher_loss"]  # supervised law (with a bootstrap) + optima + teacher laws: cheap
+    opt = fit.FitOptions(n_boot=4, n_top=3, n_random=1, optima_boot=50)
+    plain = fit.to_json(fit.fit_table(table, opt))
+    memo = Memo(tmp_path)
+    cold = fit.to_json(fit.fit_table(table, opt, memo=memo))
+    assert (memo.hits, memo.misses) == (0, 1) and _timeless(cold) == _timeless(plain)
+    assert fit.to_json(fit.fit_table(table, opt, memo=memo)) == cold and memo.hits == 1  # read back exactly
+    # a fit that reads an earlier one's result is keyed by that fit's key: the same whether the
+    # result was computed or read back (which pickles differently)
+    chained = lambda m: m.key("next", (m("first", lambda x: {"fit": np.arange(x)}, 3),))  # noqa: E731
+    assert chained(Memo(tmp_path)) == chained(Memo(tmp_path))
+    (entry,) = tmp_path.glob("supervised-*.pkl")
+    for damage in (entry.read_bytes()[:-7], b"not a cache entry"):
+        entry.write_bytes(damage)
+        memo = Memo(tmp_path)
+        assert _timeless(fit.to_json(fit.fit_table(table, opt, memo=memo))) == _timeless(plain)
+        assert memo.misses == 1 and Memo._load(entry) is not None  # refitted and rewritten
+    distilled = np.isfinite(table["teacher_size"])
+    table["student_loss"] = np.where(distilled, table["student_loss"] * 1.001, table["student_loss"])
+    memo = Memo(tmp_path)
+    fit.fit_table(table, opt, memo=memo)
+    assert (memo.hits, memo.misses) == (1, 0)  # only distilled rows changed: the supervised law is reused
+    table["loss"] = np.where(distilled, table["loss"], table["loss"] * 1.001)
+    memo = Memo(tmp_path)
+    fit.fit_table(table, opt, memo=memo)
+    assert (memo.hits, memo.misses) == (0, 1)
+    memo.prune()
+    assert [p.name for p in tmp_path.glob("*.pkl")] == sorted(memo.used)
+
+
+def test_rounds_skip_eq8_only_when_no_target_needs_it_and_end_with_a_full_analysis(tmp_path):
+    """--decide linear: the grid's and every round's analysis skip Eq. 8, and one full analysis
+    (eq8=True) ends the run; with an Eq. 8 target (or none named) every analysis is full."""
+    cfg = parse_config(TINY)
+    optima = [{"student_size": s, "optimal_teacher_size": 25.0, "interior": True} for s in (19, 23, 27)]
+
+    def fake_run(calls):
+        def run(c, out, units, eq8):
+            calls.append((len(units), eq8))
+            verdict = "holds" if units else "undecided"  # decided by the first round
+            doc = {"optima": optima, "assumptions": [{"name": n, "subject": "", "estimate": 1.0, "ci": [0.5, 1.5],
+                                                      "verdict": verdict} for n in ("linear", "extrapolates")]}
+            (tmp_path / "laws.json").write_text(json.dumps(doc))
+            (tmp_path / "report.md").write_text("# report\n")
+            (tmp_path / "results.csv").write_text(rows_lib.to_csv([]))
+        return run
+
+    calls = []
+    rounds = decide.until_decided(cfg, tmp_path, ("linear",), run=fake_run(calls), echo=lambda *a: None)
+    assert len(rounds) == 1 and [eq8 for _, eq8 in calls] == [False, False, True]
+    assert calls[1][0] == calls[2][0] > 0  # the final analysis trains nothing more
+    (tmp_path / "decide.json").unlink()
+    calls = []
+    decide.until_decided(cfg, tmp_path, ("linear", "extrapolates"), run=fake_run(calls), echo=lambda *a: None)
+    assert [eq8 for _, eq8 in calls] == [True, True]

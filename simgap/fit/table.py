@@ -29,6 +29,7 @@ from simgap.fit import checks, grouping
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.eq8_assumptions import eq8_checks
 from simgap.fit.inputs import FitInputError, same_length
+from simgap.fit.memo import Memo
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
@@ -264,9 +265,12 @@ def _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) -> tupl
 
 
 @one_blas_thread
-def fit_table(table, options: FitOptions | None = None) -> TableFit:
-    """Fit every law the table's columns allow (module docstring); `table` is a CSV path or a dict of columns."""
+def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None, eq8: bool = True) -> TableFit:
+    """Fit every law the table's columns allow (module docstring); `table` is a CSV path or a dict of columns.
+    `memo` (simgap.fit.memo): reuse the laws and checks whose rows and options did not change.
+    eq8=False skips Eq. 8 and its checks (a --until-decided round whose targets need neither)."""
     opt = options or FitOptions()
+    call = memo or (lambda name, fn, *args: fn(*args))
     if not 0 < opt.ci < 1:
         raise FitInputError(f"ci must be in (0, 1), got {opt.ci}")
     if not 0 <= opt.n_boot <= MAX_BOOT:
@@ -312,23 +316,26 @@ def fit_table(table, options: FitOptions | None = None) -> TableFit:
         if can_sup and sm.any():
             N = _require_rows(cols, size_c, sm)
             D = _require_rows(cols, tok_c, sm) if tok_c else np.ones(int(sm.sum()))
-            sup = supervised_section(N, D, _require_rows(cols, loss_c, sm), opt)
+            sup = call("supervised", supervised_section, N, D, _require_rows(cols, loss_c, sm), opt)
         else:
             sup = Skipped("no supervised rows with a loss column")
         settings = []
         for key, m in _group_keys(cols, fam_mask & dist_mask, SETTING_COLUMNS):
             optima, teacher_laws = _optima(cols, m, sm if can_sup else None, size_c, tsize_c, tok_c, opt) if can_optima else (None, ())
             dist = None
-            if can_dist and np.isfinite(_num(cols, "teacher_loss")[m]).any():
+            if can_dist and not eq8:
+                dist = Skipped("Eq. 8 is not fitted in this analysis (a --until-decided round whose targets "
+                               "do not need it; the final analysis fits it)")
+            elif can_dist and np.isfinite(_num(cols, "teacher_loss")[m]).any():
                 N = _require_rows(cols, size_c, m)
                 D = _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum()))
-                dist = distillation_section(N, D, _require_rows(cols, "teacher_loss", m),
-                                            _require_rows(cols, "student_loss", m), sup, opt)
+                dist = call("distillation", distillation_section, N, D, _require_rows(cols, "teacher_loss", m),
+                            _require_rows(cols, "student_loss", m), sup, opt)
             settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
             where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
             runs = _setting_runs(cols, m, size_c, tsize_c, tok_c, opt.teacher_series_column) if tsize_c in cols else None
             if dist is not None and runs is not None:
-                assumptions += eq8_checks(dist, sup, runs, opt, where)
+                assumptions += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where) if eq8 else []
             if ok(optima):
                 sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
                 assumptions += gap_checks(optima, opt, where) + teacher_law_checks(runs, opt, where) + \
