@@ -91,15 +91,16 @@ def test_unknown_assumption_is_one_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_until_decided_end_to_end(tmp_path):
-    """The tiny kernel grid, then rounds until gap_exists is decided or 6 minutes are spent; every
-    round is recorded with the CIs after it, and a rerun resumes without training anything again."""
+    """The tiny kernel grid (one teacher length), then rounds until ratio_independent_of_budget is
+    decided or 6 minutes are spent; every round is recorded with the CIs after it, and a rerun
+    resumes without training anything again."""
     import tomli_w
 
     config = tmp_path / "tiny.toml"
     config.write_text(tomli_w.dumps(TINY))
     out = tmp_path / "run"
     args = [sys.executable, "-m", "simgap.sweep", "--config", str(config), "--out", str(out), "--no-progress",
-            "--until-decided", "--decide", "gap_exists,linear", "--max-minutes", "6"]
+            "--until-decided", "--decide", "ratio_independent_of_budget", "--max-minutes", "6"]
     r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
     rounds = json.loads((out / "decide.json").read_text())["rounds"]
@@ -107,7 +108,8 @@ def test_until_decided_end_to_end(tmp_path):
     assert all(math.isfinite(r["flops"]) and r["flops"] > 0 for r in rounds)
     assert "final analysis (with Eq. 8)" in r.stdout
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=1200)
-    assert again.returncode == 0 and "runs in" not in again.stdout
+    trained = [line for line in again.stdout.splitlines() if line.startswith("trained ")]
+    assert again.returncode == 0 and trained and all(line.startswith("trained 0 runs") for line in trained)
     # the rounds' cached, Eq. 8-free analyses end in a full one, the same as a fresh analysis
     fresh = analyze(parse_config(TINY), rows_lib.read_csv(out / "results.csv"), tmp_path / "fresh", echo=lambda *a: None)
     final = json.loads((out / "laws.json").read_text())
