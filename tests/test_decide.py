@@ -37,6 +37,7 @@ def test_rounds_plan_new_units_only():
     assert set(kinds["teachers"]["teacher_sizes"]) == {23, 26, 28}  # between each optimum and its grid neighbours
     assert kinds["teacher length"]["teacher_budgets"] == [256]
     assert kinds["student"]["student_sizes"] == [21]  # in the widest gap between students with interior optima
+    assert decide.student_between(cfg.grid, optima, step=4) == 20  # on the family's size step
     rounds = [{"round": 1, "addition": kinds["seeds"]}]
     units = decide.round_units(family, cfg, rounds)
     assert units and all(u.uid.startswith("r1-") for u in units)
