@@ -241,7 +241,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
         except ValueError as e:  # e.g. a pruned init the added grid cannot serve
             out.append({"addition": add, "flops": math.inf, "score": 0.0, "why": f"not possible: {e}"})
             continue
-        flops = sum(c["useful_flops"] for c in flops_lib.bucket_costs(family, units, cfg.grid, cfg.train))
+        flops = unit_flops(family, cfg, units)
         gains = {f"{t['name']}{' (' + t['subject'] + ')' if t.get('subject') else ''}":
                  expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}), n_inner)
                  for t in todo}
@@ -279,10 +279,18 @@ def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: floa
     return rounds
 
 
+def unit_flops(family, cfg, units) -> float:
+    return sum(c["useful_flops"] for c in flops_lib.bucket_costs(family, units, cfg.grid, cfg.train))
+
+
 def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: bool) -> list[dict]:
     start, rounds = time.perf_counter(), load_rounds(out)
+    rate = 0.0  # seconds per FLOP of a round (training, compiles and its analysis), the slowest measured
     while True:
+        t0 = time.perf_counter()
         run(cfg, out, round_units(family, cfg, rounds), eq8=not light)
+        done = rounds[-1]["flops"] if rounds else unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train))
+        rate = max(rate, (time.perf_counter() - t0) / done) if done > 0 else rate
         laws = json.loads((Path(out) / "laws.json").read_text())
         todo = targets(laws.get("assumptions", []), names)
         if rounds and rounds[-1].get("after") is None:
@@ -300,11 +308,16 @@ def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: b
         if not ranked:
             echo(f"until-decided: stopping: no addition is expected to decide {[t['name'] for t in todo]}")
             return rounds
-        best = ranked[0]
-        if minutes >= max_minutes or spent + best["flops"] > max_flops:
-            echo(f"until-decided: budget spent ({minutes:.1f} min, {spent:.3g} FLOPs); still undecided: "
-                 + ", ".join(sorted({t['name'] for t in todo})))
+        # --max-minutes is a cap, not a deadline to start by: the best addition whose predicted time
+        # (its FLOPs at the slowest rate measured so far) and FLOPs fit in what is left
+        fits = [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
+        if not fits:
+            nxt = ranked[0]
+            echo(f"until-decided: budget spent ({minutes:.1f} of {max_minutes:g} min, {spent:.3g} FLOPs): the next round "
+                 f"({describe(nxt['addition'])}) would take ≈ {nxt['flops'] * rate / 60:.1f} min and {nxt['flops']:.3g} "
+                 "FLOPs; still undecided: " + ", ".join(sorted({t['name'] for t in todo})))
             return rounds
+        best = fits[0]
         rounds.append({"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
                        "why": best["why"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
                        "half_widths_before": [_half(t) for t in todo],

@@ -234,3 +234,27 @@ def test_rounds_skip_eq8_only_when_no_target_needs_it_and_end_with_a_full_analys
     calls = []
     decide.until_decided(cfg, tmp_path, ("linear", "extrapolates"), run=fake_run(calls), echo=lambda *a: None)
     assert [eq8 for _, eq8 in calls] == [True, True]
+
+
+def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp_path, monkeypatch):
+    """Each round's time is predicted from the slowest seconds per FLOP measured so far; the
+    transformer preset started a 16-minute round at minute 26 of a 30-minute budget (38.8 min)."""
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    grid = decide.unit_flops(family, cfg, decide.engine.plan(family, cfg.grid, cfg.train))
+    clock = [0.0]
+    monkeypatch.setattr(decide.time, "perf_counter", lambda: clock[0])
+    messages = []
+
+    def run(c, out, units, eq8):  # a fake sweep: one minute per grid's worth of FLOPs, never decided
+        clock[0] += 60 * decide.unit_flops(family, cfg, units) / grid if units else 60
+        doc = {"optima": [], "assumptions": [{"name": "gap_exists", "subject": "student 19", "estimate": 0.0,
+                                               "ci": [-1.0, 1.0], "verdict": "undecided"}]}
+        (tmp_path / "laws.json").write_text(json.dumps(doc))
+        (tmp_path / "report.md").write_text("# report\n")
+        (tmp_path / "results.csv").write_text(rows_lib.to_csv([]))
+
+    rounds = decide.until_decided(cfg, tmp_path, ("gap_exists",), max_minutes=3.0, run=run, echo=messages.append)
+    # grid 1 min; round 1 (2 more seeds) 1 min -> 2 min; round 2 (4 more seeds) would end at 4 > 3 min
+    assert [r["addition"]["seeds"] for r in rounds] == [[2, 3]]
+    assert any("would take ≈ 2.0 min" in m for m in messages), messages
