@@ -122,13 +122,40 @@ def supervised_table(truth: SupervisedTruth, n_seeds: int, rng: np.random.Genera
             "irreducible_loss": np.full(len(N), truth.E)}
 
 
-def eq8_table(eta: float, n_seeds: int, rng: np.random.Generator, noise: float = 1e-3) -> dict[str, np.ndarray]:
-    """Busbridge et al.'s Table 6 laws (Eq. 1 and Eq. 8) on a small grid: supervised runs over size and
-    data (N 1e7-1e10 × D 1e9-6.4e10); students (D = 20·N) distilled from teachers of 7 sizes at two training lengths (20 and 80
-    tokens per parameter, so L_T and N_T do not move together), the excess term times
-    (N_T/N̄_T)^eta (0: Eq. 8 holds; teacher_only_through_loss is violated otherwise). Relative
-    log-normal noise `noise` per run plus a per-seed offset of the same size."""
-    sup, dist = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
+@dataclass(frozen=True)
+class Eq8Truth:
+    """Busbridge et al.'s Table 6 laws (Eq. 1 and Eq. 8) and three stated ways to break them:
+    - `eta`: Eq. 8's excess term × (N_T/N̄_T)^eta, so the teacher's size matters at a fixed L_T
+      (teacher_only_through_loss; η = 0.01 moves the mean student ≈ 0.047 nats from the smallest
+      to the largest teacher, tolerance 0.005);
+    - `distill`: Eq. 8's own parameters. Busbridge's keep P1-P4 and App. E.6 (the best teacher
+      with unlimited data brings a student within 0.012 nats of the supervised limit); A' × 0.5
+      keeps the form but breaks E.6 by −0.13 to −0.25 nats at the checked students (the student
+      beats the supervised limit), A' × 2 by ≈ +0.065 (tolerance 0.02): limit_properties;
+    - `extra_exponent`: beyond student size `size_break` the excess term falls faster, by
+      (N_S/size_break)^−extra_exponent: the largest students, most of the strongest runs that
+      `extrapolates` holds out, leave the law the weaker runs follow (0.1: Eq. 8 over-predicts
+      the held-out quarter by 1.3 % on average, tolerance 1 %)."""
+
+    eta: float = 0.0
+    distill: laws.DistillParams = laws.BUSBRIDGE_DISTILL
+    extra_exponent: float = 0.0
+    size_break: float = 5e8
+    noise: float = 1e-3  # relative, log-normal, per run and (the same again) per seed
+
+    def excess(self, N, LT, NT) -> np.ndarray:
+        """L_S − L_T of a student of size N (D = 20·N) for teachers of sizes NT and losses LT."""
+        log_ex = laws.log_distill_excess(N, 20 * N, LT, laws.BUSBRIDGE_SUPERVISED, self.distill)
+        log_ex = log_ex + self.eta * (np.log(NT) - np.log(NT).mean())
+        return np.exp(log_ex - self.extra_exponent * max(0.0, np.log(N / self.size_break)))
+
+
+def eq8_table(truth: Eq8Truth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Supervised runs over size and data (N 1e7-1e10 × D 1e9-6.4e10); students (D = 20·N, N 1e8-1e9)
+    distilled from teachers of 7 sizes at two training lengths (20 and 80 tokens per parameter, so
+    L_T and N_T do not move together). Relative log-normal noise `truth.noise` per run plus a per-seed
+    offset of the same size."""
+    sup, noise = laws.BUSBRIDGE_SUPERVISED, truth.noise
     rows: dict[str, list] = {k: [] for k in ("run_kind", "seed", "student_size", "student_tokens", "teacher_size",
                                               "teacher_budget", "teacher_loss", "student_loss")}
 
@@ -146,8 +173,7 @@ def eq8_table(eta: float, n_seeds: int, rng: np.random.Generator, noise: float =
         for N in np.geomspace(1e8, 1e9, 4):
             for tpp in (20.0, 80.0):
                 LT = laws.supervised_loss(NT, tpp * NT, sup)
-                excess = laws.log_distill_excess(N, 20 * N, LT, sup, dist) + eta * (np.log(NT) - np.log(NT).mean())
-                L = (LT + np.exp(excess)) * np.exp(offset + rng.normal(0, noise, len(NT)))
+                L = (LT + truth.excess(N, LT, NT)) * np.exp(offset + rng.normal(0, noise, len(NT)))
                 for t, lt, ls in zip(NT, LT, L):
                     add(run_kind="distilled", seed=s, student_size=N, student_tokens=20 * N, teacher_size=t,
                         teacher_budget=tpp * t, teacher_loss=lt, student_loss=ls)
