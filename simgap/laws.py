@@ -294,6 +294,9 @@ def check_p4_transition(
     )
 
 
+SUPERVISED_LIMIT = "E.6 best teacher + unlimited data reaches the supervised limit"  # its PropertyCheck's name
+
+
 def check_supervised_limit(
     sup: SupervisedParams, dist: DistillParams, N_S: float, tol: float = 0.02
 ) -> PropertyCheck:
@@ -302,7 +305,7 @@ def check_supervised_limit(
     best = optimal_teacher_loss(N_S, np.inf, sup, dist)
     gap = best.student_loss - limit
     return PropertyCheck(
-        "E.6 best teacher + unlimited data reaches the supervised limit",
+        SUPERVISED_LIMIT,
         bool(abs(gap) < tol),
         f"min L_S = {best.student_loss:.4f} vs E + (A N^-a)^g = {limit:.4f}: gap {gap:+.4f} nats (tol {tol})",
         {"N_S": N_S, "best_student_loss": best.student_loss, "supervised_limit": limit, "gap": gap,

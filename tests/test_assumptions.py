@@ -187,15 +187,17 @@ EQ8_FAST = FitOptions(n_boot=16, n_top=3, n_random=1)
 def test_eq8_checks_fast():
     """Eq. 8 data with a teacher-size effect of η = 0.01 (≈ 0.047 nats over the teachers): the nested
     law says fails; Eq. 8 itself extrapolates and keeps its limits. With one teacher length the
-    check is undecided and says why."""
+    check is undecided and says why; with one tokens-per-parameter ratio E.6 is not tested."""
     v = _eq8_verdicts(sim.Eq8Truth(eta=0.01), 0, EQ8_FAST)
     assert v["teacher_only_through_loss"] == "fails", v
     assert v["extrapolates"] != "fails" and v["limit_properties"] != "fails", v
     t = sim.eq8_table(sim.Eq8Truth(), 1, np.random.default_rng(0))
     t["teacher_budget"][:] = np.where(np.isfinite(t["teacher_budget"]), 1.0, np.nan)
-    [a] = [a for a in fit_table(t, FitOptions(n_boot=0, n_top=3, n_random=1)).assumptions
-           if a.name == "teacher_only_through_loss"]
+    found = {a.name: a for a in fit_table(t, FitOptions(n_boot=0, n_top=3, n_random=1)).assumptions}
+    a = found["teacher_only_through_loss"]
     assert a.verdict == "undecided" and "move together" in a.needs
+    # every student at D = 20·N: the data hold no D → ∞ limit, so E.6 is not counted, and the check says so
+    assert "E.6 not tested" in found["limit_properties"].effect and "ratio" in found["limit_properties"].needs
 
 
 @pytest.mark.parametrize("c", [c for c in CALIBRATIONS if c.check in ("limit_properties", "extrapolates")],

@@ -3,7 +3,8 @@ simgap.fit.verdicts). break_at_fixed_ratio reads the data alone (simgap.fit.assu
 
 limit_properties: P1-P4 (+ App. E.6, simgap.laws.check_properties) at the checked students, for the
 fitted law and for each bootstrap replicate of its parameters (with the supervised law at its point
-estimate); the effect is the number of failed checks.
+estimate); the effect is the number of failed checks. E.6 is left out when every student's D is a
+power of its N (one tokens-per-parameter ratio): the data then hold no D → ∞ limit.
 extrapolates: Busbridge et al.'s check (the law section's fit on the weaker runs, predicting the
 held-out stronger ones) as a bias: the mean relative error pred/observed − 1 over the held-out
 runs, with a CI from refits on resampled weaker runs. Not the max over runs: one run's error is mostly its seed noise
@@ -23,6 +24,7 @@ from simgap.config import FitOptions
 from simgap.fit.resample import bootstrap, split_weak_strong
 from simgap.fit.results import LawSection, ok
 from simgap.fit.nested import teacher_only_check
+from simgap.fit.solver import d_power_of_n
 from simgap.fit.verdicts import Assumption, assumption, more_data, undecided
 from simgap.intervals import percentile_interval
 from simgap.laws import DistillParams
@@ -32,25 +34,36 @@ EXTRAPOLATION_BOOT = 50  # refits for the bias CI (a second Eq. 8 fit per table:
 
 def limit_check(ds: LawSection, sup: LawSection, opt: FitOptions, where: str) -> Assumption:
     tol = opt.tolerance("limit_properties")
-    kw = dict(effect="failed limit checks (P1-P4, E.6) over the checked students", where=where)
-    failed = sum(not c.passed for _, c in ds.property_checks)
+    # E.6 takes D → ∞ at a fixed N, so it reads A'/N^α' alone: when every student's D is a power of
+    # its N (one tokens-per-parameter ratio) the fit cannot tell that term from B'/D^β' and E.6 is
+    # whatever split the optimiser landed in (measured: 0.4-1.3 nats off on Eq. 8's own data), so it
+    # is not counted.
+    e6 = not d_power_of_n(np.log(ds.fit.data["N"]), np.log(ds.fit.data["D"]))
+    kw = dict(effect="failed limit checks over the checked students: P1-P4" + (", E.6" if e6 else
+              " (E.6 not tested: the students' D is a power of N, so the data hold no D → ∞ limit)"), where=where)
+    untested = "" if e6 else "; E.6 needs students at a second tokens-per-parameter ratio"
+
+    def failed(checks) -> int:
+        return sum(not c.passed for c in checks if e6 or c.name != laws.SUPERVISED_LIMIT)
+
+    point = failed(c for _, c in ds.property_checks)
     if not ds.bootstrap:
-        return undecided("limit_properties", "a bootstrap (bootstrap > 0)", failed, tolerance=tol, **kw)
+        return undecided("limit_properties", "a bootstrap (bootstrap > 0)" + untested, point, tolerance=tol, **kw)
     s = ds.bootstrap.samples
     n = len(next(iter(s.values())))
     fields = list(asdict(ds.fit.raw_params))
     students = [(c.N, c.D) for c in ds.students]
-    counts = [sum(not c.passed for c in laws.check_properties(sup.fit.raw_params,
-                                                                DistillParams(**{k: s[k][i] for k in fields}), students))
+    counts = [failed(laws.check_properties(sup.fit.raw_params, DistillParams(**{k: s[k][i] for k in fields}), students))
               for i in range(n)]
     lo, hi = percentile_interval(counts, opt.ci)
     if hi <= tol:
-        return assumption("limit_properties", failed, (lo, hi), tol, "holds", **kw)
+        return assumption("limit_properties", point, (lo, hi), tol, "holds", untested.lstrip("; "), **kw)
     if lo > tol:
-        return assumption("limit_properties", failed, (lo, hi), tol, "fails", **kw)
-    return assumption("limit_properties", failed, (lo, hi), tol, "undecided",
+        return assumption("limit_properties", point, (lo, hi), tol, "fails", untested.lstrip("; "), **kw)
+    return assumption("limit_properties", point, (lo, hi), tol, "undecided",
                       f"a tighter Eq. 8 fit: {np.mean(np.array(counts) > tol):.0%} of the bootstrap refits break a "
-                      "limit property; more runs (seeds, teachers around each student's optimum) narrow them", **kw)
+                      "limit property; more runs (seeds, teachers around each student's optimum) narrow them"
+                      + untested, **kw)
 
 
 def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: int) -> Assumption:

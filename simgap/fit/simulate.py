@@ -9,6 +9,7 @@ so paired comparisons between teachers see only the run noise.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,17 +143,18 @@ class Eq8Truth:
     extra_exponent: float = 0.0
     size_break: float = 5e8
     noise: float = 1e-3  # relative, log-normal, per run and (the same again) per seed
+    student_ratios: tuple[float, ...] = (20.0,)  # students' tokens per parameter: one ratio confounds N and D
 
-    def excess(self, N, LT, NT) -> np.ndarray:
-        """L_S − L_T of a student of size N (D = 20·N) for teachers of sizes NT and losses LT."""
-        log_ex = laws.log_distill_excess(N, 20 * N, LT, laws.BUSBRIDGE_SUPERVISED, self.distill)
+    def excess(self, N, D, LT, NT) -> np.ndarray:
+        """L_S − L_T of a student of size N trained on D tokens, for teachers of sizes NT and losses LT."""
+        log_ex = laws.log_distill_excess(N, D, LT, laws.BUSBRIDGE_SUPERVISED, self.distill)
         log_ex = log_ex + self.eta * (np.log(NT) - np.log(NT).mean())
         return np.exp(log_ex - self.extra_exponent * max(0.0, np.log(N / self.size_break)))
 
 
 def eq8_table(truth: Eq8Truth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Supervised runs over size and data (N 1e7-1e10 × D 1e9-6.4e10); students (D = 20·N, N 1e8-1e9)
-    distilled from teachers of 7 sizes at two training lengths (20 and 80 tokens per parameter, so
+    """Supervised runs over size and data (N 1e7-1e10 × D 1e9-6.4e10); students (N 1e8-1e9, D = r·N for
+    each r of `truth.student_ratios`) distilled from teachers of 7 sizes at two training lengths (20 and 80 tokens per parameter, so
     L_T and N_T do not move together). Relative log-normal noise `truth.noise` per run plus a per-seed
     offset of the same size."""
     sup, noise = laws.BUSBRIDGE_SUPERVISED, truth.noise
@@ -170,11 +172,11 @@ def eq8_table(truth: Eq8Truth, n_seeds: int, rng: np.random.Generator) -> dict[s
             for D in (1e9, 4e9, 1.6e10, 6.4e10):
                 L = float(laws.supervised_loss(N, D, sup)) * np.exp(offset + rng.normal(0, noise))
                 add(run_kind="supervised", seed=s, student_size=N, student_tokens=D, student_loss=L)
-        for N in np.geomspace(1e8, 1e9, 4):
+        for N, r in itertools.product(np.geomspace(1e8, 1e9, 4), truth.student_ratios):
             for tpp in (20.0, 80.0):
                 LT = laws.supervised_loss(NT, tpp * NT, sup)
-                L = (LT + truth.excess(N, LT, NT)) * np.exp(offset + rng.normal(0, noise, len(NT)))
+                L = (LT + truth.excess(N, r * N, LT, NT)) * np.exp(offset + rng.normal(0, noise, len(NT)))
                 for t, lt, ls in zip(NT, LT, L):
-                    add(run_kind="distilled", seed=s, student_size=N, student_tokens=20 * N, teacher_size=t,
+                    add(run_kind="distilled", seed=s, student_size=N, student_tokens=r * N, teacher_size=t,
                         teacher_budget=tpp * t, teacher_loss=lt, student_loss=ls)
     return {k: np.array(v, dtype=object if k == "run_kind" else float) for k, v in rows.items()}

@@ -219,11 +219,16 @@ def _converged(model: _Model, y, res, bounds, delta) -> tuple[bool, str]:
     return False, f"L-BFGS-B stopped early: {res.message}"
 
 
-def _collinear_note(logN: np.ndarray, logD: np.ndarray) -> str:
-    """D a power of N (e.g. D = 20·N for every run): the two power terms are then confounded."""
+def d_power_of_n(logN: np.ndarray, logD: np.ndarray) -> bool:
+    """log D is a linear function of log N in every row (e.g. D = 20·N): A/N^α and B/D^β are then
+    confounded, and nothing that moves D apart from N (D → ∞ at a fixed N) is in the data."""
     X = np.stack([np.ones_like(logN), logN], 1)
     resid = logD - X @ np.linalg.lstsq(X, logD, rcond=None)[0]
-    if np.sqrt(np.mean(resid**2)) < 1e-6 * max(1.0, np.std(logD)):
+    return bool(np.sqrt(np.mean(resid**2)) < 1e-6 * max(1.0, np.std(logD)))
+
+
+def _collinear_note(logN: np.ndarray, logD: np.ndarray) -> str:
+    if d_power_of_n(logN, logD):
         return "D is a power of N in every row: A/N^alpha and B/D^beta are confounded (predictions only)"
     return ""
 
