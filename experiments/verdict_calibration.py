@@ -3,8 +3,8 @@ where it is violated by a stated amount (simgap.fit.calibration): docs/verdicts.
 
     python experiments/verdict_calibration.py --tables 50 --out calibration.json [--only eq8,eq8_eta_0.01]
 
-Every simulation runs once (n tables) and its counts are written to --out after each one, so a
-long run keeps what it measured; the table printed at the end gives the shares as k/n.
+Every simulation runs once (n tables); its counts are written to --out after every table, so a
+killed run keeps what it measured and resumes there; the table printed at the end gives k/n.
 """
 
 from __future__ import annotations
@@ -28,15 +28,18 @@ def main(argv=None) -> None:
     if unknown:
         ap.error(f"unknown simulations {unknown}; known: {sorted(SIMULATIONS)}")
     done = json.loads(a.out.read_text()) if a.out.exists() else {}
-    for name in names:
-        if done.get(name, {}).get("tables") == a.tables:
-            continue
-        t0 = time.time()
-        counts = verdict_counts(SIMULATIONS[name], a.tables)
-        done[name] = {"tables": a.tables, "seconds": round(time.time() - t0, 1), "about": SIMULATIONS[name].about,
-                      "counts": {k: dict(v) for k, v in counts.items()}}
-        a.out.write_text(json.dumps(done, indent=1))
-        print(f"{name}: {a.tables} tables in {done[name]['seconds']} s", flush=True)
+    for name in names:  # one table at a time, saved after each: a killed run resumes where it stopped
+        rec = done.setdefault(name, {"tables": 0, "seconds": 0.0, "about": SIMULATIONS[name].about, "counts": {}})
+        while rec["tables"] < a.tables:
+            t0 = time.time()
+            for check, c in verdict_counts(SIMULATIONS[name], 1, first_seed=rec["tables"]).items():
+                for verdict, k in c.items():
+                    rec["counts"].setdefault(check, {}).setdefault(verdict, 0)
+                    rec["counts"][check][verdict] += k
+            rec["tables"] += 1
+            rec["seconds"] = round(rec["seconds"] + time.time() - t0, 1)
+            a.out.write_text(json.dumps(done, indent=1))
+        print(f"{name}: {rec['tables']} tables in {rec['seconds']} s", flush=True)
     print("| check | holds: fails | holds: holds | violated by | violated: fails | calibrated |\n" + "|---" * 6 + "|")
     for c in CALIBRATIONS:
         if c.holds not in done or c.violated not in done:

@@ -14,7 +14,7 @@ from simgap.config import ASSUMPTION_TOLERANCES, ConfigError, FitOptions, parse_
 from simgap.fit import simulate as sim
 from simgap.fit import to_json
 from simgap.fit.calibration import CALIBRATIONS, SIMULATIONS, false_fail_limit, share, verdict_counts
-from simgap.fit.assumptions import break_checks
+from simgap.fit.assumptions import break_checks, supervised_checks
 from simgap.fit.table import _setting_runs, fit_table
 from simgap.fit.verdicts import QUESTIONS, equivalence
 
@@ -129,12 +129,20 @@ def test_tolerances_from_config_and_options():
         parse_config(raw)
 
 
-def test_chinchilla_form_fast():
-    """One table each way, few starts and refits (the calibration is test_law_checks_calibrated)."""
-    opt = FitOptions(n_boot=20, n_top=3, n_random=1)
-    for truth, fails in ((sim.SupervisedTruth(gamma=0.6), 1), (sim.SupervisedTruth(), 0)):
-        t = sim.supervised_table(truth, 3, np.random.default_rng(0))
-        assert [a.verdict == "fails" for a in fit_table(t, opt).assumptions if a.name == "chinchilla_form"] == [fails]
+def test_supervised_checks_fast():
+    """One table each way, few starts and refits (the calibration is test_law_checks_calibrated):
+    γ = 0.6 fails chinchilla_form; on Eq. 1 itself neither check fails, and the same fit with a
+    stated E 0.3 nats off fails irreducible_loss."""
+    bent = fit_table(sim.supervised_table(sim.SupervisedTruth(gamma=0.6), 3, np.random.default_rng(0)),
+                     FitOptions(n_boot=20, n_top=3, n_random=1))
+    assert [a.verdict for a in bent.assumptions if a.name == "chinchilla_form"] == ["fails"]
+    # the calibrated 40 refits: with 20, a 90 % percentile interval rests on one replicate per end
+    opt = FitOptions(n_boot=40, n_top=3, n_random=1)
+    r = fit_table(sim.supervised_table(sim.SupervisedTruth(), 3, np.random.default_rng(0)), opt)
+    verdicts = {a.name: a.verdict for a in r.assumptions}
+    assert verdicts["chinchilla_form"] != "fails" and verdicts["irreducible_loss"] != "fails", verdicts
+    [off] = [a for a in supervised_checks(r.families[0].supervised, 0.5, opt, "") if a.name == "irreducible_loss"]
+    assert off.verdict == "fails", off
 
 
 @functools.cache
