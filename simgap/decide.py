@@ -285,12 +285,17 @@ def unit_flops(family, cfg, units) -> float:
 
 def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: bool) -> list[dict]:
     start, rounds = time.perf_counter(), load_rounds(out)
-    rate = 0.0  # seconds per FLOP of a round (training, compiles and its analysis), the slowest measured
+    # seconds per FLOP of the latest round (its training, compiles and analysis); not measured by a
+    # first call that resumes a directory (it may train nothing), and the grid's cold start (every
+    # program compiled) is only used until a round has been measured
+    rate, measured = 0.0, not (Path(out) / "results.csv").exists()
     while True:
         t0 = time.perf_counter()
         run(cfg, out, round_units(family, cfg, rounds), eq8=not light)
         done = rounds[-1]["flops"] if rounds else unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train))
-        rate = max(rate, (time.perf_counter() - t0) / done) if done > 0 else rate
+        if measured and done > 0:
+            rate = (time.perf_counter() - t0) / done
+        measured = True
         laws = json.loads((Path(out) / "laws.json").read_text())
         todo = targets(laws.get("assumptions", []), names)
         if rounds and rounds[-1].get("after") is None:
@@ -309,7 +314,7 @@ def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: b
             echo(f"until-decided: stopping: no addition is expected to decide {[t['name'] for t in todo]}")
             return rounds
         # --max-minutes is a cap, not a deadline to start by: the best addition whose predicted time
-        # (its FLOPs at the slowest rate measured so far) and FLOPs fit in what is left
+        # (its FLOPs at the latest measured rate) and FLOPs fit in what is left
         fits = [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
         if not fits:
             nxt = ranked[0]

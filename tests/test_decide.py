@@ -237,8 +237,8 @@ def test_rounds_skip_eq8_only_when_no_target_needs_it_and_end_with_a_full_analys
 
 
 def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp_path, monkeypatch):
-    """Each round's time is predicted from the slowest seconds per FLOP measured so far; the
-    transformer preset started a 16-minute round at minute 26 of a 30-minute budget (38.8 min)."""
+    """Each round's time is predicted from the latest round's seconds per FLOP; the
+    transformer preset started a 16-minute round at minute 23 of a 30-minute budget (38.8 min)."""
     cfg = parse_config(TINY)
     family = from_config(cfg)
     grid = decide.unit_flops(family, cfg, decide.engine.plan(family, cfg.grid, cfg.train))
