@@ -227,6 +227,11 @@ def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict
     return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
 
 
+def unit_flops(family, cfg, units) -> float:
+    """The useful FLOPs of exactly these units (a candidate's cost; the grid's, for a round's rate)."""
+    return sum(flops_lib.useful_flops(family, u, cfg.train) for u in units)
+
+
 def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
     """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best first."""
     now = grid_now(cfg.grid, rounds)
@@ -277,10 +282,6 @@ def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: floa
         run(cfg, out, round_units(family, cfg, rounds), eq8=True)
         write_report(out, rounds)
     return rounds
-
-
-def unit_flops(family, cfg, units) -> float:
-    return sum(c["useful_flops"] for c in flops_lib.bucket_costs(family, units, cfg.grid, cfg.train))
 
 
 def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: bool) -> list[dict]:

@@ -27,7 +27,8 @@ from simgap.fit.resample import Bootstrap, Extrapolation, bootstrap, extrapolati
 from simgap.fit.results import LawSection, Skipped, StudentOptimum, TableFit, from_json, ok, read_optima, to_json
 from simgap.fit.objectives import SUPERVISED, DistillationLaw, Law, SupervisedLaw
 from simgap.fit.solver import LawFit, fit_distillation, fit_law, fit_supervised
-from simgap.fit.table import fit_table, read_table
+from simgap.fit.reader import read_table
+from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit, fit_teacher_law
 
 __all__ = [

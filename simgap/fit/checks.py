@@ -21,11 +21,13 @@ from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError
 
 RUN_KINDS = ("supervised", "distilled", "teacher")  # "teacher" rows are read and ignored
-_TRUE, _FALSE, _UNSET = {"true", "1", "1.0", "yes", "y", "t"}, {"false", "0", "0.0", "no", "n", "f"}, {"", "nan"}
-LINE = "__line__"  # simgap.fit.table's hidden column: each data row's line in the file
+FLAG_TRUE, FLAG_FALSE = {"true", "1", "1.0", "yes", "y", "t"}, {"false", "0", "0.0", "no", "n", "f"}
+_UNSET = {"", "nan"}
+LINE = "__line__"  # simgap.fit.reader's hidden column: each data row's line in the file
 
 
-def _where(cols: dict, i: int) -> str:
+def where(cols: dict, i: int) -> str:
+    """Row i as a user counts it: the 1-based data row, and the file line when read from a file."""
     return f"row {i + 1}" + (f" (line {int(cols[LINE][i])})" if LINE in cols else "")
 
 
@@ -46,10 +48,10 @@ def diverged_flags(cols: dict) -> np.ndarray:
         return a
     text = [_text(v) for v in a.tolist()]
     for i, t in enumerate(text):
-        if t not in _TRUE | _FALSE | _UNSET:
-            raise FitInputError(f"column 'diverged' {_where(cols, i)}: {a[i]!r} is not a flag "
+        if t not in FLAG_TRUE | FLAG_FALSE | _UNSET:
+            raise FitInputError(f"column 'diverged' {where(cols, i)}: {a[i]!r} is not a flag "
                                 "(expected true/false, 1/0 or empty)")
-    return np.array([t in _TRUE for t in text])
+    return np.array([t in FLAG_TRUE for t in text])
 
 
 def run_kinds(cols: dict) -> np.ndarray:
@@ -60,7 +62,7 @@ def run_kinds(cols: dict) -> np.ndarray:
         counts = ", ".join(f"{k!r} ({int((kinds == k).sum())} rows)" for k in unknown)
         i = int(np.flatnonzero(np.isin(kinds, unknown))[0])
         raise FitInputError(f"column 'run_kind' has values simgap does not know: {counts}, first at "
-                            f"{_where(cols, i)}; accepted: {', '.join(RUN_KINDS)}")
+                            f"{where(cols, i)}; accepted: {', '.join(RUN_KINDS)}")
     return kinds
 
 
@@ -87,7 +89,7 @@ def fitted_columns(cols: dict, rows: dict[str, tuple[str | None, np.ndarray]]) -
             empty = mask & np.isnan(a)
             if empty.any() and not empty.sum() == mask.sum():
                 i = int(np.flatnonzero(empty)[0])
-                raise FitInputError(f"column {name!r} {_where(cols, i)} is empty ({int(empty.sum())} of "
+                raise FitInputError(f"column {name!r} {where(cols, i)} is empty ({int(empty.sum())} of "
                                     f"{int(mask.sum())} fitted rows): give every run its budget, or drop the "
                                     "column to fit the single-budget form")
         elif mask.sum() > 1:

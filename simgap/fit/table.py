@@ -15,11 +15,9 @@ distilled rows further by the settings columns lam, tau, student_init.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
-from pathlib import Path
+import os
 
 import numpy as np
 
@@ -28,8 +26,9 @@ from simgap.config import FitOptions
 from simgap.fit import checks, grouping
 from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
 from simgap.fit.eq8_assumptions import eq8_checks
-from simgap.fit.inputs import FitInputError, same_length
+from simgap.fit.inputs import FitInputError
 from simgap.fit.memo import Memo
+from simgap.fit.reader import as_columns
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
@@ -42,63 +41,6 @@ TEACHER_BUDGET_COLUMNS = ("teacher_tokens", "teacher_budget")
 SUPERVISED_LOSS_COLUMNS = ("loss", "student_loss")
 SETTING_COLUMNS = ("lam", "tau", "student_init")  # distilled rows are grouped by these
 KNOB_COLUMNS = {"student_params": "student_size", "teacher_params": "teacher_size"}
-
-
-_TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}
-LINE = checks.LINE  # hidden column: each data row's line in the file, for error messages
-
-
-def read_table(path) -> dict[str, np.ndarray]:
-    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN), booleans
-    for true/false columns (and 1/0, yes/no for `diverged`), strings otherwise. Tables from other
-    tools are read as they come: a UTF-8 byte-order mark, `;` or tab separators, padded cells."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FitInputError(f"cannot read table {str(path)!r}: {e}") from None
-    first = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=first.count) if first else ","
-    try:
-        records = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except csv.Error as e:
-        raise FitInputError(f"cannot read table {str(path)!r}: {e}") from None
-    numbered = [(i + 1, r) for i, r in enumerate(records) if any(c.strip() for c in r)]
-    if len(numbered) < 2:
-        raise FitInputError(f"table {str(path)!r} has no data rows")
-    header = [h.strip() for h in numbered[0][1]]
-    for line, r in numbered[1:]:
-        if len(r) != len(header):
-            raise FitInputError(f"table {str(path)!r} line {line}: {len(r)} cells, the header has {len(header)}")
-    out: dict[str, np.ndarray] = {LINE: np.array([line for line, _ in numbered[1:]])}
-    for j, name in enumerate(header):
-        cells = [r[j].strip() for _, r in numbered[1:]]
-        low = {c.lower() for c in cells} - {""}
-        if low <= {"true", "false"} or (name == "diverged" and low <= _TRUE | _FALSE):
-            out[name] = np.array([c.lower() in _TRUE for c in cells])
-        elif name == "run_kind":
-            out[name] = np.array([c.lower() for c in cells], dtype=object)
-        else:
-            try:
-                out[name] = np.array([float(c) if c else math.nan for c in cells])
-            except ValueError:
-                out[name] = np.array(cells, dtype=object)
-    return out
-
-
-def _where(cols: dict, i: int) -> str:
-    """Row i as a user counts it: the 1-based data row, and the file line when read from a file."""
-    return f"row {i + 1}" + (f" (line {int(cols[LINE][i])})" if LINE in cols else "")
-
-
-def _as_columns(table) -> dict[str, np.ndarray]:
-    if isinstance(table, (str, Path)):
-        return read_table(table)
-    if not isinstance(table, dict) or not table:
-        raise FitInputError("table must be a non-empty dict of columns or a CSV path")
-    cols = {k: np.asarray(v) for k, v in table.items()}
-    same_length(**cols)
-    return cols
 
 
 def _num(cols: dict, name: str) -> np.ndarray:
@@ -118,7 +60,7 @@ def _require_rows(cols: dict, name: str, mask: np.ndarray) -> np.ndarray:
     bad = mask & (~np.isfinite(a) | (a <= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FitInputError(f"column {name!r} {_where(cols, i)}: value {float(a[i])!r} must be finite and > 0")
+        raise FitInputError(f"column {name!r} {checks.where(cols, i)}: value {float(a[i])!r} must be finite and > 0")
     return a[mask]
 
 
@@ -276,7 +218,7 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
     if not 0 <= opt.n_boot <= MAX_BOOT:
         raise FitInputError(f"bootstrap must be in 0..{MAX_BOOT} replicates, got {opt.n_boot}")
     option_warnings = checks.options(opt)
-    cols = checks.clean_columns(_as_columns(table))
+    cols = checks.clean_columns(as_columns(table))
     n = len(next(iter(cols.values())))
     sup_mask, dist_mask, how = _row_kinds(cols)
     size_c, tsize_c = opt.size_column, opt.teacher_size_column
@@ -293,7 +235,7 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
     if not (can_optima or can_dist or can_sup):
         raise FitInputError(
             "nothing to fit: need supervised rows with (student_size, loss) or distilled rows with "
-            f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(c for c in cols if c != LINE)}")
+            f"(student_size, teacher_size, student_loss) or (…, teacher_loss, student_loss); got columns {sorted(c for c in cols if c != checks.LINE)}")
     checks.fitted_columns(cols, {"supervised": (loss_c, sup_mask), "distilled": ("student_loss", dist_mask),
                                  "budget": (tok_c, sup_mask | dist_mask)})
     opt = _resolve_irreducible(opt, cols, sup_mask | dist_mask)
@@ -308,7 +250,7 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
         warnings.append(f"{n_dup} rows repeat an earlier row exactly: kept, but duplicates narrow the CIs "
                         "as if they were independent runs")
     info = TableInput(n, int(sup_mask.sum()), int(dist_mask.sum()), n_div, how, size_c, tok_c,
-                      str(table) if isinstance(table, (str, Path)) else None, n_dup)
+                      str(table) if isinstance(table, (str, os.PathLike)) else None, n_dup)
     families, assumptions = [], []
     for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
         first = len(assumptions)
@@ -390,7 +332,7 @@ def _resolve_irreducible(opt: FitOptions, cols: dict, mask: np.ndarray) -> FitOp
 
 def _duplicates(cols: dict) -> int:
     """Rows identical to an earlier row in every column."""
-    names = [c for c in cols if c != LINE]
+    names = [c for c in cols if c != checks.LINE]
     keys = list(zip(*(cols[c].tolist() for c in names)))
     return len(keys) - len(set(map(str, keys)))
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from scipy import interpolate
 
+from simgap.fit import checks
 from simgap.fit.teacher import _wls  # the one weighted least squares (vectorised over replicates)
 from simgap.intervals import percentile_interval
 from simgap.optima import refine_log_quadratic
@@ -71,7 +72,7 @@ def pilot_from_columns(cols: dict, noise_sd: float | None = None) -> Pilot:
         keep &= np.asarray(cols["run_kind"]).astype(str) == "distilled"
     keep &= np.isfinite(np.asarray(cols[TEACHER], float))
     if "diverged" in cols:
-        keep &= ~np.asarray(cols["diverged"]).astype(bool)
+        keep &= ~checks.diverged_flags(cols)  # an empty cell is "not flagged", not a diverged run
     for c in ("family", "lam", "tau", "student_init"):
         if c in cols and keep.any():
             vals = {str(v) for v in np.asarray(cols[c])[keep]}

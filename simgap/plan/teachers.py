@@ -26,7 +26,8 @@ import numpy as np
 
 from simgap import laws
 from simgap.fit.inputs import FitInputError
-from simgap.fit.table import LINE, read_table
+from simgap.fit.checks import LINE
+from simgap.fit.reader import read_table
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
 from simgap.plan.compute import Allocation, PlanError, Scenario
@@ -61,7 +62,7 @@ def make_teacher(sup: SupervisedParams, *, size: float = math.nan, tokens: float
 
 def read_teachers(path, sup: SupervisedParams) -> tuple[Teacher, ...]:
     """A CSV with a header: size and tokens, or loss (size optional), per row; name optional. Read by
-    simgap's one user-table reader (fit.table.read_table: BOM, `;` or tab separators, padded cells)."""
+    simgap's one user-table reader (fit.reader.read_table: BOM, `;` or tab separators, padded cells)."""
     try:
         cols = read_table(path)
     except FitInputError as e:
