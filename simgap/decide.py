@@ -88,28 +88,36 @@ def grid_now(grid: engine.Grid, rounds: list[dict]) -> engine.Grid:
     return grid
 
 
-def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: str = "") -> list[engine.Unit]:
+def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: str = "",
+              seeds_per_unit: int = 0) -> list[engine.Unit]:
     """The units of `after` less every run `before` already has: a round trains what is new only
     (new seeds get every teacher size and length added so far, a new student is distilled from the
-    teachers already trained, none of which is trained again)."""
+    teachers already trained, none of which is trained again). With `seeds_per_unit` k, a unit's
+    new runs are split into units of k seeds each (ids …-c0, -c1, …): with k the grid's seed count,
+    a round's programs have the grid's shapes and reuse its compiles instead of making new ones."""
     old = {(u.kind, m) for u in engine.plan(family, before, train) for m in u.members}
     out = []
     for u in engine.plan(family, after, train):
         ms = tuple(m for m in u.members if (u.kind, m) not in old)
-        if not ms:
-            continue
-        sources = {k for m in ms if (k := engine.prune_source(family, after, u.kind, m)) is not None}
-        needs = tuple(sorted(({m.teacher for m in ms} if u.kind == "distilled" else set()) | sources))
-        out.append(dataclasses.replace(u, uid=prefix + u.uid, members=ms, needs=needs))
+        seeds = sorted({m.seed for m in ms})
+        k = seeds_per_unit or len(seeds) or 1
+        chunks = [set(seeds[i:i + k]) for i in range(0, len(seeds), k)]
+        for j, chunk in enumerate(chunks):
+            part = tuple(m for m in ms if m.seed in chunk)
+            sources = {k for m in part if (k := engine.prune_source(family, after, u.kind, m)) is not None}
+            needs = tuple(sorted(({m.teacher for m in part} if u.kind == "distilled" else set()) | sources))
+            uid = prefix + u.uid + (f"-c{j}" if len(chunks) > 1 else "")
+            out.append(dataclasses.replace(u, uid=uid, members=part, needs=needs))
     return out
 
 
 def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
-    """Every recorded round's units, their ids prefixed by the round (r1-teacher-w64-b…)."""
+    """Every recorded round's units, their ids prefixed by the round (r1-teacher-w64-b…), in
+    units of the grid's seed count (compiled once, by the grid)."""
     out, grid = [], cfg.grid
     for r in rounds:
         after = extend(grid, r["addition"])
-        out += new_units(family, grid, after, cfg.train, f"r{r['round']}-")
+        out += new_units(family, grid, after, cfg.train, f"r{r['round']}-", seeds_per_unit=len(cfg.grid.seeds))
         grid = after
     return out
 

@@ -83,6 +83,23 @@ def test_rounds_train_only_new_runs_and_never_a_teacher_twice():
     assert student["score"] > 0 and "linear" in student["why"]  # one more of 2 interior points, by assumption
 
 
+def test_round_units_have_the_grids_shapes():
+    """A round of 4 new seeds on a 2-seed grid trains in units of 2 seeds, each the size of the grid's
+    unit of the same id (so its program is the grid's, compiled once), covering every new run once."""
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    grid_units = {u.uid: u for u in engine.plan(family, cfg.grid, cfg.train)}
+    units = decide.round_units(family, cfg, [{"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3, 4, 5]}}])
+    assert {u.uid for u in units} == {f"r1-{uid}-c{j}" for uid in grid_units for j in (0, 1)}
+    for u in units:
+        assert len({m.seed for m in u.members}) == 2
+        assert len(u.members) == len(grid_units[u.uid[3:-3]].members)
+        assert all(t[2] in {m.seed for m in u.members} for t in u.needs)
+    unchunked = decide.new_units(family, cfg.grid, decide.extend(cfg.grid, {"kind": "seeds", "seeds": [2, 3, 4, 5]}),
+                                 cfg.train)
+    assert sorted((u.kind, m) for u in units for m in u.members) == sorted((u.kind, m) for u in unchunked for m in u.members)
+
+
 def test_unknown_assumption_is_one_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "simgap.sweep", "--config", str(ROOT / "configs" / "kernel.toml"),
                         "--out", str(tmp_path / "run"), "--until-decided", "--decide", "lineer"],
