@@ -18,6 +18,8 @@ Candidates (FLOPs: simgap.engine's useful FLOPs of exactly the units they add):
   targets its shrinkage is plan.design's bootstrap with its curve interpolated between its
   neighbours', otherwise (and for break_at_fixed_ratio) assumed that of one more point of the
   law's n: 1 − √(n/(n+1)); 0 for gap_exists of the existing students.
+These predictions are models; each kind's is scaled by the share its earlier rounds achieved
+(`realization`), so an addition that is cheap but does not move the CIs stops being picked.
 Each round extends one axis of the grid so far (`grid_now`) and trains only the runs that grid did
 not have (`new_units`): new seeds get every teacher size and length added by earlier rounds, and
 no teacher (size, length, seed) is ever trained twice.
@@ -100,8 +102,8 @@ def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: st
     for u in engine.plan(family, after, train):
         ms = tuple(m for m in u.members if (u.kind, m) not in old)
         seeds = sorted({m.seed for m in ms})
-        k = seeds_per_unit or len(seeds) or 1
-        chunks = [set(seeds[i:i + k]) for i in range(0, len(seeds), k)]
+        per = seeds_per_unit or len(seeds) or 1
+        chunks = [set(seeds[i:i + per]) for i in range(0, len(seeds), per)]
         for j, chunk in enumerate(chunks):
             part = tuple(m for m in ms if m.seed in chunk)
             sources = {k for m in part if (k := engine.prune_source(family, after, u.kind, m)) is not None}
@@ -235,6 +237,39 @@ def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict
     return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
 
 
+PRIOR = 0.25  # predicted shrinkage counted as achieved before any round of a kind has run
+
+
+def realization(rounds: list[dict]) -> dict[str, float]:
+    """Per addition kind, the share of its predicted CI shrinkage that its earlier rounds achieved:
+    (achieved + PRIOR) / (predicted + PRIOR), in [0, 1], pooled over the kind's rounds and targets.
+    A target counts as achieved as predicted when the round decided it or gave it a CI it lacked;
+    else 1 − half-width after / before (negative when the CI widened). The predictions are models
+    (1/√seeds, plan.design's bootstrap with interpolated curves); this keeps a kind whose rounds do
+    not deliver (e.g. students whose optima are too noisy to move a slope) from being picked again
+    only because it is cheap."""
+    got: dict[str, list[float]] = {}
+    for r in rounds:
+        if not r.get("gains") or r.get("after") is None:
+            continue
+        before = {_key(t): math.inf if h is None else h for t, h in zip(r["targets"], r["half_widths_before"])}
+        after = {_key(a): a for a in r["after"]}
+        g = got.setdefault(r["addition"]["kind"], [0.0, 0.0])
+        for key, predicted in r["gains"].items():
+            if predicted <= 0 or key not in after or key not in before:
+                continue
+            a, h0 = after[key], before[key]
+            if a["verdict"] != "undecided" or (not math.isfinite(h0) and math.isfinite(_half(a))):
+                achieved = predicted
+            elif math.isfinite(h0) and h0 > 0:
+                achieved = 1 - _half(a) / h0
+            else:
+                achieved = 0.0
+            g[0] += min(achieved, predicted)
+            g[1] += predicted
+    return {k: min(1.0, max(0.0, (a + PRIOR) / (p + PRIOR))) for k, (a, p) in got.items()}
+
+
 def unit_flops(family, cfg, units) -> float:
     """The useful FLOPs of exactly these units (a candidate's cost; the grid's, for a round's rate)."""
     return sum(flops_lib.useful_flops(family, u, cfg.train) for u in units)
@@ -247,6 +282,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
     student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
     design = design_shrinkage(rows, student) if any(t["name"] in SLOPE for t in todo) else {}
     n_inner = len({o.get("student_size") for o in optima if o.get("interior")})
+    achieved = realization(rounds)
     out = []
     for add in adds:
         try:
@@ -255,12 +291,15 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
             out.append({"addition": add, "flops": math.inf, "score": 0.0, "why": f"not possible: {e}"})
             continue
         flops = unit_flops(family, cfg, units)
-        gains = {f"{t['name']}{' (' + t['subject'] + ')' if t.get('subject') else ''}":
-                 expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}), n_inner)
+        factor = achieved.get(add["kind"], 1.0)
+        gains = {_key(t): factor * expected_shrinkage(add, t, len(now.teacher_budgets),
+                                                      design.get(series_of(t, design), {}), n_inner)
                  for t in todo}
         score = sum(gains.values()) / flops if flops > 0 else 0.0
-        out.append({"addition": add, "flops": flops, "score": score,
-                    "why": ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"})
+        why = ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"
+        if factor < 1.0:
+            why += f" (× {factor:.2f}: what earlier {add['kind']} rounds achieved of their prediction)"
+        out.append({"addition": add, "flops": flops, "score": score, "gains": gains, "why": why})
     return sorted(out, key=lambda c: -c["score"])
 
 
@@ -333,7 +372,7 @@ def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: b
             return rounds
         best = fits[0]
         rounds.append({"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
-                       "why": best["why"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
+                       "why": best["why"], "gains": best["gains"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
                        "half_widths_before": [_half(t) for t in todo],
                        "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]}
                                       for c in ranked], "after": None})

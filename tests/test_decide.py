@@ -100,6 +100,38 @@ def test_round_units_have_the_grids_shapes():
     assert sorted((u.kind, m) for u in units for m in u.members) == sorted((u.kind, m) for u in unchunked for m in u.members)
 
 
+def test_rounds_that_did_not_deliver_are_discounted():
+    """A kind of addition whose round achieved none of its predicted shrinkage is trusted less next
+    time (so a cheap addition that never moves a CI is not picked round after round); one that
+    decided its target, or did as predicted, keeps its predictions."""
+    def rnd(kind, before, after, verdict="undecided", predicted=0.2):
+        return {"round": 1, "addition": {"kind": kind}, "gains": {"linear (budget 1)": predicted},
+                "targets": [{"name": "linear", "subject": "budget 1", "ci": [None, None] if before is None else [0, 2 * before]}],
+                "half_widths_before": [before],
+                "after": [{"name": "linear", "subject": "budget 1", "ci": [0, 2 * after], "verdict": verdict}]}
+    stuck = decide.realization([rnd("student", 0.4, 0.4), rnd("student", 0.4, 0.41)])
+    assert stuck["student"] == pytest.approx((0.25 - 0.025) / 0.65)
+    assert decide.realization([rnd("seeds", 0.4, 0.3)])["seeds"] == 1.0  # 25 % achieved of 20 % predicted
+    assert decide.realization([rnd("seeds", 0.4, 0.4, "fails")])["seeds"] == 1.0  # decided
+    assert decide.realization([rnd("seeds", None, 0.4)])["seeds"] == 1.0  # a CI it lacked
+    assert decide.realization([{**rnd("seeds", 0.4, 0.4), "gains": None}]) == {}  # an older decide.json
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
+              {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
+              {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
+    todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]}]
+    fresh = {c["addition"]["kind"]: c for c in decide.rank(family, cfg, [], todo, optima, rows=[])}
+    seeds_round = {**rnd("seeds", 0.015, 0.015), "addition": fresh["seeds"]["addition"],
+                   "gains": {"gap_exists (student 19)": 0.29},
+                   "targets": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02]}],
+                   "after": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02], "verdict": "undecided"}]}
+    later = {c["addition"]["kind"]: c for c in decide.rank(family, cfg, [seeds_round], todo, optima, rows=[])}
+    factor = 0.25 / (0.29 + 0.25)
+    assert later["seeds"]["gains"]["gap_exists (student 19)"] == pytest.approx(factor * (1 - 0.5 ** 0.5))
+    assert "earlier seeds rounds" in later["seeds"]["why"]
+
+
 def test_unknown_assumption_is_one_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "simgap.sweep", "--config", str(ROOT / "configs" / "kernel.toml"),
                         "--out", str(tmp_path / "run"), "--until-decided", "--decide", "lineer"],
