@@ -1,28 +1,10 @@
 """`python -m simgap.sweep --until-decided`: after the grid, add runs until the law assumptions are decided.
 
 Each round: read the analysis' assumptions (laws.json); take the undecided ones (all, or those
-named with --decide) as targets; rank candidate additions by expected CI shrinkage per FLOP;
-add the best as new units in the same run directory; train only those; analyse again. It stops
-when every target is decided, or when --max-minutes / --max-flops would be exceeded.
-
-Candidates (FLOPs: simgap.engine's useful FLOPs of exactly the units they add):
-- "seeds": the whole grid on as many new seeds again: every CI narrows by ≈ 1 − 1/√2;
-- "teachers": a teacher between grid points on each side of each student's optimal teacher (all
-  seeds); for the slope targets its shrinkage is simgap.plan.design's parametric bootstrap,
-  otherwise assumed that of one more seed's worth;
-- "teacher length": every teacher at twice the longest training length: makes
-  ratio_independent_of_budget (one series) and teacher_only_through_loss (L_T and N_T move
-  together) decidable at all;
-- "student": a student at the geometric midpoint of the widest gap between adjacent students
-  with interior optima, supervised and distilled from every teacher trained so far; for the slope
-  targets its shrinkage is plan.design's bootstrap with its curve interpolated between its
-  neighbours', otherwise (and for break_at_fixed_ratio) assumed that of one more point of the
-  law's n: 1 − √(n/(n+1)); 0 for gap_exists of the existing students.
-These predictions are models; each kind's is scaled by the share its earlier rounds achieved
-(`realization`), so an addition that is cheap but does not move the CIs stops being picked.
-Each round extends one axis of the grid so far (`grid_now`) and trains only the runs that grid did
-not have (`new_units`): new seeds get every teacher size and length added by earlier rounds, and
-no teacher (size, length, seed) is ever trained twice.
+named with --decide) as targets; rank the candidate additions (simgap.plan.additions: more
+seeds, teachers, a teacher length, a student) by expected CI shrinkage per FLOP; add the best as
+new units in the same run directory; train only those; analyse again. It stops when every target
+is decided, or when --max-minutes / --max-flops would be exceeded.
 DIR/decide.json records every round (what was added and why, the targets' CIs after it) and is
 written before a round trains, so a killed round resumes: its units are planned again and only
 those not yet done are trained.
@@ -30,28 +12,20 @@ those not yet done are trained.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import re
 import time
 from pathlib import Path
 
-import numpy as np
-
-from simgap import engine, flops as flops_lib
+from simgap import engine
 from simgap import plots
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
 from simgap.fit.results import to_json
-from simgap.plan import design
-from simgap.plan.compute import PlanError
+from simgap.plan.additions import describe, extend, half_width, label, new_units, rank, unit_flops
 
 LOG = "decide.json"
-SEEDS, TEACHERS, LENGTH, STUDENT = "seeds", "teachers", "teacher length", "student"
-ONE_SERIES = ("ratio_independent_of_budget", "teacher_only_through_loss")
-SLOPE = ("slope_pinned", "linear")
 EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates")  # need the Eq. 8 fit
 
 
@@ -71,48 +45,6 @@ def save_rounds(out: Path, rounds: list[dict]) -> None:
     rows_lib.atomic_write_text(Path(out) / LOG, json.dumps(to_json({"rounds": rounds}), indent=1, allow_nan=False))
 
 
-def extend(grid: engine.Grid, addition: dict) -> engine.Grid:
-    """`grid` with one addition's axis extended (seeds, teacher sizes, teacher lengths or students)."""
-    kind = addition["kind"]
-    if kind == SEEDS:
-        return dataclasses.replace(grid, seeds=tuple(grid.seeds) + tuple(addition["seeds"]))
-    if kind == TEACHERS:
-        return dataclasses.replace(grid, teacher_sizes=tuple(sorted({*grid.teacher_sizes, *addition["teacher_sizes"]})))
-    if kind == STUDENT:
-        return dataclasses.replace(grid, student_sizes=tuple(sorted({*grid.student_sizes, *addition["student_sizes"]})))
-    return dataclasses.replace(grid, teacher_budgets=tuple(grid.teacher_budgets) + tuple(addition["teacher_budgets"]))
-
-
-def grid_now(grid: engine.Grid, rounds: list[dict]) -> engine.Grid:
-    """The grid every recorded round has extended so far (each round extends one axis of it)."""
-    for r in rounds:
-        grid = extend(grid, r["addition"])
-    return grid
-
-
-def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: str = "",
-              seeds_per_unit: int = 0) -> list[engine.Unit]:
-    """The units of `after` less every run `before` already has: a round trains what is new only
-    (new seeds get every teacher size and length added so far, a new student is distilled from the
-    teachers already trained, none of which is trained again). With `seeds_per_unit` k, a unit's
-    new runs are split into units of k seeds each (ids …-c0, -c1, …): with k the grid's seed count,
-    a round's programs have the grid's shapes and reuse its compiles instead of making new ones."""
-    old = {(u.kind, m) for u in engine.plan(family, before, train) for m in u.members}
-    out = []
-    for u in engine.plan(family, after, train):
-        ms = tuple(m for m in u.members if (u.kind, m) not in old)
-        seeds = sorted({m.seed for m in ms})
-        per = seeds_per_unit or len(seeds) or 1
-        chunks = [set(seeds[i:i + per]) for i in range(0, len(seeds), per)]
-        for j, chunk in enumerate(chunks):
-            part = tuple(m for m in ms if m.seed in chunk)
-            sources = {k for m in part if (k := engine.prune_source(family, after, u.kind, m)) is not None}
-            needs = tuple(sorted(({m.teacher for m in part} if u.kind == "distilled" else set()) | sources))
-            uid = prefix + u.uid + (f"-c{j}" if len(chunks) > 1 else "")
-            out.append(dataclasses.replace(u, uid=uid, members=part, needs=needs))
-    return out
-
-
 def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
     """Every recorded round's units, their ids prefixed by the round (r1-teacher-w64-b…), in
     units of the grid's seed count (compiled once, by the grid)."""
@@ -126,191 +58,6 @@ def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
 
 def targets(assumptions: list[dict], names: tuple[str, ...]) -> list[dict]:
     return [a for a in assumptions if a["verdict"] == "undecided" and (not names or a["name"] in names)]
-
-
-def _half(a: dict) -> float:
-    lo, hi = a["ci"]
-    return (hi - lo) / 2 if lo is not None and hi is not None else math.inf
-
-
-def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1) -> list[dict]:
-    """The additions possible now (their grids are planned and costed in `rank`); new sizes are
-    multiples of the family's size step."""
-    g = grid_now(cfg.grid, rounds)
-    seeds_now, teachers_now = sorted(g.seeds), sorted(g.teacher_sizes)
-    out = [{"kind": SEEDS, "seeds": list(range(max(seeds_now) + 1, max(seeds_now) + 1 + len(seeds_now)))}]
-    new = set()
-    for o in optima:
-        t = o.get("optimal_teacher_size")
-        if t is None or not o.get("interior"):
-            continue
-        below = max((x for x in teachers_now if x <= t), default=None)
-        above = min((x for x in teachers_now if x > t), default=None)
-        for a, b in ((below, t), (t, above)):
-            if a is not None and b is not None:
-                mid = family_step * int(round(math.sqrt(a * b) / family_step))  # a size the family has
-                if mid not in teachers_now and min(a, b) < mid < max(a, b):
-                    new.add(mid)
-    if new:
-        out.append({"kind": TEACHERS, "teacher_sizes": sorted(new)})
-    if 0 not in g.teacher_budgets:
-        out.append({"kind": LENGTH, "teacher_budgets": [2 * max(g.teacher_budgets)]})
-    student = student_between(g, optima, family_step)
-    if student is not None:
-        out.append({"kind": STUDENT, "student_sizes": [student]})
-    return out
-
-
-def student_between(grid: engine.Grid, optima: list[dict], step: int = 1) -> int | None:
-    """Another student size: the geometric midpoint of the widest gap (in log size) between two
-    adjacent students of the grid that both have an interior optimum (in some series), where it is
-    a new size on the family's size `step` (and, under pruned_from_teacher, has ≥ 3 teachers larger
-    than it, enough to locate its optimum).
-    Not one beyond the largest student: its teachers would be the grid's, and as T* grows with
-    the student its optimum would more likely sit at the grid's edge (a bound, not a point)."""
-    inner = {int(o["student_size"]) for o in optima if o.get("interior") and o.get("student_size") is not None}
-    students = sorted(grid.student_sizes)
-    gaps = sorted(((math.log(b / a), a, b) for a, b in zip(students, students[1:]) if {a, b} <= inner), reverse=True)
-    for _, a, b in gaps:
-        mid = step * int(round(math.sqrt(a * b) / step))  # a size the family has
-        enough = grid.student_init != "pruned_from_teacher" or sum(t > mid for t in grid.teacher_sizes) >= 3
-        if a < mid < b and mid not in grid.student_sizes and enough:
-            return mid
-    return None
-
-
-def design_shrinkage(rows: list[dict], student: int | None = None) -> dict[tuple, dict[str, float]]:
-    """simgap.plan.design's parametric bootstrap on each (student budget, teacher length) series: the
-    fraction of the teacher-law slope's CI width that doubling the seeds / adding teachers next to
-    each optimum / a student at `student` (its curve interpolated between its neighbours') removes.
-    A series the design cannot be built from (or, for the student, whose students do not bracket
-    it) is left out: its targets fall back to expected_shrinkage's stated assumptions."""
-    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
-    out = {}
-    for key in sorted({(r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) for r in dist}):
-        sel = [r for r in dist if (r["student_budget"], r["teacher_budget"], r["lam"], r["tau"]) == key]
-        cols = {c: np.array([r[c] for r in sel], float) for c in ("student_size", "teacher_size", "student_loss", "seed")}
-        try:
-            pilot = design.pilot_from_columns(cols)
-            base = design.predict(pilot, max(pilot.students), n_boot=300)
-            try:
-                ranked, kinds = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base,
-                                                      student_at=student), {"student": STUDENT}
-            except PlanError:  # the student is outside this series' students
-                ranked, kinds = design.rank_additions(pilot, max(pilot.students), n_boot=300, base=base), {}
-        except (PlanError, ValueError, FloatingPointError):
-            continue
-        kinds |= {"seeds": SEEDS, "teacher": TEACHERS}
-        if base.slope_width > 0:
-            out[key[:2]] = {kinds[c["addition"].split(":")[0]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
-                            for c in ranked if c["addition"].split(":")[0] in kinds}
-    return out
-
-
-def series_of(target: dict, keys) -> tuple | None:
-    """The (student budget, teacher length) series a teacher-law target names in its subject
-    ("budget 384000, teacher budget 1.536e+06"; one series: no subject)."""
-    subject = target.get("subject") or ""
-    b, tb = re.search(r"(?<!teacher )budget (\S+?)(,|$)", subject), re.search(r"teacher budget (\S+?)(,|$)", subject)
-    match = [k for k in keys if (b is None or float(b[1]) == k[0]) and (tb is None or float(tb[1]) == k[1])]
-    return match[0] if len(match) == 1 or (match and not subject) else None
-
-
-def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float],
-                       n_inner: int = 0) -> float:
-    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1).
-    `design`: plan.design's shrinkage per kind in the target's series; `n_inner`: students with an
-    interior optimum, the points a teacher law is fitted on."""
-    kind = addition["kind"]
-    if target["name"] in SLOPE and kind in design:
-        return design[kind]
-    if kind == SEEDS:
-        return 1 - math.sqrt(0.5)  # twice the seeds: CIs shrink as 1/√seeds
-    if kind == LENGTH:
-        return 1.0 if target["name"] in ONE_SERIES and n_series < 2 else 0.0
-    if kind == STUDENT:  # assumed: one more interior point of ~n_inner, a slope's CI ∝ 1/√points
-        helps = target["name"] in SLOPE + ("break_at_fixed_ratio",) or (
-            target["name"] == "ratio_independent_of_budget" and n_series >= 2)
-        return 1 - math.sqrt(n_inner / (n_inner + 1)) if helps and n_inner >= 2 else 0.0
-    if target["name"] in SLOPE + ("break_at_fixed_ratio",):
-        return 1 - math.sqrt(0.5 ** (1 / 3))  # assumed: a finer grid near T* ≈ a third of doubling the seeds
-    return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
-
-
-PRIOR = 0.25  # predicted shrinkage counted as achieved before any round of a kind has run
-
-
-def realization(rounds: list[dict]) -> dict[str, float]:
-    """Per addition kind, the share of its predicted CI shrinkage that its earlier rounds achieved:
-    (achieved + PRIOR) / (predicted + PRIOR), in [0, 1], pooled over the kind's rounds and targets.
-    A target counts as achieved as predicted when the round decided it or gave it a CI it lacked;
-    else 1 − half-width after / before (negative when the CI widened). The predictions are models
-    (1/√seeds, plan.design's bootstrap with interpolated curves); this keeps a kind whose rounds do
-    not deliver (e.g. students whose optima are too noisy to move a slope) from being picked again
-    only because it is cheap."""
-    got: dict[str, list[float]] = {}
-    for r in rounds:
-        if not r.get("gains") or r.get("after") is None:
-            continue
-        before = {_key(t): math.inf if h is None else h for t, h in zip(r["targets"], r["half_widths_before"])}
-        after = {_key(a): a for a in r["after"]}
-        g = got.setdefault(r["addition"]["kind"], [0.0, 0.0])
-        for key, predicted in r["gains"].items():
-            if predicted <= 0 or key not in after or key not in before:
-                continue
-            a, h0 = after[key], before[key]
-            if a["verdict"] != "undecided" or (not math.isfinite(h0) and math.isfinite(_half(a))):
-                achieved = predicted
-            elif math.isfinite(h0) and h0 > 0:
-                achieved = 1 - _half(a) / h0
-            else:
-                achieved = 0.0
-            g[0] += min(achieved, predicted)
-            g[1] += predicted
-    return {k: min(1.0, max(0.0, (a + PRIOR) / (p + PRIOR))) for k, (a, p) in got.items()}
-
-
-def unit_flops(family, cfg, units) -> float:
-    """The useful FLOPs of exactly these units (a candidate's cost; the grid's, for a round's rate)."""
-    return sum(flops_lib.useful_flops(family, u, cfg.train) for u in units)
-
-
-def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
-    """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best first."""
-    now = grid_now(cfg.grid, rounds)
-    adds = candidates(cfg, rounds, optima, family.size_step)
-    student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
-    design = design_shrinkage(rows, student) if any(t["name"] in SLOPE for t in todo) else {}
-    n_inner = len({o.get("student_size") for o in optima if o.get("interior")})
-    achieved = realization(rounds)
-    out = []
-    for add in adds:
-        try:
-            units = new_units(family, now, extend(now, add), cfg.train)
-        except ValueError as e:  # e.g. a pruned init the added grid cannot serve
-            out.append({"addition": add, "flops": math.inf, "score": 0.0, "why": f"not possible: {e}"})
-            continue
-        flops = unit_flops(family, cfg, units)
-        factor = achieved.get(add["kind"], 1.0)
-        gains = {_key(t): factor * expected_shrinkage(add, t, len(now.teacher_budgets),
-                                                      design.get(series_of(t, design), {}), n_inner)
-                 for t in todo}
-        score = sum(gains.values()) / flops if flops > 0 else 0.0
-        why = ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"
-        if factor < 1.0:
-            why += f" (× {factor:.2f}: what earlier {add['kind']} rounds achieved of their prediction)"
-        out.append({"addition": add, "flops": flops, "score": score, "gains": gains, "why": why})
-    return sorted(out, key=lambda c: -c["score"])
-
-
-def describe(add: dict) -> str:
-    if add["kind"] == SEEDS:
-        return f"{len(add['seeds'])} more seeds ({add['seeds'][0]}–{add['seeds'][-1]}) on the whole grid"
-    if add["kind"] == TEACHERS:
-        return f"teachers {add['teacher_sizes']} around the students' optimal teachers"
-    if add["kind"] == STUDENT:
-        return f"student {add['student_sizes'][0]} (supervised and distilled from every teacher so far)"
-    return f"every teacher also at training length {add['teacher_budgets'][0]:g}"
 
 
 def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: float = 30.0,
@@ -373,7 +120,7 @@ def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: b
         best = fits[0]
         rounds.append({"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
                        "why": best["why"], "gains": best["gains"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
-                       "half_widths_before": [_half(t) for t in todo],
+                       "half_widths_before": [half_width(t) for t in todo],
                        "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]}
                                       for c in ranked], "after": None})
         save_rounds(out, rounds)  # before training: a kill resumes this round
@@ -396,10 +143,6 @@ def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) 
         echo(f"  {describe(c['addition'])}: {c['flops']:.3g} FLOPs, score {c['score']:.3g} ({c['why']})")
 
 
-def _key(a: dict) -> str:
-    return a["name"] + (f" ({a['subject']})" if a.get("subject") else "")
-
-
 def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """Per assumption: (cumulative round FLOPs, CI half-width) before round 1 and after every round."""
     out: dict[str, list[tuple[float, float]]] = {}
@@ -407,10 +150,10 @@ def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
     for r in rounds:
         if r is rounds[0]:
             for t, h in zip(r["targets"], r["half_widths_before"]):
-                out.setdefault(_key(t), []).append((0.0, h))
+                out.setdefault(label(t), []).append((0.0, h))
         spent += r["flops"]
         for a in r.get("after") or []:
-            out.setdefault(_key(a), []).append((spent, _half(a)))
+            out.setdefault(label(a), []).append((spent, half_width(a)))
     return out
 
 
@@ -423,7 +166,7 @@ def report_section(rounds: list[dict], plot: str | None) -> list[str]:
          "| round | added | FLOPs | why | verdicts after |", "|---|---|---|---|---|"]
     for r in rounds:
         after = r.get("after") or []
-        verdicts = ", ".join(f"{_key(a)}: {a['verdict']}" for a in after) or "(training)"
+        verdicts = ", ".join(f"{label(a)}: {a['verdict']}" for a in after) or "(training)"
         L.append(f"| {r['round']} | {describe(r['addition'])} | {r['flops']:.3g} | {r['why']} | {verdicts} |")
     return L + [""]
 

@@ -14,7 +14,7 @@ from simgap import rows as rows_lib
 from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
-from simgap.plan import design
+from simgap.plan import additions, design
 from simgap.report import analyze
 from test_fit import _table_from_reference
 
@@ -31,25 +31,25 @@ def test_rounds_plan_new_units_only():
     optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
               {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
               {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
-    cands = decide.candidates(cfg, [], optima)
+    cands = additions.candidates(cfg, [], optima)
     kinds = {c["kind"]: c for c in cands}
     assert kinds["seeds"]["seeds"] == [2, 3]
     assert set(kinds["teachers"]["teacher_sizes"]) == {23, 26, 28}  # between each optimum and its grid neighbours
     assert kinds["teacher length"]["teacher_budgets"] == [256]
     assert kinds["student"]["student_sizes"] == [21]  # in the widest gap between students with interior optima
-    assert decide.student_between(cfg.grid, optima, step=4) == 20  # on the family's size step
+    assert additions.student_between(cfg.grid, optima, step=4) == 20  # on the family's size step
     rounds = [{"round": 1, "addition": kinds["seeds"]}]
     units = decide.round_units(family, cfg, rounds)
     assert units and all(u.uid.startswith("r1-") for u in units)
     assert {m.seed for u in units for m in u.members} == {2, 3}
     todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]},
             {"name": "ratio_independent_of_budget", "subject": "", "verdict": "undecided", "ci": [None, None]}]
-    ranked = decide.rank(family, cfg, rounds, todo, optima, rows=[])
+    ranked = additions.rank(family, cfg, rounds, todo, optima, rows=[])
     assert all(c["flops"] > 0 for c in ranked) and ranked == sorted(ranked, key=lambda c: -c["score"])
     length = next(c for c in ranked if c["addition"]["kind"] == "teacher length")
     assert "ratio_independent_of_budget" in length["why"]
     # the second round of seeds continues after the first round's
-    assert decide.candidates(cfg, rounds, optima)[0]["seeds"] == [4, 5, 6, 7]
+    assert additions.candidates(cfg, rounds, optima)[0]["seeds"] == [4, 5, 6, 7]
 
 
 def test_rounds_train_only_new_runs_and_never_a_teacher_twice():
@@ -76,9 +76,9 @@ def test_rounds_train_only_new_runs_and_never_a_teacher_twice():
     assert all(k in owned for u in units for k in u.needs)
     optima = [{"student_size": 19, "interior": True}, {"student_size": 23, "interior": True}]
     todo = [{"name": "linear", "subject": "", "verdict": "undecided", "ci": [0.2, 1.4]}]
-    student = next(c for c in decide.rank(family, cfg, rounds[:2], todo, optima, rows=[])
+    student = next(c for c in additions.rank(family, cfg, rounds[:2], todo, optima, rows=[])
                    if c["addition"]["kind"] == "student")
-    expected = decide.new_units(family, decide.grid_now(cfg.grid, rounds[:2]), decide.grid_now(cfg.grid, rounds), cfg.train)
+    expected = additions.new_units(family, additions.grid_now(cfg.grid, rounds[:2]), additions.grid_now(cfg.grid, rounds), cfg.train)
     assert student["flops"] == sum(c["useful_flops"] for c in flops.bucket_costs(family, expected, cfg.grid, cfg.train))
     assert student["score"] > 0 and "linear" in student["why"]  # one more of 2 interior points, by assumption
 
@@ -95,7 +95,7 @@ def test_round_units_have_the_grids_shapes():
         assert len({m.seed for m in u.members}) == 2
         assert len(u.members) == len(grid_units[u.uid[3:-3]].members)
         assert all(t[2] in {m.seed for m in u.members} for t in u.needs)
-    unchunked = decide.new_units(family, cfg.grid, decide.extend(cfg.grid, {"kind": "seeds", "seeds": [2, 3, 4, 5]}),
+    unchunked = additions.new_units(family, cfg.grid, additions.extend(cfg.grid, {"kind": "seeds", "seeds": [2, 3, 4, 5]}),
                                  cfg.train)
     assert sorted((u.kind, m) for u in units for m in u.members) == sorted((u.kind, m) for u in unchunked for m in u.members)
 
@@ -109,24 +109,24 @@ def test_rounds_that_did_not_deliver_are_discounted():
                 "targets": [{"name": "linear", "subject": "budget 1", "ci": [None, None] if before is None else [0, 2 * before]}],
                 "half_widths_before": [before],
                 "after": [{"name": "linear", "subject": "budget 1", "ci": [0, 2 * after], "verdict": verdict}]}
-    stuck = decide.realization([rnd("student", 0.4, 0.4), rnd("student", 0.4, 0.41)])
+    stuck = additions.realization([rnd("student", 0.4, 0.4), rnd("student", 0.4, 0.41)])
     assert stuck["student"] == pytest.approx((0.25 - 0.025) / 0.65)
-    assert decide.realization([rnd("seeds", 0.4, 0.3)])["seeds"] == 1.0  # 25 % achieved of 20 % predicted
-    assert decide.realization([rnd("seeds", 0.4, 0.4, "fails")])["seeds"] == 1.0  # decided
-    assert decide.realization([rnd("seeds", None, 0.4)])["seeds"] == 1.0  # a CI it lacked
-    assert decide.realization([{**rnd("seeds", 0.4, 0.4), "gains": None}]) == {}  # an older decide.json
+    assert additions.realization([rnd("seeds", 0.4, 0.3)])["seeds"] == 1.0  # 25 % achieved of 20 % predicted
+    assert additions.realization([rnd("seeds", 0.4, 0.4, "fails")])["seeds"] == 1.0  # decided
+    assert additions.realization([rnd("seeds", None, 0.4)])["seeds"] == 1.0  # a CI it lacked
+    assert additions.realization([{**rnd("seeds", 0.4, 0.4), "gains": None}]) == {}  # an older decide.json
     cfg = parse_config(TINY)
     family = from_config(cfg)
     optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
               {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
               {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
     todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]}]
-    fresh = {c["addition"]["kind"]: c for c in decide.rank(family, cfg, [], todo, optima, rows=[])}
+    fresh = {c["addition"]["kind"]: c for c in additions.rank(family, cfg, [], todo, optima, rows=[])}
     seeds_round = {**rnd("seeds", 0.015, 0.015), "addition": fresh["seeds"]["addition"],
                    "gains": {"gap_exists (student 19)": 0.29},
                    "targets": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02]}],
                    "after": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02], "verdict": "undecided"}]}
-    later = {c["addition"]["kind"]: c for c in decide.rank(family, cfg, [seeds_round], todo, optima, rows=[])}
+    later = {c["addition"]["kind"]: c for c in additions.rank(family, cfg, [seeds_round], todo, optima, rows=[])}
     factor = 0.25 / (0.29 + 0.25)
     assert later["seeds"]["gains"]["gap_exists (student 19)"] == pytest.approx(factor * (1 - 0.5 ** 0.5))
     assert "earlier seeds rounds" in later["seeds"]["why"]
@@ -188,8 +188,8 @@ def test_teachers_between_grid_points_are_not_expected_to_narrow_a_gap_ci():
     """The dip's CI is a band over every teacher: more teachers add comparisons. Round 1 of the
     transformer preset chose a d40 teacher for "gap_exists −11 %", below 5 more seeds' −29 %/FLOP."""
     gap = {"name": "gap_exists", "subject": "student 8"}
-    assert decide.expected_shrinkage({"kind": decide.TEACHERS}, gap, 1, {}) == 0.0
-    assert decide.expected_shrinkage({"kind": decide.SEEDS}, gap, 1, {}) > 0.25
+    assert additions.expected_shrinkage({"kind": additions.TEACHERS}, gap, 1, {}) == 0.0
+    assert additions.expected_shrinkage({"kind": additions.SEEDS}, gap, 1, {}) > 0.25
 
 
 def test_design_scores_a_student_between_two_students():
@@ -201,13 +201,13 @@ def test_design_scores_a_student_between_two_students():
              "tau": 1.0, "student_size": s, "teacher_size": t, "seed": seed,
              "student_loss": 1 / s + 0.02 * np.log(t / (2.5 * s)) ** 2 + rng.normal(0, 0.001)}
             for s in (6, 12, 24) for t in teachers for seed in range(3)]
-    scores = decide.design_shrinkage(rows, student=9)[(1.0, 1.0)]
+    scores = additions.design_shrinkage(rows, student=9)[(1.0, 1.0)]
     assert set(scores) == {"seeds", "teachers", "student"} and 0 < scores["student"] < 1
-    assert "student" not in decide.design_shrinkage(rows, student=48)[(1.0, 1.0)]  # outside the students
+    assert "student" not in additions.design_shrinkage(rows, student=48)[(1.0, 1.0)]  # outside the students
     keys = [(384000.0, 384000.0), (384000.0, 1.536e6), (768000.0, 1.536e6)]
-    assert decide.series_of({"subject": "budget 384000, teacher budget 1.536e+06"}, keys) == keys[1]
-    assert decide.series_of({"subject": "teacher budget 1.536e+06"}, keys) is None  # two series match
-    assert decide.series_of({"subject": ""}, keys[:1]) == keys[0]
+    assert additions.series_of({"subject": "budget 384000, teacher budget 1.536e+06"}, keys) == keys[1]
+    assert additions.series_of({"subject": "teacher budget 1.536e+06"}, keys) is None  # two series match
+    assert additions.series_of({"subject": ""}, keys[:1]) == keys[0]
     pilot = design.pilot_from_columns({c: np.array([r[c] for r in rows], float)
                                        for c in ("student_size", "teacher_size", "student_loss", "seed")})
     added, cost = design._add_student_at(pilot, 9)
@@ -290,13 +290,13 @@ def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp
     transformer preset started a 16-minute round at minute 23 of a 30-minute budget (38.8 min)."""
     cfg = parse_config(TINY)
     family = from_config(cfg)
-    grid = decide.unit_flops(family, cfg, decide.engine.plan(family, cfg.grid, cfg.train))
+    grid = additions.unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train))
     clock = [0.0]
     monkeypatch.setattr(decide.time, "perf_counter", lambda: clock[0])
     messages = []
 
     def run(c, out, units, eq8):  # a fake sweep: one minute per grid's worth of FLOPs, never decided
-        clock[0] += 60 * decide.unit_flops(family, cfg, units) / grid if units else 60
+        clock[0] += 60 * additions.unit_flops(family, cfg, units) / grid if units else 60
         doc = {"optima": [], "assumptions": [{"name": "gap_exists", "subject": "student 19", "estimate": 0.0,
                                                "ci": [-1.0, 1.0], "verdict": "undecided"}]}
         (tmp_path / "laws.json").write_text(json.dumps(doc))

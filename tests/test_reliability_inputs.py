@@ -10,11 +10,12 @@ import signal
 import numpy as np
 import pytest
 
-from simgap import decide, engine, report, rows as rows_lib, rundir, sweep
+from simgap import engine, report, rows as rows_lib, rundir, sweep
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
 from simgap.fit import FitInputError, fit_table, ok
 from simgap.fit.cli import main as fit_main
+from simgap.plan import additions
 
 KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
           "grid": {"student_sizes": [4], "teacher_sizes": [2, 4, 8], "seeds": 2}, "fit": {"bootstrap": 0}}
@@ -83,7 +84,7 @@ def test_until_decided_only_proposes_teacher_sizes_the_family_has():
     transformer preset crashed on it ("d_model=34 must be a multiple of head_dim=8")."""
     cfg = parse_config(edited(TRANSFORMER, "grid.teacher_sizes", [8, 16, 32, 64]))
     optima = [{"optimal_teacher_size": 24.0, "interior": True}, {"optimal_teacher_size": 40.0, "interior": True}]
-    found = [c for c in decide.candidates(cfg, [], optima, family_step=8) if c["kind"] == decide.TEACHERS]
+    found = [c for c in additions.candidates(cfg, [], optima, family_step=8) if c["kind"] == additions.TEACHERS]
     assert found and all(t % 8 == 0 and t not in (8, 16, 32, 64) for t in found[0]["teacher_sizes"])
 
 
