@@ -19,7 +19,6 @@ from simgap import findings, plots
 from simgap import fit as fit_lib
 from simgap import rows as rows_lib
 from simgap.findings import fmt
-from simgap.fit import agreement
 from simgap.fit.memo import Memo
 from simgap.fit.results import SettingFit, TableFit, ok, to_json
 from simgap.fit.verdicts import markdown_table
@@ -57,10 +56,11 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
     rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
     n_div = sum(bool(r["diverged"]) for r in rows)
     options = dataclasses.replace(cfg.fit, size_column="student_params", teacher_size_column="teacher_params")
-    error, fits, plot_paths = "", None, []
+    error, fits, plot_paths, agree_paths = "", None, [], []
     try:
         fits = fit_lib.fit_table(fit_columns(rows), options, memo=memo, eq8=eq8)
         plot_paths = plots.write_plots(fits, out)
+        agree_paths = [plots.plot_agreements(st.agreement, out) for _, st in fits.settings()]
     except fit_lib.FitInputError as e:
         error = str(e)
     settings = fits.settings() if fits else []
@@ -79,7 +79,7 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
         memo.prune()
     if timing is not None:
         timing["analysis_s"] = time.perf_counter() - t0  # fits and plots; report.md is written next
-    text = render_report(cfg, rows, fits, error, plot_paths, n_div, out, timing)
+    text = render_report(cfg, rows, fits, error, plot_paths, n_div, timing, agree_paths)
     rows_lib.atomic_write_text(out / "report.md", text)
     echo(text.split("## ", 2)[1].strip() if "## " in text else text)
     return doc
@@ -99,8 +99,10 @@ def _no_settings(rows, error: str) -> str:
             + (f": {error}" if error else "") + ".")
 
 
-def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, out: Path,
-                  timing: dict | None = None) -> str:
+def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_div, timing: dict | None = None,
+                  agree_paths=()) -> str:
+    """report.md from the typed analysis and the plots already drawn (`agree_paths`: per setting, the
+    laws_agree plot of each series); it renders fields, it computes nothing."""
     g = cfg.grid
     kinds = {k: sum(r["run_kind"] == k for r in rows) for k in rows_lib.RUN_KINDS}
     L = [f"# simgap report: {cfg.name}", "",
@@ -120,17 +122,17 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
     if not settings:
         L += [_no_settings(rows, error), ""]
     many = len(settings) > 1
-    for fam, st in settings:
-        opt = optima_rows(st)
+    for i, (fam, st) in enumerate(settings):
+        found = fits.checks(fam, st)
         if many:
             L += [f"### Setting {', '.join(f'{k} = {v}' for k, v in st.key.items())}", ""]
-        L += findings.gap(st) + [""]
-        L += findings.teacher_loss_axis(st) + findings.teacher_laws(st) + [""]
-        L += findings.law_fits(fam.supervised, st) + [""]
-        agreements = agreement.for_setting(fam.supervised, st)
-        L += findings.laws_agree(agreements, plots.plot_agreements(agreements, out)) + [""]
-        L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st) + [""]
-        L += _optima_table(opt)
+        L += findings.gap(st, found) + [""]
+        L += findings.teacher_loss_axis(st) + findings.teacher_laws(st, found) + [""]
+        L += findings.law_fits(fam.supervised, st, found) + [""]
+        paths = agree_paths[i] if i < len(agree_paths) else [None] * len(st.agreement)
+        L += findings.laws_agree(st, paths) + [""]
+        L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st, found) + [""]
+        L += _optima_table(optima_rows(st))
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
           "neighbours; its CI is a bootstrap over seeds (a seed's whole curve resampled together). The dip "
           "is loss(largest teacher) − loss(optimum), paired by seed.", "",

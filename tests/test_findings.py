@@ -14,22 +14,22 @@ FAST = FitOptions(n_boot=0, optima_boot=300, teacher_law_boot=20)
 
 def _setting(truth: sim.TeacherLawTruth):
     fit = fit_table(sim.teacher_law_table(truth, 8, np.random.default_rng(0)), FAST)
-    [(_, st)] = fit.settings()
-    return fit, st
+    [(fam, st)] = fit.settings()
+    return fit, st, fit.checks(fam, st)
 
 
 def test_gap_at_the_smallest_teacher_is_a_gap():
     # T* = 0.1·S lies below every teacher: each student is best with the smallest, worse with the rest
-    fit, st = _setting(sim.TeacherLawTruth(k=0.1, seed_sd=0.003))
+    fit, st, found = _setting(sim.TeacherLawTruth(k=0.1, seed_sd=0.003))
     holds = [a for a in fit.assumptions if a.name == "gap_exists"]
     assert holds and all(a.verdict == "holds" for a in holds)
-    text = "\n".join(findings.gap(st) + findings.conclusions(st))
+    text = "\n".join(findings.gap(st, found) + findings.conclusions(st, found))
     assert "**Capacity gap: yes.**" in text and "0 have an interior optimal teacher" in text
     assert "Do not default to the largest teacher" in text and "upper bound" in text
     assert "No capacity gap" not in text
 
 
 def test_no_gap_when_the_largest_teacher_is_best():
-    fit, st = _setting(sim.TeacherLawTruth(k=60.0, seed_sd=0.003))
-    text = "\n".join(findings.gap(st) + findings.conclusions(st))
+    fit, st, found = _setting(sim.TeacherLawTruth(k=60.0, seed_sd=0.003))
+    text = "\n".join(findings.gap(st, found) + findings.conclusions(st, found))
     assert "**Capacity gap: not shown.**" in text and "No capacity gap in this grid" in text

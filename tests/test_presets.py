@@ -19,6 +19,7 @@ shrunk run's time, and the transformer's 11 buckets are most of this module's.
 
 import dataclasses
 import json
+import re
 import tomllib
 
 import numpy as np
@@ -74,6 +75,21 @@ def shrink(raw: dict) -> dict:
     return raw
 
 
+def assert_prose_gives_the_tables_intervals(report: str) -> None:
+    """One verdict system: every verdict and interval the report's prose states for an assumption (and
+    the teacher law's slope and exponent CIs) is the one its "Law assumptions" table gives."""
+    table, prose = report.split("## Findings", 1)
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in table.splitlines() if line.startswith("| ")]
+    head = rows[0]
+    given = {(r[head.index("assumption")].strip("`"), r[head.index("CI")], r[head.index("verdict")].strip("*"))
+             for r in rows[1:]}
+    stated = re.findall(r"`(\w+)` \*\*(\w+)\*\* \(\S+ (\[[^]]*\])", prose)
+    assert all((name, ci, verdict) in given for name, verdict, ci in stated), (stated, given)
+    for law, name in (("slope 90 % CI ", "slope_pinned"), ("exponent CI ", "linear")):
+        for ci in re.findall(re.escape(law) + r"(\[[^]]*\])", prose):
+            assert any(g[0] == name and g[1] == ci for g in given), (law, ci, given)
+
+
 def _distillation_sections(fits: dict) -> list[dict]:
     """The distillation law of every setting in laws.json's "fits"."""
     return [s["distillation"] for fam in fits["families"] for s in fam["settings"]]
@@ -89,6 +105,7 @@ def test_every_shipped_preset_runs_shrunk_through_sweep_and_fit(config, tmp_path
     for name in ("results.csv", "report.md", "laws.json", "optima.csv"):
         assert (run / name).stat().st_size > 0, name
     assert "Traceback" not in (run / "report.md").read_text()
+    assert_prose_gives_the_tables_intervals((run / "report.md").read_text())
     laws = json.loads((run / "laws.json").read_text())
     assert "error" not in laws["fits"], laws["fits"]["error"]
     dist = _distillation_sections(laws["fits"])

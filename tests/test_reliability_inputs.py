@@ -196,7 +196,7 @@ def test_report_says_all_distilled_runs_diverged_not_no_distilled_runs(tmp_path)
     rows = [rows_lib.empty_row(run_kind="distilled", family="kernel", diverged=True, student_size=4,
                                teacher_size=t, seed=s) for t in (2, 4, 8) for s in (0, 1)]
     rows += [rows_lib.empty_row(run_kind="teacher", family="kernel", teacher_size=t) for t in (2, 4, 8)]
-    text = report.render_report(cfg, rows, None, "", [], 6, tmp_path)
+    text = report.render_report(cfg, rows, None, "", [], 6)
     assert "6 distilled runs, all diverged" in text and "No distilled runs" not in text
 
 

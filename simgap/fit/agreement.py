@@ -3,8 +3,8 @@
 Eq. 8 (Busbridge et al. 2025) gives the student's loss from the teacher's loss L_T only. With a
 supervised law for the teacher, L_T = L(N_T, D_T), and a protocol saying how the teacher is
 trained (D_T as a function of N_T), it becomes a curve L_S(N_T) whose argmin is the implied
-optimal teacher T*(S). This module is the fitting layer's half (the report uses it on a sweep's
-fit); simgap.plan.link adds the compute-optimal protocol, which needs the planner's allocation.
+optimal teacher T*(S). This module is the fitting layer's half (fit_table computes it for every
+setting, simgap.fit.sections.agreement_section); simgap.plan.link adds the compute-optimal protocol, which needs the planner's allocation.
 
 Protocols (`TeacherProtocol`):
 - "tokens_per_param": D_T = k·N_T (k = 20, Chinchilla's ratio, by default);
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgap import laws
-from simgap.fit.results import LawSection, SettingFit, ok
 from simgap.fit.teacher import fit_teacher_law
 from simgap.laws import DistillParams, SupervisedParams
 
@@ -196,34 +195,9 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
 
 @dataclass(frozen=True)
 class SeriesAgreement:
-    """`agreement` for one teacher-length series of a fitted setting, or why it could not be computed."""
+    """`agreement` for one teacher-length series of a fitted setting, or why it could not be computed
+    (simgap.fit.sections.agreement_section fills it in; a field of the setting's fit)."""
 
     agreement: Agreement | None
     error: str  # "" when computed
     reduced: bool  # single-budget laws: D does not enter, so the teacher's D_T is immaterial
-
-
-def for_setting(sup: LawSection, st: SettingFit) -> tuple[SeriesAgreement, ...]:
-    """Do the two laws agree on a sweep's setting? Per series of teacher length: the optimal teacher
-    size that the fitted Eq. 8 implies (teachers trained on that length, their loss from the fitted
-    supervised law) against the measured interior optima with a finite CI. Empty when either law
-    did not fit. The report computes this once; findings render it and plots draw it."""
-    if not (ok(sup) and ok(st.distillation) and ok(st.optima)):
-        return ()
-    series: dict[float, list] = {}
-    for o in st.optima.students:
-        if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
-            series.setdefault(o.teacher_budget, []).append(o)
-    reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
-    out = []
-    for pts in series.values():
-        tokens = 1.0 if reduced else pts[0].teacher_tokens
-        try:
-            a = agreement(sup.fit.raw_params, st.distillation.fit.raw_params,
-                          [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
-                          [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                          [1.0 if reduced else o.budget for o in pts], TeacherProtocol("fixed_tokens", tokens=tokens))
-            out.append(SeriesAgreement(a, "", reduced))
-        except (ValueError, ArithmeticError) as e:
-            out.append(SeriesAgreement(None, str(e), reduced))
-    return tuple(out)

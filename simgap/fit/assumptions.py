@@ -21,7 +21,7 @@ import numpy as np
 from simgap.config import FitOptions
 from simgap.fit.objectives import LOG_FLOOR
 from simgap.fit.results import LawSection, OptimaSection, ok
-from simgap.fit.teacher import _wls
+from simgap.fit.teacher import TeacherLawFit, wls
 from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, undecided
 from simgap.intervals import expanded_level, percentile_interval
 from simgap.optima import refine_log_quadratic, seed_curves
@@ -75,12 +75,12 @@ class _SeedBoot:
 def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slope of y on x along the last axis (y may hold replicates in rows)."""
     x = np.broadcast_to(x, y.shape)
-    return _wls(x, y, np.ones_like(y))[0]
+    return wls(x, y, np.ones_like(y))[0]
 
 
-def _series_label(b, tb, many_b: bool, many_tb: bool) -> str:
-    parts = ([f"budget {b:g}"] if many_b and b is not None else []) + (
-        [f"teacher budget {tb:g}"] if many_tb and tb is not None else [])
+def _series_label(b: float, tb: float, many_b: bool, many_tb: bool) -> str:
+    parts = ([f"budget {b:g}"] if many_b and not math.isnan(b) else []) + (
+        [f"teacher budget {tb:g}"] if many_tb and not math.isnan(tb) else [])
     return ", ".join(parts)
 
 
@@ -94,8 +94,9 @@ def gap_checks(optima: OptimaSection, opt: FitOptions, where: str) -> list[Assum
     out = []
     for o, tb in zip(optima.per_student, tbs):
         label = ", ".join(filter(None, [f"student {o.student_size:g}",
-                                        _series_label(_key(o.budget), _key(tb), many_b, optima.teacher_budget_kind is not None)]))
-        kw = dict(effect="dip: loss(largest teacher) − loss(optimum), nats, paired by seed", subject=label, where=where)
+                                        _series_label(o.budget, tb, many_b, optima.teacher_budget_kind is not None)]))
+        kw = dict(effect="dip: loss(largest teacher) − loss(optimum), nats, paired by seed", subject=label, where=where,
+                  student=o.student_size, budget=o.budget, teacher_budget=tb)
         lo, hi = o.dip_ci
         if not (math.isfinite(lo) and math.isfinite(hi)):
             out.append(undecided("gap_exists", "≥ 2 seeds (a CI for the dip)", o.dip_depth, o.dip_ci, tol, **kw))
@@ -113,40 +114,74 @@ def gap_checks(optima: OptimaSection, opt: FitOptions, where: str) -> list[Assum
     return out
 
 
-def teacher_law_checks(runs: SettingRuns, opt: FitOptions, where: str) -> list[Assumption]:
-    """linear and slope_pinned per series (student budget × teacher length), and
-    ratio_independent_of_budget between series, from seed-resampled optima on the teacher-size axis."""
+@dataclass(frozen=True)
+class SeriesOptima:
+    """One series' (student budget × teachers' length) students on the teacher-size axis, located on
+    the seed-mean curve and on every seed resample (the same draws for every student): the one seed
+    bootstrap that the teacher laws' CIs and the ratio checks read."""
+
+    budget: float  # NaN: optima not split by budget
+    teacher_budget: float  # NaN: teachers of one training length
+    found: dict  # student size -> (log optimum, its replicates, interior); students with ≥ 3 teachers
+    level: float  # the percentile level of a `ci` interval from these seeds (NaN: one seed)
+    n_seeds: int
+
+    def is_series(self, budget: float, teacher_budget: float) -> bool:
+        same = lambda a, b: a == b or (math.isnan(a) and math.isnan(b))  # noqa: E731
+        return same(self.budget, budget) and same(self.teacher_budget, teacher_budget)
+
+    def interior(self) -> dict:
+        return {s: v for s, v in self.found.items() if v[2]}
+
+    def replicates(self, students) -> np.ndarray | None:
+        """Replicates × students of T* (NaN where a resample misses a student); None with one seed
+        or a student this series did not locate."""
+        if math.isnan(self.level) or any(s not in self.found for s in students):
+            return None
+        return np.exp(_common_replicates([self.found[s][1] for s in students]))
+
+    def interval(self, samples) -> tuple[float, float]:
+        return (math.nan, math.nan) if math.isnan(self.level) else percentile_interval(samples, self.level)
+
+
+def seed_optima(runs: SettingRuns, opt: FitOptions) -> list[SeriesOptima]:
+    """Every series' students relocated on one seed resample of the whole setting (series sorted by key)."""
     boot = _SeedBoot(runs.seed, opt.optima_boot, opt.ci, opt.seed)
-    n_seeds = len(boot.seeds)
     keys = sorted({(_key(b), _key(t)) for b, t in zip(runs.budget, runs.teacher_budget)},
                   key=lambda k: tuple(-1 if v is None else v for v in k))
-    many_b, many_tb = len({k[0] for k in keys}) > 1, len({k[1] for k in keys}) > 1
-    series = {}
+    out = []
     for b, tb in keys:
         m = (np.isnan(runs.budget) if b is None else runs.budget == b) & (
             np.isnan(runs.teacher_budget) if tb is None else runs.teacher_budget == tb)
         found = {s: boot.optimum(runs.teacher[m & (runs.student == s)], runs.loss[m & (runs.student == s)],
                                  runs.seed[m & (runs.student == s)]) for s in np.unique(runs.student[m])}
-        series[(b, tb)] = {s: v for s, v in found.items() if v is not None and v[2]}
+        out.append(SeriesOptima(math.nan if b is None else b, math.nan if tb is None else tb,
+                                {s: v for s, v in found.items() if v is not None}, boot.level, len(boot.seeds)))
+    return out
+
+
+def teacher_law_checks(series: list[SeriesOptima], teacher_laws, opt: FitOptions, where: str) -> list[Assumption]:
+    """linear (the power law's exponent) and slope_pinned (the linear law's slope) per series, read
+    from the series' fitted teacher laws (`TeacherLawSection`s, whose CIs are this seed bootstrap),
+    and ratio_independent_of_budget between series."""
+    many_b = len({_key(s.budget) for s in series}) > 1
+    many_tb = len({_key(s.teacher_budget) for s in series}) > 1
     out = []
-    for (b, tb), found in series.items():
-        kw = dict(subject=_series_label(b, tb, many_b, many_tb), where=where)
-        if len(found) < 3:
-            need = (f"≥ 3 students with an interior optimal teacher (got {len(found)}): teachers on both "
+    for sr in series:
+        kw = dict(subject=_series_label(sr.budget, sr.teacher_budget, many_b, many_tb), where=where,
+                  budget=sr.budget, teacher_budget=sr.teacher_budget)
+        tl = next((t for t in teacher_laws if sr.is_series(t.budget, t.teacher_budget)), None)
+        lin, pw = (tl.linear, tl.loglog) if tl is not None else (None, None)
+        if not (isinstance(lin, TeacherLawFit) and isinstance(pw, TeacherLawFit)):
+            need = (f"≥ 3 students with an interior optimal teacher (got {len(sr.interior())}): teachers on both "
                     "sides of each student's optimum, or more students")
             out += [undecided("linear", need, tolerance=opt.tolerance("linear"), **kw),
                     undecided("slope_pinned", need, tolerance=opt.tolerance("slope_pinned"), **kw)]
             continue
-        S = np.array(sorted(found))
-        point = np.array([found[s][0] for s in S])
-        reps = _common_replicates([found[s][1] for s in S])
-        p, p_boot = float(_slope(np.log(S), point)), _slope(np.log(S), reps)
-        out.append(equivalence("linear", p, boot.interval(p_boot), 1.0, opt.tolerance("linear"), n_seeds,
+        out.append(equivalence("linear", pw.slope, pw.slope_ci, 1.0, opt.tolerance("linear"), sr.n_seeds,
                                effect="exponent p of T* ∝ S^p (1: proportional)", **kw))
-        k, k_boot = float(_slope(S, np.exp(point))), _slope(S, np.exp(reps))
-        out.append(_pinned(k, boot.interval(k_boot), opt.tolerance("slope_pinned"), n_seeds, **kw))
-    out += _ratio_checks(series, boot, opt, where, many_b, many_tb)
-    return out
+        out.append(_pinned(lin.slope, lin.slope_ci, opt.tolerance("slope_pinned"), sr.n_seeds, **kw))
+    return out + _ratio_checks(series, opt, where, many_b, many_tb)
 
 
 def _common_replicates(reps: list[np.ndarray]) -> np.ndarray:
@@ -167,27 +202,30 @@ def _pinned(k: float, ci, tol: float, n_seeds: int, **kw) -> Assumption:
                       f"CI half-width {rel:.0%} of the slope (≤ {tol:.0%} wanted): {more_data(rel, tol, n_seeds)}", **kw)
 
 
-def _ratio_checks(series: dict, boot: _SeedBoot, opt: FitOptions, where: str, many_b: bool, many_tb: bool):
+def _ratio_checks(series: list[SeriesOptima], opt: FitOptions, where: str, many_b: bool, many_tb: bool):
     tol = opt.tolerance("ratio_independent_of_budget")
     effect = "T*/S of this series over the reference's, geometric mean over common students (1: the same)"
     if len(series) < 2:
         return [undecided("ratio_independent_of_budget",
                           "a second student budget or teacher training length (one series: nothing to compare)",
                           tolerance=tol, effect=effect, where=where)]
-    (ref_key, ref), out = next(iter(series.items())), []
-    for key, found in list(series.items())[1:]:
-        subject = f"{_series_label(*key, many_b, many_tb)} vs {_series_label(*ref_key, many_b, many_tb)}"
-        common = sorted(set(found) & set(ref))
+    ref, out = series[0], []
+    label = lambda s: _series_label(s.budget, s.teacher_budget, many_b, many_tb)  # noqa: E731
+    for sr in series[1:]:
+        kw = dict(effect=effect, subject=f"{label(sr)} vs {label(ref)}", where=where, budget=sr.budget,
+                  teacher_budget=sr.teacher_budget, reference=(ref.budget, ref.teacher_budget))
+        found, base = sr.interior(), ref.interior()
+        common = sorted(set(found) & set(base))
         if not common:
             out.append(undecided("ratio_independent_of_budget", "students with interior optima in both series",
-                                 tolerance=tol, effect=effect, subject=subject, where=where))
+                                 tolerance=tol, **kw))
             continue
-        d = np.mean([found[s][0] - ref[s][0] for s in common])
-        reps = _common_replicates([found[s][1] for s in common] + [ref[s][1] for s in common])
+        d = np.mean([found[s][0] - base[s][0] for s in common])
+        reps = _common_replicates([found[s][1] for s in common] + [base[s][1] for s in common])
         k = len(common)
         d_boot = (reps[:, :k] - reps[:, k:]).mean(axis=1)
-        out.append(equivalence("ratio_independent_of_budget", math.exp(d), tuple(np.exp(boot.interval(d_boot))),
-                               1.0, tol, len(boot.seeds), effect=effect, subject=subject, where=where))
+        out.append(equivalence("ratio_independent_of_budget", math.exp(d), tuple(np.exp(sr.interval(d_boot))),
+                               1.0, tol, sr.n_seeds, **kw))
     return out
 
 
@@ -220,7 +258,8 @@ def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOp
             if v is not None and v[2]:
                 found[s] = v
                 lsup[s] = float(supervised_loss(s, runs.student_tokens[r][0]))
-        kw = dict(effect=effect, subject=f"budget {b:g}" if many_b and b is not None else "", where=where)
+        kw = dict(effect=effect, subject=f"budget {b:g}" if many_b and b is not None else "", where=where,
+                  budget=math.nan if b is None else b)
         if len(found) < 3:
             out.append(undecided("break_at_fixed_ratio", f"≥ 3 students whose best teacher by L_T is interior (got "
                                  f"{len(found)}): teachers stronger and weaker than each student's optimum",

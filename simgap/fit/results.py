@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simgap.config import FitOptions
+from simgap.fit.agreement import SeriesAgreement
 from simgap.fit.resample import Bootstrap, Extrapolation
 from simgap.fit.solver import LawFit
 from simgap.fit.teacher import TeacherLawFit
@@ -200,6 +201,7 @@ class SettingFit:
     optima: OptimaSection | Skipped | None = None  # None: the table has no teacher sizes
     teacher_law: tuple[TeacherLawSection, ...] = ()
     distillation: LawSection | Skipped | None = None  # None: the table has no teacher losses
+    agreement: tuple[SeriesAgreement, ...] = ()  # Eq. 8's implied T* against the optima, per teacher length
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,11 @@ class TableFit:
     def settings(self):
         """(family, setting) for every setting of every family: nothing is reported only for the first."""
         return [(fam, st) for fam in self.families for st in fam.settings]
+
+    def checks(self, fam: FamilyFit, st: SettingFit) -> tuple[Assumption, ...]:
+        """The assumptions tested on one setting's rows (matched by their keys, not their labels)."""
+        key = tuple(st.key.items())
+        return tuple(a for a in self.assumptions if a.family == fam.family and a.setting == key and a.law != "supervised")
 
 
 def from_json(cls, doc):

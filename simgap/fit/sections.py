@@ -6,15 +6,17 @@ Each returns a typed section (simgap.fit.results) or `Skipped` with the reason: 
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
+from simgap.fit.agreement import SeriesAgreement, TeacherProtocol, agreement
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
 from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
-from simgap.fit.results import LawSection, Misfit, Skipped, StudentCheck, TeacherLawSection
+from simgap.fit.results import LawSection, Misfit, OptimaSection, Skipped, StudentCheck, TeacherLawSection, ok
 from simgap.fit.solver import LawFit, fit_distillation, fit_supervised
 from simgap.fit.teacher import fit_teacher_law
 from simgap.intervals import z_of
@@ -103,8 +105,9 @@ def _students_for_checks(N: np.ndarray, D: np.ndarray, k: int) -> list[tuple[flo
 
 
 def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt: FitOptions,
-                        teacher_budget: float = float("nan")) -> TeacherLawSection:
-    """Linear and power teacher laws over one budget series' optima (edge optima excluded)."""
+                        teacher_budget: float = float("nan"), seeds=None) -> TeacherLawSection:
+    """Linear and power teacher laws over one budget series' optima (edge optima excluded), with CIs
+    from `seeds` (the series' `SeriesOptima`: the optima's seed bootstrap; None: no CI)."""
     S = np.array([o.student_size for o in optima])
     T = np.array([o.optimal_teacher for o in optima])
     edge = np.array([not o.interior for o in optima])
@@ -114,7 +117,35 @@ def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt
         sigma = (hi - lo) / (2 * z_of(opt.ci))
         if not np.all(np.isfinite(sigma) & (sigma > 0)):
             sigma = None
+    reps = None if seeds is None else seeds.replicates(S.tolist())
+    level = None if reps is None else seeds.level
     fits = {form: guarded(lambda form=form: fit_teacher_law(
-        S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, n_boot=opt.teacher_law_boot,
-        ci=opt.ci, seed=opt.seed)) for form in ("linear", "loglog")}
+        S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, replicates=reps, level=level,
+        ci=opt.ci)) for form in ("linear", "loglog")}
     return TeacherLawSection(budget, fits["linear"], fits["loglog"], teacher_budget)
+
+
+def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | Skipped | None
+                      ) -> tuple[SeriesAgreement, ...]:
+    """Do the two laws agree on a setting? Per series of teacher length: the optimal teacher size that
+    the fitted Eq. 8 implies (teachers trained on that length, their loss from the fitted supervised
+    law) against the measured interior optima with a finite CI. Empty when either law did not fit."""
+    if not (ok(sup) and ok(dist) and ok(optima)):
+        return ()
+    series: dict[float, list] = {}
+    for o in optima.students:
+        if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
+            series.setdefault(o.teacher_budget, []).append(o)
+    reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
+    out = []
+    for pts in series.values():
+        tokens = 1.0 if reduced else pts[0].teacher_tokens
+        try:
+            a = agreement(sup.fit.raw_params, dist.fit.raw_params,
+                          [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
+                          [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
+                          [1.0 if reduced else o.budget for o in pts], TeacherProtocol("fixed_tokens", tokens=tokens))
+            out.append(SeriesAgreement(a, "", reduced))
+        except (ValueError, ArithmeticError) as e:
+            out.append(SeriesAgreement(None, str(e), reduced))
+    return tuple(out)

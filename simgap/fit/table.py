@@ -24,7 +24,8 @@ import numpy as np
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit import checks, grouping
-from simgap.fit.assumptions import SettingRuns, break_checks, gap_checks, supervised_checks, teacher_law_checks
+from simgap.fit.assumptions import (SeriesOptima, SettingRuns, break_checks, gap_checks, seed_optima,
+                                    supervised_checks, teacher_law_checks)
 from simgap.fit.eq8_assumptions import eq8_checks
 from simgap.fit.inputs import FitInputError
 from simgap.fit.memo import Memo
@@ -32,7 +33,7 @@ from simgap.fit.reader import as_columns
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
-from simgap.fit.sections import distillation_section, supervised_section, teacher_law_section
+from simgap.fit.sections import agreement_section, distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
 from simgap.optima import teacher_optima, teacher_optima_on_two_axes
 
@@ -109,9 +110,9 @@ def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tu
 
 
 def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize_c: str, tok_c: str | None,
-            opt: FitOptions):
-    """Per-student optima (and their teacher laws) of one setting's distilled rows: on the teacher-size
-    axis for each teacher budget (training length), and on the teacher-loss axis over all teachers."""
+            opt: FitOptions, seeds: list[SeriesOptima]):
+    """Per-student optima (and their teacher laws, CIs from `seeds`) of one setting's distilled rows: on
+    the teacher-size axis for each teacher budget (training length), and on the teacher-loss axis over all teachers."""
     S = _require_rows(cols, size_c, m)
     LS = _require_rows(cols, "student_loss", m)
     seed = cols["seed"][m].astype(float) if "seed" in cols else np.zeros(int(m.sum()))
@@ -143,8 +144,9 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
             if with_knob:  # a knob not one-to-one with the sizes is located on its own
                 by_knob += ek if ek is not None else on(*knob, t)[0]
             budgets = sorted({x.budget for x in e}, key=lambda b: (math.isnan(b), b))
-            laws_ += [teacher_law_section(b, [x for x in e if x.budget == b or (math.isnan(b) and math.isnan(x.budget))],
-                                          opt, teacher_budget=t) for b in budgets]
+            laws_ += [teacher_law_section(b, [x for x in e if _same(x.budget, b)], opt, teacher_budget=t,
+                                          seeds=next((sr for sr in seeds if sr.is_series(b, t)), None))
+                      for b in budgets]
     except FitInputError:
         raise
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
@@ -253,41 +255,62 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
                       str(table) if isinstance(table, (str, os.PathLike)) else None, n_dup)
     families, assumptions = [], []
     for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
-        first = len(assumptions)
-        sm = fam_mask & sup_mask
-        if can_sup and sm.any():
-            N = _require_rows(cols, size_c, sm)
-            D = _require_rows(cols, tok_c, sm) if tok_c else np.ones(int(sm.sum()))
-            sup = call("supervised", supervised_section, N, D, _require_rows(cols, loss_c, sm), opt)
-        else:
-            sup = Skipped("no supervised rows with a loss column")
-        settings = []
-        for key, m in _group_keys(cols, fam_mask & dist_mask, SETTING_COLUMNS):
-            optima, teacher_laws = _optima(cols, m, sm if can_sup else None, size_c, tsize_c, tok_c, opt) if can_optima else (None, ())
-            dist = None
-            if can_dist and not eq8:
-                dist = Skipped("Eq. 8 is not fitted in this analysis (a --until-decided round whose targets "
-                               "do not need it; the final analysis fits it)")
-            elif can_dist and np.isfinite(_num(cols, "teacher_loss")[m]).any():
-                N = _require_rows(cols, size_c, m)
-                D = _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum()))
-                dist = call("distillation", distillation_section, N, D, _require_rows(cols, "teacher_loss", m),
-                            _require_rows(cols, "student_loss", m), sup, opt)
-            settings.append(SettingFit(key, int(m.sum()), optima, teacher_laws, dist))
-            where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
-            runs = _setting_runs(cols, m, size_c, tsize_c, tok_c, opt.teacher_series_column) if tsize_c in cols else None
-            if dist is not None and runs is not None:
-                assumptions += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where) if eq8 else []
-            if ok(optima):
-                sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
-                assumptions += gap_checks(optima, opt, where) + teacher_law_checks(runs, opt, where) + \
-                    break_checks(runs, sup_loss, opt, where)
-        assumptions[first:first] = supervised_checks(sup, _irreducible(cols, sm), opt, fam_key.get("family", ""))
-        families.append(FamilyFit(fam_key.get("family", ""), sup, tuple(settings)))
+        fam, found = _fit_family(cols, fam_key, fam_mask & sup_mask, fam_mask & dist_mask, tok_c, opt, call, eq8)
+        families.append(fam)
+        assumptions += found
     if len({a.where for a in assumptions if a.law != "supervised"}) <= 1 and len(families) <= 1:
         assumptions = [dataclasses.replace(a, where="") for a in assumptions]  # one family and setting: say nothing
     result = TableFit(info, opt, tuple(families), assumptions=tuple(assumptions))
     return dataclasses.replace(result, warnings=tuple(warnings + _bad_fit_warnings(result)))
+
+
+def _fit_family(cols, fam_key: dict, sm, dm, tok_c: str | None, opt: FitOptions, call, eq8: bool):
+    """One family's supervised law (rows `sm`) and every distilled setting (rows `dm`), with their
+    assumptions (the supervised law's first), each keyed by its family and setting."""
+    family, loss_c = fam_key.get("family", ""), _first(cols, SUPERVISED_LOSS_COLUMNS)
+    if loss_c is not None and sm.any():
+        N = _require_rows(cols, opt.size_column, sm)
+        D = _require_rows(cols, tok_c, sm) if tok_c else np.ones(int(sm.sum()))
+        sup = call("supervised", supervised_section, N, D, _require_rows(cols, loss_c, sm), opt)
+    else:
+        sup = Skipped("no supervised rows with a loss column")
+    settings, found = [], [dataclasses.replace(a, family=family)
+                           for a in supervised_checks(sup, _irreducible(cols, sm), opt, family)]
+    for key, m in _group_keys(cols, dm, SETTING_COLUMNS):
+        where = ", ".join(f"{k} = {v}" for k, v in {**fam_key, **key}.items())
+        st, checks_ = _fit_setting(cols, key, m, sm if loss_c is not None else None, sup, tok_c, opt, call, eq8, where)
+        settings.append(st)
+        found += [dataclasses.replace(a, family=family, setting=tuple(key.items())) for a in checks_]
+    return FamilyFit(family, sup, tuple(settings)), found
+
+
+def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8: bool, where: str):
+    """One setting's distilled rows: optima and teacher laws, Eq. 8, the two laws' agreement, and the
+    assumptions tested on them."""
+    size_c, tsize_c = opt.size_column, opt.teacher_size_column
+    with_optima = tsize_c in cols and "student_loss" in cols
+    with_eq8 = "teacher_loss" in cols and "student_loss" in cols
+    runs = _setting_runs(cols, m, size_c, tsize_c, tok_c, opt.teacher_series_column) if tsize_c in cols else None
+    seeds = seed_optima(runs, opt) if with_optima else []
+    optima, teacher_laws = _optima(cols, m, sm, size_c, tsize_c, tok_c, opt, seeds) if with_optima else (None, ())
+    dist = None
+    if with_eq8 and not eq8:
+        dist = Skipped("Eq. 8 is not fitted in this analysis (a --until-decided round whose targets "
+                       "do not need it; the final analysis fits it)")
+    elif with_eq8 and np.isfinite(_num(cols, "teacher_loss")[m]).any():
+        N = _require_rows(cols, size_c, m)
+        D = _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum()))
+        dist = call("distillation", distillation_section, N, D, _require_rows(cols, "teacher_loss", m),
+                    _require_rows(cols, "student_loss", m), sup, opt)
+    found = []
+    if dist is not None and runs is not None:
+        found += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where) if eq8 else []
+    if ok(optima):
+        sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
+        found += gap_checks(optima, opt, where) + teacher_law_checks(seeds, teacher_laws, opt, where) + \
+            break_checks(runs, sup_loss, opt, where)
+    st = SettingFit(key, int(m.sum()), optima, teacher_laws, dist, agreement_section(sup, dist, optima))
+    return st, found
 
 
 def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None,

@@ -3,7 +3,10 @@
 Linear: T* = slope·S + intercept (their fit on GPT-2/Pythia pilots: T* = 2.498·S − 11.498, sizes in
 millions of parameters, R² = 0.9957). Power ("loglog"): log T* = slope·log S + intercept, i.e.
 T* = exp(intercept)·S^slope, since a synthetic family need not be linear. Optima at the edge of the
-teacher grid are only bounds and are excluded by default. CIs: percentile bootstrap over points.
+teacher grid are only bounds and are excluded by default. CIs: from the optima's seed bootstrap
+(`replicates`: the same seed resamples for every student, simgap.fit.assumptions.seed_optima), as
+every teacher-law CI simgap reports; a table of optima without seeds can ask for a percentile
+bootstrap over points (`n_boot`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class TeacherLawFit:
     n_points: int
     n_excluded_edge: int
     weighted: bool
+    ci_over: str = "seeds"  # what the CIs resample: "seeds" (the optima's seed bootstrap), "points" or "none"
 
     def __call__(self, S) -> np.ndarray:
         S = np.asarray(S, float)
@@ -46,7 +50,7 @@ class TeacherLawFit:
         return d
 
 
-def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least-squares slope and intercept along the last axis (vectorised over replicates)."""
     sw = w.sum(-1)
     xm, ym = (w * x).sum(-1) / sw, (w * y).sum(-1) / sw
@@ -58,11 +62,13 @@ def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def fit_teacher_law(
     student_size, optimal_teacher, *, form: str = "linear", sigma=None, edge=None, exclude_edge: bool = True,
-    n_boot: int = 2000, ci: float = 0.9, seed: int = 0,
+    replicates=None, level: float | None = None, n_boot: int = 0, ci: float = 0.9, seed: int = 0,
 ) -> TeacherLawFit:
     """Least squares T* on S (Zhang et al.); `sigma` (per-point s.d. of T*, e.g. from a bootstrap CI)
     gives weights 1/σ²; points with edge=True (optimum at the edge of the teacher grid, so only a
-    bound) are dropped unless exclude_edge=False. CIs: percentile bootstrap over points."""
+    bound) are dropped unless exclude_edge=False. CIs: the law refitted to each row of `replicates`
+    (resamples × points of T*, e.g. over seeds; percentile interval at `level`, default `ci`), else
+    a percentile bootstrap over points when n_boot > 0, else none (NaN)."""
     if form not in ("linear", "loglog"):
         raise FitInputError(f"teacher law form must be 'linear' or 'loglog', got {form!r}")
     S, T = column(student_size, "student_size"), column(optimal_teacher, "optimal_teacher")
@@ -79,12 +85,22 @@ def fit_teacher_law(
     x, y = (S, T) if form == "linear" else (np.log(S), np.log(T))
     if form == "loglog" and sigma is not None:
         w = w * T**2  # delta method: var(log T) ≈ σ²/T²
-    slope, intercept = _wls(x, y, w)
+    slope, intercept = wls(x, y, w)
     resid = y - (slope * x + intercept)
     ym = (w * y).sum() / w.sum()
     r2 = float(1 - (w * resid**2).sum() / (w * (y - ym) ** 2).sum())
-    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
-    bs, bi = _wls(x[idx], y[idx], w[idx])
-    return TeacherLawFit(form, float(slope), float(intercept), percentile_interval(bs, ci),
-                         percentile_interval(bi, ci), ci, r2,
-                         tuple(map(float, resid)), len(x), n_excl, sigma is not None)
+    bs = bi = np.array([])
+    over = "none"
+    if replicates is not None:
+        reps = np.asarray(replicates, float)[:, keep]
+        reps = reps if form == "linear" else np.log(reps)
+        bs, bi = wls(np.broadcast_to(x, reps.shape), reps, np.broadcast_to(w, reps.shape))
+        over = "seeds"
+    elif n_boot > 0:
+        idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+        bs, bi = wls(x[idx], y[idx], w[idx])
+        over = "points"
+    lvl = ci if level is None else level
+    return TeacherLawFit(form, float(slope), float(intercept), percentile_interval(bs, lvl),
+                         percentile_interval(bi, lvl), ci, r2,
+                         tuple(map(float, resid)), len(x), n_excl, sigma is not None, over)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from simgap.config import ASSUMPTION_TOLERANCES
 
+NAN = math.nan
+
 VERDICTS = ("holds", "fails", "undecided")
 
 # name -> (law, question). Scripts and tests rely on these names.
@@ -48,13 +50,30 @@ class Assumption:
     verdict: str  # one of VERDICTS
     needs: str = ""  # what would decide an undecided verdict (or why a decided one says little)
     effect: str = ""  # what `estimate` measures, with its unit
-    subject: str = ""  # e.g. "student 16", "teacher budget 1.5e6 vs 3.8e5"
-    where: str = ""  # family and setting, when the table has several
+    subject: str = ""  # label for people, made from the keys below: "student 16", "teacher budget 1.5e6 vs 3.8e5"
+    where: str = ""  # label for people: family and setting, when the table has several
+    # What it was tested on, as data (nothing parses the labels above; NaN: not split by it):
+    family: str = ""
+    setting: tuple[tuple[str, object], ...] = ()  # the distilled setting's (column, value) pairs
+    student: float = NAN  # the student size (gap_exists)
+    budget: float = NAN  # the student-budget series
+    teacher_budget: float = NAN  # the teachers' training-length series
+    reference: tuple[float, float] | None = None  # ratio_independent_of_budget: the compared-to (budget, teacher_budget)
+
+    def about(self, name: str, *, family: str | None = None, setting=None, **keys: float) -> bool:
+        """Is this the `name` check of this family, setting and series/student (NaN matches NaN)?"""
+        same = lambda a, b: a == b or (math.isnan(a) and math.isnan(b))  # noqa: E731
+        return (self.name == name and (family is None or self.family == family)
+                and (setting is None or self.setting == tuple(setting))
+                and all(same(getattr(self, k), float(v)) for k, v in keys.items()))
 
     def to_json(self) -> dict:
         return {"law": self.law, "name": self.name, "question": self.question, "estimate": self.estimate,
                 "ci": list(self.ci), "tolerance": self.tolerance, "verdict": self.verdict, "needs": self.needs,
-                "effect": self.effect, "subject": self.subject, "where": self.where}
+                "effect": self.effect, "subject": self.subject, "where": self.where, "family": self.family,
+                "setting": dict(self.setting), "student": self.student, "budget": self.budget,
+                "teacher_budget": self.teacher_budget,
+                "reference": None if self.reference is None else dict(zip(("budget", "teacher_budget"), self.reference))}
 
 
 def assumption(name: str, estimate: float, ci, tolerance: float, verdict: str, needs: str = "", **kw) -> Assumption:
@@ -100,8 +119,16 @@ def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, 
                       f"a CI half-width ≤ {target:.3g} (now {half:.3g}): {more_data(half, target, n_units, unit)}", **kw)
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
+    """A number as every verdict and interval is printed (report table, findings, fit summary)."""
     return "n/a" if not math.isfinite(x) else f"{x:.3g}"
+
+
+def interval(x) -> str:
+    """An Assumption's CI, or a (lo, hi) pair, as "[lo, hi]": one format, so that a quantity's
+    interval reads the same in the report's prose and in its assumption table."""
+    lo, hi = x.ci if isinstance(x, Assumption) else x
+    return f"[{num(lo)}, {num(hi)}]"
 
 
 def markdown_table(found: tuple[Assumption, ...] | list[Assumption]) -> list[str]:
@@ -114,7 +141,7 @@ def markdown_table(found: tuple[Assumption, ...] | list[Assumption]) -> list[str
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for a in found:
         rows.append(f"| {a.law} | `{a.name}` | {a.subject or '–'} |" + (f" {a.where or '–'} |" if where else "")
-                    + f" {_num(a.estimate)} | [{_num(a.ci[0])}, {_num(a.ci[1])}] | {_num(a.tolerance)} | "
+                    + f" {num(a.estimate)} | {interval(a)} | {num(a.tolerance)} | "
                     f"**{a.verdict}** | {a.needs or '–'} |")
     return rows
 
@@ -123,10 +150,10 @@ def summary_lines(found) -> list[str]:
     """simgap.fit's summary: one line per tested assumption."""
     out = []
     for a in found:
-        ci = f" [{_num(a.ci[0])}, {_num(a.ci[1])}]" if math.isfinite(a.ci[0]) else ""
+        ci = f" {interval(a)}" if math.isfinite(a.ci[0]) else ""
         out.append(f"  {a.verdict.upper():9s} {a.name}" + (f" ({a.subject})" if a.subject else "")
                    + (f" [{a.where}]" if a.where else "")
-                   + f": {_num(a.estimate)}{ci}, tolerance {_num(a.tolerance)}" + (f"; needs {a.needs}" if a.needs else ""))
+                   + f": {num(a.estimate)}{ci}, tolerance {num(a.tolerance)}" + (f"; needs {a.needs}" if a.needs else ""))
     return out
 
 

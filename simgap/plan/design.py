@@ -28,7 +28,7 @@ import numpy as np
 from scipy import interpolate
 
 from simgap.fit import checks
-from simgap.fit.teacher import _wls  # the one weighted least squares (vectorised over replicates)
+from simgap.fit.teacher import wls  # the one weighted least squares (vectorised over replicates)
 from simgap.intervals import percentile_interval
 from simgap.optima import refine_log_quadratic
 from simgap.plan import link
@@ -135,7 +135,7 @@ def estimate(students, teachers, mean_curves, target: float) -> dict:
     T, w = np.stack(opt, 1), np.stack(inner, 1).astype(float)
     x = np.asarray(students, float)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope, intercept = _wls(x, T, w)  # OLS on the interior optima (weights 0/1), one per replicate
+        slope, intercept = wls(x, T, w)  # OLS on the interior optima (weights 0/1), one per replicate
     slope = np.where(w.sum(1) >= 2, slope, np.nan)
     return {"optima": T, "interior": w.astype(bool), "slope": slope, "intercept": intercept,
             "target": slope * target + intercept}
