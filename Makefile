@@ -22,5 +22,8 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+fit-demo: $(STAMP)  # a table from the papers' reference laws, fitted by `python -m simgap.fit`
+	$(PY) experiments/fit_demo.py
+
 clean:
 	rm -rf $(VENV) runs

@@ -97,7 +97,6 @@ class FitOptions:
     n_top: int | None = None  # None: each fitter's default (supervised 10 + 6, distillation 5 + 3)
     n_random: int | None = None
     optima_boot: int = 1000  # seed-bootstrap replicates per student optimum
-    teacher_law_boot: int = 2000  # point-bootstrap replicates of a teacher law
     exclude_edge: bool = True
     weighted_teacher_law: bool = False  # weights 1/σ² from the optima's CIs
     max_check_students: int = 3

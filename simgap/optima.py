@@ -73,16 +73,6 @@ def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarr
     return refined, i
 
 
-def optimum_for_curves(
-    teacher_sizes: np.ndarray, losses_SxT: np.ndarray, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0,
-    student_size: float = math.nan, budget: float = math.nan,
-) -> TeacherOptimumEstimate:
-    """One student: rows = seeds, columns = teacher sizes (ascending; NaN where a run is missing)."""
-    L = np.asarray(losses_SxT, float)
-    return _estimate(np.log(np.asarray(teacher_sizes, float)), L, _bootstrap(L, n_boot, seed), ci, student_size,
-                     budget)
-
-
 def _bootstrap(L: np.ndarray, n_boot: int, seed: int):
     """Seed-resampled mean curves and dips (n_boot × teachers), or None without ≥ 2 seeds. The
     expensive part of an optimum, independent of the axis the teachers are placed on."""

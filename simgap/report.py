@@ -40,6 +40,13 @@ def fit_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     return cols
 
 
+def fit_rows(cfg, rows: list[dict], memo: Memo | None = None, eq8: bool = True) -> TableFit:
+    """The sweep's one analysis of its rows: fit_table on results.csv's columns, sizes in parameters
+    (raises FitInputError when nothing can be fitted)."""
+    options = dataclasses.replace(cfg.fit, size_column="student_params", teacher_size_column="teacher_params")
+    return fit_lib.fit_table(fit_columns(rows_lib.with_supervised_loss(rows)), options, memo=memo, eq8=eq8)
+
+
 def optima_rows(setting: SettingFit) -> list[dict]:
     """One row per (student, budget) of a setting: the optimum in parameters and in the capacity knob."""
     return [s.row() for s in setting.optima.students] if ok(setting.optima) else []
@@ -55,10 +62,9 @@ def analyze(cfg, rows: list[dict], out: Path, echo=print, timing: dict | None = 
     memo = Memo(out / CACHE)
     rows = rows_lib.with_supervised_loss(rows)  # results.csv already has it; rows from elsewhere may not
     n_div = sum(bool(r["diverged"]) for r in rows)
-    options = dataclasses.replace(cfg.fit, size_column="student_params", teacher_size_column="teacher_params")
     error, fits, plot_paths, agree_paths = "", None, [], []
     try:
-        fits = fit_lib.fit_table(fit_columns(rows), options, memo=memo, eq8=eq8)
+        fits = fit_rows(cfg, rows, memo, eq8)
         plot_paths = plots.write_plots(fits, out)
         agree_paths = [plots.plot_agreements(st.agreement, out) for _, st in fits.settings()]
     except fit_lib.FitInputError as e:

@@ -18,7 +18,7 @@ from simgap.fit.assumptions import break_checks, supervised_checks
 from simgap.fit.table import _setting_runs, fit_table
 from simgap.fit.verdicts import QUESTIONS, equivalence
 
-FAST = FitOptions(n_boot=0, optima_boot=300, teacher_law_boot=20)
+FAST = FitOptions(n_boot=0, optima_boot=300)
 N_TABLES = 100  # the slow calibrations; CI runs the same tests on N_FAST tables
 N_FAST = 20
 SIZES = [pytest.param(N_FAST, id="fast"), pytest.param(N_TABLES, id="calibration", marks=pytest.mark.slow)]

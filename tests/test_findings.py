@@ -9,7 +9,7 @@ from simgap.config import FitOptions
 from simgap.fit import simulate as sim
 from simgap.fit.table import fit_table
 
-FAST = FitOptions(n_boot=0, optima_boot=300, teacher_law_boot=20)
+FAST = FitOptions(n_boot=0, optima_boot=300)
 
 
 def _setting(truth: sim.TeacherLawTruth):

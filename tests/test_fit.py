@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+import experiment_scripts
+
 from simgap import fit, laws
 from simgap.fit import objectives, solver
 from simgap.laws import DistillParams, SupervisedParams
@@ -329,3 +331,23 @@ def test_optima_per_teacher_length_and_on_the_teacher_loss_axis():
         truth = 1.3 * 2.0 / o.student_size**0.2
         assert o.interior and o.teacher_loss == pytest.approx(truth, rel=0.15)
         assert o.teacher_loss_ci[0] <= o.teacher_loss <= o.teacher_loss_ci[1]
+
+
+def test_the_two_laws_agreement_is_a_field_of_the_fit_on_a_user_table():
+    """Eq. 8's implied optimal teacher against the measured optima is computed by fit_table (not the
+    report) and written to fit.json. On a table drawn from Eq. 8 itself with D = 20·N and 80·N, the
+    students' budgets are their own tokens (the series key is the ratio), and teachers of no stated
+    length are taken as Chinchilla's D_T = 20·N_T (as drawn), so the laws agree."""
+    rows = experiment_scripts.load("fit_demo").reference_rows()
+    cols = {c: np.array([r.get(c, np.nan) for r in rows], dtype=object if c == "run_kind" else float)
+            for c in ("run_kind", "seed", "student_size", "teacher_size", "student_tokens", "teacher_loss",
+                      "student_loss")}
+    result = fit.fit_table(cols, fit.FitOptions(n_boot=0, optima_boot=200))
+    [(_, st)] = result.settings()
+    assert sorted({(o.student_params, o.budget / o.student_params) for o in st.optima.students}) == [
+        (n, r) for n in (1e8, 2e8, 5e8, 1e9) for r in (20.0, 80.0)]
+    [series] = st.agreement
+    a = series.agreement
+    assert a.protocol == "D_T = 20·N_T" and a.verdict.startswith("The two laws agree") and a.n_inside_ci == 8
+    doc = fit.to_json(result)
+    assert doc["families"][0]["settings"][0]["agreement"][0]["agreement"]["n_inside_ci"] == 8

@@ -76,27 +76,3 @@ def test_agreement_verdicts(tmp_path):
 
     path = plot_agreement(b, tmp_path / "agree.png")
     assert path.stat().st_size > 10_000
-
-
-def test_agreement_from_a_fit_setting_drops_edge_optima():
-    S = np.array([1e8, 2e8, 4e8, 8e8])
-    T = _implied(S, TeacherProtocol())
-    setting = {"optima": {"per_student": [
-        {"student_size": s, "optimal_teacher": t, "optimal_teacher_ci": [0.9 * t, 1.1 * t], "interior": i}
-        for s, t, i in zip(S, T, [True, True, True, False])]}}
-    a = link.agreement_from_setting(SUP, DIST, setting, lambda s: 20 * s, TeacherProtocol(), n_curve=5)
-    assert a.students == tuple(S[:3]) and a.n_inside_ci == 3 and a.max_rel_error < 1e-6
-    with pytest.raises(ValueError, match="no interior"):
-        link.agreement_from_setting(SUP, DIST, {"optima": {"per_student": []}}, 1e9, TeacherProtocol())
-
-
-def test_agreement_from_setting_needs_a_budget_series_when_there_are_several():
-    S = np.array([1e8, 2e8, 4e8])
-    T = _implied(S, TeacherProtocol())
-    per = [{"student_size": s, "optimal_teacher": t * f, "optimal_teacher_ci": [None, None], "interior": True,
-            "budget": b} for b, f in ((20.0, 1.0), (80.0, 3.0)) for s, t in zip(S, T)]
-    with pytest.raises(ValueError, match="several budget series"):
-        link.agreement_from_setting(SUP, DIST, {"optima": {"per_student": per}}, lambda s: 20 * s, TeacherProtocol())
-    a = link.agreement_from_setting(SUP, DIST, {"optima": {"per_student": per}}, lambda s: 20 * s, TeacherProtocol(),
-                                    budget=20.0, n_curve=4)
-    assert a.max_rel_error < 1e-6 and a.verdict.startswith("The two laws agree")

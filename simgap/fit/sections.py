@@ -140,11 +140,13 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
     out = []
     for pts in series.values():
         tokens = 1.0 if reduced else pts[0].teacher_tokens
+        # a table that does not say how long its teachers trained: Chinchilla's D_T = 20·N_T, named in the verdict
+        protocol = TeacherProtocol("fixed_tokens", tokens=tokens) if math.isfinite(tokens) else TeacherProtocol()
         try:
             a = agreement(sup.fit.raw_params, dist.fit.raw_params,
                           [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
                           [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                          [1.0 if reduced else o.budget for o in pts], TeacherProtocol("fixed_tokens", tokens=tokens))
+                          [1.0 if reduced else o.budget for o in pts], protocol)
             out.append(SeriesAgreement(a, "", reduced))
         except (ValueError, ArithmeticError) as e:
             out.append(SeriesAgreement(None, str(e), reduced))

@@ -152,25 +152,30 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
         return Skipped(str(e)), ()
     by_loss = _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) if "teacher_loss" in cols else ()
-    students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c)
+    students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c, budget)
     return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), series_kind, by_loss,
                          students), tuple(laws_)
 
 
-def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str) -> tuple[StudentOptimum, ...]:
+def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str, keys) -> tuple[StudentOptimum, ...]:
     """Each optimum with the student's knob, budget, teachers' length and supervised seed-mean loss,
-    read from the student's own rows (its last distilled row; its supervised rows of that knob and budget)."""
+    read from the student's own rows (its last distilled row of the optimum's budget series, `keys`
+    on the rows of `m` or None; its supervised rows of that knob and budget). The budget is the
+    student's own, not the series key, which is a tokens-per-parameter ratio when D ∝ N."""
     nan = np.full(len(m), math.nan)
+    key = nan.copy()
+    if keys is not None:
+        key[m] = keys
     col = lambda names: _num(cols, c) if (c := _first(cols, names)) else nan  # noqa: E731
     size, knob, budget, tbudget = _num(cols, size_c), _num(cols, knob_c), col(TOKEN_COLUMNS), col(TEACHER_BUDGET_COLUMNS)
     loss_c = _first(cols, ("student_loss",) + SUPERVISED_LOSS_COLUMNS)
     sup_loss = _num(cols, loss_c) if loss_c and sm is not None else nan
     out = []
     for p, t in zip(ests, tb_of):
-        last = np.flatnonzero(m & (size == p.student_size))[-1]
+        last = np.flatnonzero(m & (size == p.student_size) & _equal(key, p.budget))[-1]
         k = next((o for o, ot in zip(by_knob, tb_of) if o.student_size == knob[last] and _same(o.budget, p.budget)
                   and _same(ot, t)), p)
-        b = p.budget if math.isfinite(p.budget) else budget[last]
+        b = budget[last]
         sel = np.zeros(len(m), bool) if sm is None else sm & (knob == knob[last]) & _equal(budget, b)
         out.append(StudentOptimum(float(knob[last]), p.student_size, float(b), t,
                                   t if math.isfinite(t) else float(tbudget[last]),

@@ -55,28 +55,3 @@ def implied_optima(students, sup: SupervisedParams, dist: DistillParams, protoco
     D = (tokens_per_param * S if student_tokens is None
          else np.broadcast_to(np.asarray(student_tokens, float), S.shape))
     return [implied_optimum(float(s), float(d), sup, dist, protocol) for s, d in zip(S, D)]
-
-
-def agreement_from_setting(sup: SupervisedParams, dist: DistillParams, setting: dict, student_budget,
-                           teacher_protocol: TeacherProtocol, *, budget: float | None = None, **kw) -> Agreement:
-    """`agreement` on one settings group of a fit.json / laws.json ("optima" → "per_student").
-
-    Edge optima (best teacher at the edge of the grid: only a bound) are left out, as in the
-    teacher-law fits. `student_budget` is D_S: one value, or a callable of the student size.
-    When the optima are split by budget, `budget` picks the series (its value in the optima's
-    "budget" field).
-    """
-    per = ((setting or {}).get("optima") or {}).get("per_student") or []
-    series = sorted({o.get("budget") for o in per if o.get("budget") is not None})
-    if budget is not None:
-        per = [o for o in per if o.get("budget") is not None and math.isclose(o["budget"], budget, rel_tol=1e-9)]
-    elif len(series) > 1:
-        raise ValueError(f"the optima come in several budget series {series}: pass budget= one of them")
-    per = [o for o in per if o.get("interior")]
-    if not per:
-        raise ValueError("no interior measured optima in this setting: nothing to compare Eq. 8 with")
-    S = np.array([o["student_size"] for o in per], float)
-    T = np.array([o["optimal_teacher"] for o in per], float)
-    ci = np.array([[math.nan if v is None else v for v in o["optimal_teacher_ci"]] for o in per], float)
-    D = np.array([student_budget(s) for s in S], float) if callable(student_budget) else student_budget
-    return agreement(sup, dist, S, T, ci, D, teacher_protocol, **kw)

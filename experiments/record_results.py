@@ -1,0 +1,84 @@
+"""Record a preset's result: the numbers README.md, docs/ and the preset's own comment state about it.
+
+    python experiments/record_results.py RUN_DIR [--out docs/results]
+
+Reads a finished sweep's run directory (its config.toml and results.csv), re-analyses the rows with
+the current code (simgap.report.fit_rows: the sweep's own analysis) and writes
+docs/results/<config>.json (the summary below) and docs/results/<config>.csv (the rows). The docs
+quote the JSON; tests/test_docs_results.py checks each quoted number against it, and re-analyses the
+CSV to check that the JSON is what the current code gives, so neither can drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from simgap import report
+from simgap import rows as rows_lib
+from simgap.config import load_config
+from simgap.fit.results import TableFit, ok, to_json
+from simgap.fit.teacher import TeacherLawFit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def summary(name: str, cfg, rows: list[dict], fits: TableFit) -> dict:
+    """What the docs may state about one preset's run, from the typed analysis."""
+    [(fam, st)] = fits.settings()  # the presets recorded here have one family and one setting
+    out = {"config": name, "runs": len(rows), "seeds": len({r["seed"] for r in rows}),
+           "distilled": sum(r["run_kind"] == "distilled" for r in rows), "students": [], "teacher_laws": [],
+           "assumptions": [{k: getattr(a, k) for k in ("name", "subject", "estimate", "ci", "verdict")}
+                           for a in fits.assumptions],
+           "verdicts": {v: sum(a.verdict == v for a in fits.assumptions) for v in ("holds", "fails", "undecided")}}
+    for o in st.optima.students if ok(st.optima) else ():
+        out["students"].append({
+            "size": o.student_size, "params": o.student_params, "optimal_teacher": o.knob.optimal_teacher,
+            "optimal_teacher_ci": o.knob.optimal_teacher_ci, "optimal_teacher_params": o.params.optimal_teacher,
+            "interior": o.params.interior, "edge": o.params.edge, "dip": o.params.dip_depth, "dip_ci": o.params.dip_ci,
+            "min_loss": o.params.min_loss, "supervised_loss": o.supervised_loss})
+    for tl in st.teacher_law:
+        lin, pw = tl.linear, tl.loglog
+        if isinstance(lin, TeacherLawFit) and isinstance(pw, TeacherLawFit):
+            out["teacher_laws"].append({"slope": lin.slope, "intercept": lin.intercept, "r2": lin.r2,
+                                        "n_points": lin.n_points, "slope_ci": lin.slope_ci,
+                                        "exponent": pw.slope, "exponent_ci": pw.slope_ci})
+    if ok(fam.supervised):
+        f = fam.supervised.fit
+        out["supervised"] = {"n_points": f.n_points, "rmse_log": f.rmse_log, "max_rel_error": f.max_rel_error}
+    ds = st.distillation
+    if ok(ds):
+        props = {}
+        for _, c in ds.property_checks:
+            props[c.name] = props.get(c.name, True) and c.passed
+        out["distillation"] = {"n_points": ds.fit.n_points, "rmse_log": ds.fit.rmse_log,
+                               "max_rel_error": ds.fit.max_rel_error, "properties_kept": props,
+                               "extrapolation_max_rel_error": ds.extrapolation.max_rel_error if ok(ds.extrapolation)
+                               else None}
+    return to_json(out)
+
+
+def record(run: Path, out: Path) -> Path:
+    cfg = load_config(run / "config.toml")
+    rows = rows_lib.read_csv(run / "results.csv")
+    doc = summary(cfg.name, cfg, rows, report.fit_rows(cfg, rows))
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "results.csv", out / f"{cfg.name}.csv")
+    path = out / f"{cfg.name}.json"
+    rows_lib.atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="a finished sweep's run directory")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    args = p.parse_args(argv)
+    print(f"wrote {record(args.run, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
