@@ -156,6 +156,28 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
     if box[0][1] < box[0][0]:
         raise PlanError(f"compute {C:.3g} FLOPs is too small for a {N_S:.3g}-parameter student: it needs "
                         f"≥ {3 * float(F(N_S)) * N_S * MIN_STUDENT_TOKENS_PER_PARAM:.3g} FLOPs for one token per parameter")
+    X, vals = _grid_starts(N_S, C, sup, dist, scenario, F, box, n_grid)
+    order = np.argsort(vals)
+    picks = list(order[:4]) + list(order[4:][:: max(1, len(order[4:]) // 2)][:2])
+    x, converged, message = _polish(N_S, C, sup, dist, scenario, F, box, X[picks], X[order[0]], vals[order[0]], tol)
+    x = np.clip(x, *np.array(box).T)
+    if scenario.delta_pre == 0 and scenario.delta_logit == 0:
+        x = _canonical_free_teacher(x, N_S, sup, box)
+    D_S, N_T, D_T = math.exp(x[0]), math.exp(x[1]), math.exp(x[1] + x[2])
+    spend = {k: float(v) for k, v in cost(N_S, D_S, N_T, D_T, scenario, F).items()}
+    size_inside, tokens_inside = _inside(x, box, scenario, sup)
+    floor = x[0] <= box[0][0] + (box[0][1] - box[0][0]) * 1e-3 and box[0][1] > box[0][0]
+    flags = tuple(f for f, on in (("teacher_size_at_edge", not size_inside), ("teacher_tokens_at_edge", not tokens_inside),
+                                  ("student_tokens_at_floor", floor), ("not_converged", not converged)) if on)
+    return Allocation(scenario.name, float(N_S), float(C), D_S, N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
+                      float(_loss(x, N_S, sup, dist)), supervised_at_compute(N_S, C, sup, F), converged, message,
+                      spend["total"] / C - 1, spend, len(picks), bool(size_inside and tokens_inside), flags,
+                      scenario.students_per_teacher)
+
+
+def _grid_starts(N_S, C, sup, dist, scenario: Scenario, F, box, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The feasible points of an n_grid × n_grid grid over (log N_T, log D_T/N_T), D_S from the budget,
+    as rows x = (log D_S, log N_T, log D_T/N_T), with their student losses."""
     v = np.linspace(*box[1], n_grid)
     w = np.linspace(*box[2], n_grid)
     V, W = (a.ravel() for a in np.meshgrid(v, w))
@@ -166,53 +188,45 @@ def optimise(N_S: float, C: float, sup: SupervisedParams, dist: DistillParams, s
                         f"smallest teacher ({TEACHER_RATIO[0]:g}·N_S on {TEACHER_TOKENS_PER_PARAM[0]:g} token/param) "
                         f"leaves the student < {MIN_STUDENT_TOKENS_PER_PARAM:g} token per parameter")
     X = np.stack([np.log(np.where(ok, D_S, 1.0)), V, W], axis=1)[ok]
-    vals = _loss(X.T, N_S, sup, dist)
-    order = np.argsort(vals)
-    picks = list(order[:4]) + list(order[4:][:: max(1, len(order[4:]) // 2)][:2])
+    return X, _loss(X.T, N_S, sup, dist)
+
+
+def _polish(N_S, C, sup, dist, scenario: Scenario, F, box, starts, best_grid, best_grid_loss: float, tol: float):
+    """SLSQP with spend = C from each start: (x, converged, message) of the best run that keeps the
+    budget to `tol`, or the best grid point when none does or it beats them all."""
     logC = math.log(C)
 
     def spend_gap(x):
         return math.log(float(cost(N_S, math.exp(x[0]), math.exp(x[1]), math.exp(x[1] + x[2]), scenario, F)["total"])) - logC
 
     lo, hi = np.array(box).T
-    results = []
-    for i in picks:
-        r = optimize.minimize(lambda x: float(_loss(x, N_S, sup, dist)), X[i], method="SLSQP", bounds=box,
+    good = []
+    for x0 in starts:
+        r = optimize.minimize(lambda x: float(_loss(x, N_S, sup, dist)), x0, method="SLSQP", bounds=box,
                               constraints=[{"type": "eq", "fun": spend_gap}], options={"ftol": 1e-13, "maxiter": 500})
-        feasible = abs(spend_gap(r.x)) <= tol and np.all(r.x >= lo - 1e-9) and np.all(r.x <= hi + 1e-9)
-        results.append((r, bool(feasible)))
-    good = [r for r, f in results if f and np.isfinite(r.fun)]
-    best_grid = X[order[0]]
-    if good:
-        best = min(good, key=lambda r: r.fun)
-        x, converged = best.x, bool(best.success)
-        message = str(best.message)
-        if best.fun > vals[order[0]]:  # SLSQP lost to a grid point (never expected): report the grid point
-            x, converged, message = best_grid, False, f"SLSQP ({message}) ended above the best start; grid point kept"
-    else:
-        x, converged = best_grid, False
-        message = "no SLSQP run satisfied the budget constraint; best feasible grid point reported"
-    x = np.clip(x, lo, hi)
-    if scenario.delta_pre == 0 and scenario.delta_logit == 0:
-        x = _canonical_free_teacher(x, N_S, sup, box)
-    D_S, N_T, D_T = math.exp(x[0]), math.exp(x[1]), math.exp(x[1] + x[2])
-    spend = {k: float(v) for k, v in cost(N_S, D_S, N_T, D_T, scenario, F).items()}
+        if abs(spend_gap(r.x)) <= tol and np.all(r.x >= lo - 1e-9) and np.all(r.x <= hi + 1e-9) and np.isfinite(r.fun):
+            good.append(r)
+    if not good:
+        return best_grid, False, "no SLSQP run satisfied the budget constraint; best feasible grid point reported"
+    best = min(good, key=lambda r: r.fun)
+    if best.fun > best_grid_loss:  # SLSQP lost to a grid point (never expected): report the grid point
+        return best_grid, False, f"SLSQP ({best.message}) ended above the best start; grid point kept"
+    return best.x, bool(best.success), str(best.message)
+
+
+def _inside(x, box, scenario: Scenario, sup) -> tuple[bool, bool]:
+    """Is the teacher's size (and its tokens) inside the searched box, not at its edge?"""
     step_v, step_w = (box[1][1] - box[1][0]) * 1e-3, (box[2][1] - box[2][0]) * 1e-3
     # An existing teacher (δ_pre = 0) trained to the box's 1e5 tokens per parameter is the natural answer, not an edge.
     tokens_inside = scenario.delta_pre == 0 or box[2][0] + step_w < x[2] < box[2][1] - step_w
     size_inside = box[1][0] + step_v < x[1] < box[1][1] - step_v
     if scenario.delta_pre == 0 and scenario.delta_logit == 0:  # a free teacher is fixed by its loss alone:
+        N_T, D_T = math.exp(x[1]), math.exp(x[1] + x[2])
         L_T = float(laws.supervised_loss(N_T, D_T, sup))  # at the edge when no teacher in the box is stronger/weaker
         L_lo = float(laws.supervised_loss(math.exp(box[1][1]), math.exp(box[1][1] + box[2][1]), sup))
         L_hi = float(laws.supervised_loss(math.exp(box[1][0]), math.exp(box[1][0] + box[2][0]), sup))
         size_inside = L_lo * (1 + 1e-6) < L_T < L_hi * (1 - 1e-6)
-    floor = x[0] <= box[0][0] + (box[0][1] - box[0][0]) * 1e-3 and box[0][1] > box[0][0]
-    flags = tuple(f for f, on in (("teacher_size_at_edge", not size_inside), ("teacher_tokens_at_edge", not tokens_inside),
-                                  ("student_tokens_at_floor", floor), ("not_converged", not converged)) if on)
-    return Allocation(scenario.name, float(N_S), float(C), D_S, N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
-                      float(_loss(x, N_S, sup, dist)), supervised_at_compute(N_S, C, sup, F), converged, message,
-                      spend["total"] / C - 1, spend, len(picks), bool(size_inside and tokens_inside), flags,
-                      scenario.students_per_teacher)
+    return size_inside, tokens_inside
 
 
 def _canonical_free_teacher(x, N_S, sup, box, tokens_per_param: float = 20.0):
