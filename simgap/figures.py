@@ -216,7 +216,7 @@ def plot_teacher_laws(panels, path) -> Path:
             ax.plot(xs, lin(xs), "-", color="C1",
                     label=f"fit T* = {lin.slope:.3g}·S {'+' if lin.intercept >= 0 else '−'} {abs(lin.intercept):.3g}\n"
                           f"slope {lin.ci:.0%} CI [{lo_k:.3g}, {hi_k:.3g}], R² {lin.r2:.3f}")
-        ax.plot(xs, ZHANG_LINEAR.k * xs, "--", color="C2", lw=1, label=f"Zhang et al.: T* = {ZHANG_LINEAR.k:.3g}·S")
+        ax.plot(xs, ZHANG_LINEAR.slope * xs, "--", color="C2", lw=1, label=f"Zhang et al.: T* = {ZHANG_LINEAR.slope:.3g}·S")
         ax.plot(xs, xs, ":", color="k", lw=0.8, label="T* = S")
         ax.set_xlim(0, S.max() * 1.1)
         ax.set_ylim(0, max(np.nanmax(np.where(ok, hi, T)), T.max()) * 1.1)

@@ -118,21 +118,17 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
         ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.interior
                   and _same(o.teacher_budget, tl.teacher_budget)]
         lines.append(
-            f"**Linear teacher law{tag}** (in parameters): T* = {lin.slope:.3g}·S {_signed(lin.intercept)}, "
+            f"**Linear teacher law{tag}** (in parameters): {lin.describe()}, "
             f"slope {int(lin.ci * 100)} % CI {interval(lin.slope_ci)} (over seeds), "
             f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
-            f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.k:.1f} "
+            f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.slope:.1f} "
             f"(R² {ZHANG_R2} on GPT-2/Pythia). Is the slope pinned? "
             + verdict_phrase(_one(found, "slope_pinned", **keys)) + ".")
         if isinstance(pw, TeacherLawFit):
-            lines.append(f"Power form: T* = {math.exp(pw.intercept):.3g}·S^{pw.slope:.3g} "
+            lines.append(f"Power form: {pw.describe()} "
                          f"(exponent CI {interval(pw.slope_ci)}, R² in log–log {pw.r2:.4f}); is T* proportional "
                          f"to S, as Zhang et al.'s law? " + verdict_phrase(_one(found, "linear", **keys)) + ".")
     return lines
-
-
-def _signed(x: float) -> str:
-    return f"− {abs(x):.3g}" if x < 0 else f"+ {x:.3g}"
 
 
 def _same(a: float, b: float) -> bool:

@@ -65,7 +65,7 @@ def summarize(rows: list[dict], ci: float = 0.9, n_boot: int = 1000) -> str:
                 f"{o.dip_depth:+.4f} [{o.dip_ci[0]:+.4f}, {o.dip_ci[1]:+.4f}] "
                 f"{'beyond noise' if o.dip_beyond_noise else 'not beyond noise'}; T*/S in params "
                 f"{ratio:.2f} [{p.optimal_teacher_ci[0] / p.student_size:.2f}, "
-                f"{p.optimal_teacher_ci[1] / p.student_size:.2f}] (Zhang et al.: {ZHANG_LINEAR.k:.2f})")
+                f"{p.optimal_teacher_ci[1] / p.student_size:.2f}] (Zhang et al.: {ZHANG_LINEAR.slope:.2f})")
             for t, m, se in zip(o.teacher_sizes, o.mean_loss, o.sem_loss):
                 lines.append(f"    teacher {t:<6g} loss {m:.4f} ± {se:.4f}")
     return "\n".join(lines)

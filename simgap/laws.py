@@ -11,6 +11,7 @@ c1·f1 ≈ 47, so the broken-power-law factor spans hundreds of orders of magnit
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,26 +47,35 @@ class DistillParams:
     d1: float
 
 
-@dataclass(frozen=True)
-class LinearTeacherLaw:
-    """T* = k·S + b (sizes in the unit the law was fitted in; Zhang et al.: millions)."""
-
-    k: float
-    b: float
-
-    def __call__(self, student_size: ArrayLike) -> np.ndarray:
-        return self.k * np.asarray(student_size, float) + self.b
+TEACHER_LAW_FORMS = ("linear", "loglog")
 
 
 @dataclass(frozen=True)
-class PowerTeacherLaw:
-    """T* = c·S^p, the log-log alternative to the linear law."""
+class TeacherLaw:
+    """The optimal teacher T* against the student size S (Zhang et al. 2025), in one of two forms:
+    "linear", T* = slope·S + intercept (sizes in the unit the law was fitted in; Zhang et al.:
+    millions), or "loglog", log T* = slope·log S + intercept, the power law T* = c·S^p with
+    p = slope and c = exp(intercept). The one teacher-law type: Zhang's reference, every fitted
+    law (simgap.fit.teacher.TeacherLawFit) and the agreement's and planner's laws."""
 
-    c: float
-    p: float
+    form: str
+    slope: float
+    intercept: float
+
+    def __post_init__(self):
+        if self.form not in TEACHER_LAW_FORMS:
+            raise ValueError(f"teacher law form must be one of {TEACHER_LAW_FORMS}, got {self.form!r}")
 
     def __call__(self, student_size: ArrayLike) -> np.ndarray:
-        return self.c * np.asarray(student_size, float) ** self.p
+        S = np.asarray(student_size, float)
+        return self.slope * S + self.intercept if self.form == "linear" else np.exp(self.intercept) * S**self.slope
+
+    def describe(self, unit: str = "") -> str:
+        """"T* = 2.5·S − 11.5" or "T* = 70·S^0.65"."""
+        if self.form == "linear":
+            sign = "−" if self.intercept < 0 else "+"
+            return f"T* = {self.slope:.4g}·S {sign} {abs(self.intercept):.4g}{unit}"
+        return f"T* = {math.exp(self.intercept):.4g}·S^{self.slope:.4g}"
 
 
 CHINCHILLA = SupervisedParams(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28, gamma=1.0)
@@ -73,7 +83,7 @@ BUSBRIDGE_SUPERVISED = SupervisedParams(E=1.220, A=3355.0, B=18186.0, alpha=0.40
 BUSBRIDGE_DISTILL = DistillParams(
     A=2243.0, B=24181.0, alpha=0.321, beta=0.637, gamma=0.764, c0=2.549, c1=522.6, f1=0.090, d1=1.315
 )
-ZHANG_LINEAR = LinearTeacherLaw(k=2.498, b=-11.498)
+ZHANG_LINEAR = TeacherLaw("linear", 2.498, -11.498)
 ZHANG_R2 = 0.9957  # the R² of that fit, as Zhang et al. report it
 
 

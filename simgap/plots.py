@@ -264,7 +264,7 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
     if a.measured_law is not None:
         s = np.geomspace(S.min(), S.max(), 50)
         ax.plot(s, a.measured_law.linear(s), "--", color="C3",
-                label=f"linear law on measured: T* = {a.measured_law.linear_slope:.3g}·S {a.measured_law.linear_intercept:+.3g}")
+                label=f"linear law on measured: {a.measured_law.linear.describe()}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("student size")

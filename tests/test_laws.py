@@ -45,8 +45,16 @@ def test_chinchilla_with_gamma_one_is_the_additive_form():
 
 
 def test_linear_and_power_teacher_laws():
+    """One teacher-law type in two forms; a fitted law is one too (simgap.fit.teacher.TeacherLawFit)."""
     assert laws.ZHANG_LINEAR(100.0) == pytest.approx(2.498 * 100 - 11.498)
-    assert laws.PowerTeacherLaw(c=2.0, p=1.0)(np.array([3.0]))[0] == pytest.approx(6.0)
+    assert laws.TeacherLaw("loglog", 1.0, np.log(2.0))(np.array([3.0]))[0] == pytest.approx(6.0)
+    assert laws.ZHANG_LINEAR.describe(" M") == "T* = 2.498·S − 11.5 M"
+    with pytest.raises(ValueError, match="form"):
+        laws.TeacherLaw("cubic", 1.0, 0.0)
+    from simgap.fit.teacher import TeacherLawFit, fit_teacher_law
+    fitted = fit_teacher_law([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0])
+    assert isinstance(fitted, laws.TeacherLaw) and isinstance(fitted, TeacherLawFit)
+    assert fitted(10.0) == pytest.approx(20.0)
 
 
 def test_reduced_form_beta_zero_is_a_constant_data_term():

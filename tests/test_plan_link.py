@@ -40,12 +40,13 @@ def test_compute_optimal_protocol_uses_the_allocation():
 
 def test_laws_fitted_to_exact_optima_are_recovered():
     S = np.array([100.0, 200, 400, 800])
-    f = link.fit_laws_to_optima(S, 2.5 * S - 11.5)
-    assert (f.linear_slope, f.linear_intercept, f.linear_r2) == pytest.approx((2.5, -11.5, 1.0))
-    g = link.fit_laws_to_optima(S, 3 * S**0.9)
-    assert (g.power_c, g.power_p, g.power_r2) == pytest.approx((3.0, 0.9, 1.0))
+    f = link.fit_both(S, 2.5 * S - 11.5).linear
+    assert (f.slope, f.intercept, f.r2) == pytest.approx((2.5, -11.5, 1.0))
+    g = link.fit_both(S, 3 * S**0.9).power
+    assert (math.exp(g.intercept), g.slope, g.r2) == pytest.approx((3.0, 0.9, 1.0))
+    assert g(S) == pytest.approx(3 * S**0.9)
     with pytest.raises(ValueError, match="3 distinct"):
-        link.fit_laws_to_optima([1.0, 2.0], [3.0, 4.0])
+        link.fit_both([1.0, 2.0], [3.0, 4.0])
 
 
 def test_bad_protocol_is_refused():
@@ -67,7 +68,7 @@ def test_agreement_verdicts(tmp_path):
     a = link.agreement(SUP, DIST, S, true_T * 1.05, ci, 20 * S, p, n_curve=6)
     assert a.verdict.startswith("The two laws agree") and a.n_inside_ci == 3
     assert a.max_rel_error == pytest.approx(1 - 1 / 1.05, rel=1e-6)
-    assert a.implied_law.linear_slope == pytest.approx(np.polyfit(S, true_T, 1)[0])
+    assert a.implied_law.linear.slope == pytest.approx(np.polyfit(S, true_T, 1)[0])
     # Zhang-like measured optima (T* ≈ 2.5 S) disagree with Eq. 8's ~100x on these laws
     b = link.agreement(SUP, DIST, S, 2.5 * S, np.stack([2 * S, 3 * S], 1), 20 * S, p, n_curve=6)
     assert b.verdict.startswith("The two laws disagree") and b.n_inside_ci == 0 and b.max_rel_error > 10

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgap import laws
-from simgap.fit.teacher import fit_teacher_law
+from simgap.fit.teacher import TeacherLawPair, fit_both
 from simgap.laws import DistillParams, SupervisedParams
 
 RATIO_RANGE = (1e-2, 1e4)  # searched teacher sizes, as multiples of the student's
@@ -103,36 +103,6 @@ def implied_optimum(N_S: float, D_S: float, sup: SupervisedParams, dist: Distill
 
 
 @dataclass(frozen=True)
-class LawOnOptima:
-    """Linear (T* = k·S + b) and power (T* = c·S^p) laws fitted by least squares to optima."""
-
-    linear_slope: float
-    linear_intercept: float
-    linear_r2: float
-    power_c: float
-    power_p: float
-    power_r2: float
-    n_points: int
-
-    def linear(self, S):
-        return self.linear_slope * np.asarray(S, float) + self.linear_intercept
-
-    def power(self, S):
-        return self.power_c * np.asarray(S, float) ** self.power_p
-
-
-def fit_laws_to_optima(S, T) -> LawOnOptima:
-    """Least squares, as Zhang et al. fit theirs (R² of the linear form in T, of the power form in log T),
-    by simgap's one teacher-law fit (no bootstrap here: these optima carry no noise)."""
-    S, T = np.asarray(S, float), np.asarray(T, float)
-    if len(np.unique(S)) < 3:
-        raise ValueError(f"need ≥ 3 distinct student sizes to fit a teacher law, got {len(np.unique(S))}")
-    lin = fit_teacher_law(S, T, form="linear", n_boot=0)
-    log = fit_teacher_law(S, T, form="loglog", n_boot=0)
-    return LawOnOptima(lin.slope, lin.intercept, lin.r2, math.exp(log.intercept), log.slope, log.r2, len(S))
-
-
-@dataclass(frozen=True)
 class Agreement:
     """Do the fitted Eq. 8 (with the supervised law for the teacher) and the measured optima agree?"""
 
@@ -143,8 +113,8 @@ class Agreement:
     implied_interior: tuple[bool, ...]
     curve_students: tuple[float, ...]  # a dense T*(S) curve for plots
     curve_teachers: tuple[float, ...]
-    implied_law: LawOnOptima | None  # laws fitted to the implied optima (None: < 3 students)
-    measured_law: LawOnOptima | None  # laws fitted to the measured optima
+    implied_law: TeacherLawPair | None  # teacher laws fitted to the implied optima (None: < 3 students)
+    measured_law: TeacherLawPair | None  # teacher laws fitted to the measured optima
     log_errors: tuple[float, ...]  # log(implied / measured) per student
     max_rel_error: float  # max |implied/measured − 1|
     n_inside_ci: int  # implied optima inside the measured CIs
@@ -179,10 +149,10 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     dense = [implied(float(s), float(np.interp(s, np.sort(S), D[np.argsort(S)])), sup, dist,
                              teacher_protocol).teacher for s in grid]
     n_unique = len(np.unique(S))
-    imp_law = fit_laws_to_optima(S, imp) if n_unique >= 3 else None
-    meas_law = fit_laws_to_optima(S, T) if n_unique >= 3 else None
+    imp_law = fit_both(S, imp) if n_unique >= 3 else None
+    meas_law = fit_both(S, T) if n_unique >= 3 else None
     ok = all(interior) and bool(np.all(inside | (np.abs(imp / T - 1) <= tolerance)))
-    slopes = (f"; linear-law slope implied {imp_law.linear_slope:.3g} vs measured {meas_law.linear_slope:.3g}"
+    slopes = (f"; linear-law slope implied {imp_law.linear.slope:.3g} vs measured {meas_law.linear.slope:.3g}"
               if imp_law else "")
     edge = "" if all(interior) else f" ({len(S) - sum(interior)} implied optima at the edge of the searched sizes)"
     verdict = (f"The two laws {'agree' if ok else 'disagree'} on this family: Eq. 8 with the supervised teacher law "

@@ -18,16 +18,14 @@ import numpy as np
 
 from simgap.fit.inputs import FitInputError, TooFewPoints, column, same_length
 from simgap.intervals import percentile_interval
+from simgap.laws import TEACHER_LAW_FORMS, TeacherLaw
 
 
 @dataclass(frozen=True)
-class TeacherLawFit:
-    """T* = slope·S + intercept (form "linear"), or log T* = slope·log S + intercept ("loglog":
-    T* = exp(intercept)·S^slope). R² and residuals are in the form's own space."""
+class TeacherLawFit(TeacherLaw):
+    """A teacher law (simgap.laws.TeacherLaw: linear, or loglog = power) fitted to optima, with its
+    CIs and fit statistics. R² and residuals are in the form's own space."""
 
-    form: str
-    slope: float
-    intercept: float
     slope_ci: tuple[float, float]
     intercept_ci: tuple[float, float]
     ci: float
@@ -37,10 +35,6 @@ class TeacherLawFit:
     n_excluded_edge: int
     weighted: bool
     ci_over: str = "seeds"  # what the CIs resample: "seeds" (the optima's seed bootstrap), "points" or "none"
-
-    def __call__(self, S) -> np.ndarray:
-        S = np.asarray(S, float)
-        return self.slope * S + self.intercept if self.form == "linear" else np.exp(self.intercept) * S**self.slope
 
     def to_json(self) -> dict:
         d = {"status": "ok", **asdict(self)}
@@ -69,7 +63,7 @@ def fit_teacher_law(
     bound) are dropped unless exclude_edge=False. CIs: the law refitted to each row of `replicates`
     (resamples × points of T*, e.g. over seeds; percentile interval at `level`, default `ci`), else
     a percentile bootstrap over points when n_boot > 0, else none (NaN)."""
-    if form not in ("linear", "loglog"):
+    if form not in TEACHER_LAW_FORMS:
         raise FitInputError(f"teacher law form must be 'linear' or 'loglog', got {form!r}")
     S, T = column(student_size, "student_size"), column(optimal_teacher, "optimal_teacher")
     same_length(student_size=S, optimal_teacher=T)
@@ -104,3 +98,20 @@ def fit_teacher_law(
     return TeacherLawFit(form, float(slope), float(intercept), percentile_interval(bs, lvl),
                          percentile_interval(bi, lvl), ci, r2,
                          tuple(map(float, resid)), len(x), n_excl, sigma is not None, over)
+
+
+@dataclass(frozen=True)
+class TeacherLawPair:
+    """Both forms fitted to the same optima, as Zhang et al. fit theirs (R² of the linear form in T,
+    of the power form in log T)."""
+
+    linear: TeacherLawFit
+    power: TeacherLawFit
+
+
+def fit_both(S, T) -> TeacherLawPair:
+    """The linear and power laws on exact optima (no CI: e.g. the optima a fitted Eq. 8 implies)."""
+    S, T = np.asarray(S, float), np.asarray(T, float)
+    if len(np.unique(S)) < 3:
+        raise ValueError(f"need ≥ 3 distinct student sizes to fit a teacher law, got {len(np.unique(S))}")
+    return TeacherLawPair(fit_teacher_law(S, T, form="linear"), fit_teacher_law(S, T, form="loglog"))

@@ -21,8 +21,9 @@ import math
 import numpy as np
 
 from simgap import laws
-from simgap.fit.agreement import (RATIO_RANGE, Agreement, ImpliedOptimum, LawOnOptima,  # noqa: F401
-                                   TeacherProtocol, fit_laws_to_optima, student_loss_vs_teacher)
+from simgap.fit.agreement import (RATIO_RANGE, Agreement, ImpliedOptimum,  # noqa: F401
+                                   TeacherProtocol, student_loss_vs_teacher)
+from simgap.fit.teacher import TeacherLawPair, fit_both  # noqa: F401
 from simgap.fit.agreement import agreement as fit_agreement
 from simgap.fit.agreement import implied_optimum as fixed_protocol_optimum
 from simgap.laws import DistillParams, SupervisedParams

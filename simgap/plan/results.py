@@ -13,12 +13,11 @@ from simgap.plan.compute import Allocation
 from simgap.plan.decide import Decision, Outside
 from simgap.plan.design import Pilot, Prediction, prediction_dict
 from simgap.plan.eq8 import Eq8Extrapolation
-from simgap.plan.link import ImpliedOptimum, LawOnOptima
+from simgap.plan.link import ImpliedOptimum, TeacherLawPair
 from simgap.plan.load import Laws
 from simgap.plan.teachers import Sharing, Teacher
 
 # Zhang et al. (ACL 2025): T* = 2.498·S − 11.498 (millions of parameters), R² = 0.9957.
-ZHANG = {"slope": ZHANG_LINEAR.k, "intercept_millions": ZHANG_LINEAR.b, "r2": ZHANG_R2}
 
 FLAG_WORDS = {
     "teacher_size_at_edge": "teacher size at the edge of the searched box (only a bound)",
@@ -72,7 +71,7 @@ class LinkSection:
     protocol: str
     size_unit: float
     optima: tuple[ImpliedOptimum, ...]
-    fit: LawOnOptima | None
+    fit: TeacherLawPair | None
     note: str  # how its tokens relate to the allocation's, in one sentence
     at_student: ImpliedOptimum = field(repr=False)
     curve_teachers: np.ndarray = field(repr=False)  # L_S against N_T at the requested student, for the plot
@@ -85,7 +84,8 @@ class LinkSection:
     def to_json(self) -> dict:
         return {"protocol": self.protocol, "size_unit": self.size_unit, "n_edge_excluded": self.n_edge_excluded,
                 "optima": [asdict(o) | {"ratio": o.ratio} for o in self.optima],
-                "fit": asdict(self.fit) if self.fit else None, "zhang": ZHANG, "note": self.note}
+                "fit": asdict(self.fit) if self.fit else None, "zhang": asdict(ZHANG_LINEAR) | {"r2": ZHANG_R2,
+                "size_unit": 1e6}, "note": self.note}
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def link_section(L: Laws, req: PlanRequest) -> LinkSection:
                                tokens_per_param=req.tokens_per_param)
     T = np.array([o.teacher for o in opts])
     inner = np.array([o.interior for o in opts])  # an edge optimum is only a bound: kept out of the fits
-    fit = (link.fit_laws_to_optima(S[inner] / req.size_unit, T[inner] / req.size_unit)
+    fit = (link.fit_both(S[inner] / req.size_unit, T[inner] / req.size_unit)
            if len(np.unique(S[inner])) >= 3 else None)
     D_S = req.student_tokens or req.tokens_per_param * req.student
     tokens = (f"students on D_S = {req.student_tokens:.3g}·N_S/{req.student:.3g}" if req.student_tokens
@@ -187,7 +187,7 @@ def design_section(L: Laws | None, req: PlanRequest) -> DesignSection:
         return DesignSection(**head, status="no_teacher_law", reason=design.edge_advice(pilot, inner))
     base, draws = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed, with_draws=True)
     S_in = np.asarray(pilot.students)[inner]
-    power = (link.fit_laws_to_optima(S_in, own["optima"][0][inner]).power(target).item()
+    power = (link.fit_both(S_in, own["optima"][0][inner]).power(target).item()
              if len(S_in) >= 3 else None)
     ext = None
     if L is not None and not L.is_reference:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from simgap.plan.results import FLAG_WORDS, ZHANG as z, Choice, Plan
+import math
+
+from simgap.laws import ZHANG_LINEAR, ZHANG_R2
+from simgap.plan.results import FLAG_WORDS, Choice, Plan
 
 
 def g(x: float) -> str:
@@ -94,12 +97,12 @@ def _laws(plan: Plan) -> list[str]:
     lines.append("  " + ", ".join(f"T*/S = {g(o.ratio)} at S = {g(o.student)}" + ("" if o.interior else " (edge)")
                                   for o in lk.optima))
     if lk.fit:
-        f, unit = lk.fit, lk.size_unit
+        lin, pw, unit = lk.fit.linear, lk.fit.power, lk.size_unit
         unit = " M" if unit == 1e6 else "" if unit == 1 else f" × {unit:g}"
-        lines.append(f"  linear law T* = {f.linear_slope:.4g}·S {f.linear_intercept:+.4g}{unit}, "
-                     f"R² = {f.linear_r2:.4f}; power law T* = {f.power_c:.4g}·S^{f.power_p:.4f}, "
-                     f"R² = {f.power_r2:.4f} (Zhang et al.: {z['slope']}·S {z['intercept_millions']:+} M, "
-                     f"R² = {z['r2']})" + (f"; {lk.n_edge_excluded} edge optima left out" if lk.n_edge_excluded else ""))
+        lines.append(f"  linear law T* = {lin.slope:.4g}·S {lin.intercept:+.4g}{unit}, "
+                     f"R² = {lin.r2:.4f}; power law T* = {math.exp(pw.intercept):.4g}·S^{pw.slope:.4f}, "
+                     f"R² = {pw.r2:.4f} (Zhang et al.: {ZHANG_LINEAR.slope}·S {ZHANG_LINEAR.intercept:+} M, "
+                     f"R² = {ZHANG_R2})" + (f"; {lk.n_edge_excluded} edge optima left out" if lk.n_edge_excluded else ""))
     else:
         lines.append(f"  no teacher law fitted: {lk.n_edge_excluded} of {len(lk.optima)} optima at the edge "
                      f"of the searched sizes (N_S·[1e-2, 1e4])")
