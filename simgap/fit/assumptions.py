@@ -39,6 +39,20 @@ class SettingRuns:
     budget: np.ndarray  # the series key optima are split by (NaN: not split)
     teacher_budget: np.ndarray  # NaN: teachers of one training length
     teacher_loss: np.ndarray  # NaN: not in the table
+    budget_kind: str | None = None  # what `budget` is (a column, or a column per size); None: not split
+    series_kind: str | None = None  # what `teacher_budget` is; None: one series
+
+    def teacher_quality(self) -> np.ndarray:
+        """1 / L_T per row, L_T the seed-mean loss of the row's teacher (size × training length): the
+        teacher-loss axis, ascending in quality, on which Eq. 8 says the teacher enters."""
+        config = np.stack([self.teacher, np.nan_to_num(self.teacher_budget, nan=-1.0)], 1)
+        _, inv = np.unique(config, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        return 1.0 / (np.bincount(inv, self.teacher_loss) / np.bincount(inv))[inv]
+
+    def n_teachers(self) -> int:
+        """Distinct teachers (size × training length)."""
+        return len(np.unique(np.stack([self.teacher, np.nan_to_num(self.teacher_budget, nan=-1.0)], 1), axis=0))
 
 
 def _key(x: float):
@@ -242,11 +256,7 @@ def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOp
         return [undecided("break_at_fixed_ratio", "a converged supervised law (supervised rows) for L~_S",
                           tolerance=tol, effect=effect, where=where)]
     boot = _SeedBoot(runs.seed, opt.optima_boot, opt.ci, opt.seed)
-    config = np.stack([runs.teacher, np.nan_to_num(runs.teacher_budget, nan=-1.0)], 1)
-    _, inv = np.unique(config, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    mean_lt = np.bincount(inv, runs.teacher_loss) / np.bincount(inv)
-    quality = 1.0 / mean_lt[inv]  # optimised on 1/L_T, as simgap.fit.table does
+    quality = runs.teacher_quality()  # optimised on 1/L_T, as the optima on the teacher-loss axis
     out = []
     many_b = len({_key(b) for b in runs.budget}) > 1
     for b in sorted({_key(b) for b in runs.budget}, key=lambda v: -1 if v is None else v):

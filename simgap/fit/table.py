@@ -109,40 +109,33 @@ def _group_keys(cols: dict, mask: np.ndarray, names: tuple[str, ...]) -> list[tu
     return groups
 
 
-def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize_c: str, tok_c: str | None,
+def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, runs: SettingRuns, size_c: str, tsize_c: str,
             opt: FitOptions, seeds: list[SeriesOptima]):
-    """Per-student optima (and their teacher laws, CIs from `seeds`) of one setting's distilled rows: on
-    the teacher-size axis for each teacher budget (training length), and on the teacher-loss axis over all teachers."""
-    S = _require_rows(cols, size_c, m)
-    LS = _require_rows(cols, "student_loss", m)
-    seed = cols["seed"][m].astype(float) if "seed" in cols else np.zeros(int(m.sum()))
-    budget, budget_kind = None, None
-    if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
-        budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
-    tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
-    tb = _num(cols, tb_c)[m] if tb_c else np.full(int(m.sum()), math.nan)
-    key, series_kind = grouping.teacher_series(_num(cols, tsize_c)[m], tb, tb_c, tsize_c,
-                                               *checks.series_column(cols, m, opt.teacher_series_column))
+    """Per-student optima (and their teacher laws, CIs from `seeds`) of one setting's distilled rows
+    `runs` (split into series by _setting_runs): on the teacher-size axis for each teacher budget
+    (training length), and on the teacher-loss axis over all teachers."""
+    budget = runs.budget if runs.budget_kind else None
+    key = runs.teacher_budget
     series = sorted(set(key[np.isfinite(key)].tolist())) or [math.nan]
 
-    def on(s_col: str, t_col: str, teacher_budget: float, knob_cols=(None, None)):
+    def on(sizes, teacher_budget: float, knobs=(None, None)):
         """The optima of one teacher-budget series, on the size axis and (given) the knob axis at once."""
         sel = np.ones(len(key), bool) if math.isnan(teacher_budget) else key == teacher_budget
-        k = [None if c is None else _require_rows(cols, c, m)[sel] for c in knob_cols]
         return teacher_optima_on_two_axes(
-            _require_rows(cols, s_col, m)[sel], _require_rows(cols, t_col, m)[sel], LS[sel], seed[sel],
-            None if budget is None else budget[sel], *k, n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
+            sizes[0][sel], sizes[1][sel], runs.loss[sel], runs.seed[sel], None if budget is None else budget[sel],
+            *(None if k is None else k[sel] for k in knobs), n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed)
 
     knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
     with_knob = None not in knob and all(c in cols for c in knob)
+    knobs = tuple(_require_rows(cols, c, m) for c in knob) if with_knob else (None, None)
     ests, by_knob, tb_of, laws_ = [], [], [], []
     try:
         for t in series:
-            e, ek = on(size_c, tsize_c, t, knob if with_knob else (None, None))
+            e, ek = on((runs.student, runs.teacher), t, knobs)
             ests += e
             tb_of += [t] * len(e)
             if with_knob:  # a knob not one-to-one with the sizes is located on its own
-                by_knob += ek if ek is not None else on(*knob, t)[0]
+                by_knob += ek if ek is not None else on(knobs, t)[0]
             budgets = sorted({x.budget for x in e}, key=lambda b: (math.isnan(b), b))
             laws_ += [teacher_law_section(b, [x for x in e if _same(x.budget, b)], opt, teacher_budget=t,
                                           seeds=next((sr for sr in seeds if sr.is_series(b, t)), None))
@@ -151,9 +144,9 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, size_c: str, tsize
         raise
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
         return Skipped(str(e)), ()
-    by_loss = _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) if "teacher_loss" in cols else ()
+    by_loss = _teacher_loss_optima(runs, budget, opt) if "teacher_loss" in cols else ()
     students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c, budget)
-    return OptimaSection(budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), series_kind, by_loss,
+    return OptimaSection(runs.budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), runs.series_kind, by_loss,
                          students), tuple(laws_)
 
 
@@ -191,20 +184,16 @@ def _equal(a: np.ndarray, b: float) -> np.ndarray:
     return np.isnan(a) if math.isnan(b) else a == b
 
 
-def _teacher_loss_optima(cols, m, S, LS, seed, budget, tsize_c, tb, opt) -> tuple[TeacherLossOptimum, ...]:
+def _teacher_loss_optima(runs: SettingRuns, budget, opt: FitOptions) -> tuple[TeacherLossOptimum, ...]:
     """Each student's optimum over every teacher (size × training length), ordered by the teacher's
     seed-mean loss L_T: Eq. 8 says the teacher enters only through L_T. Optimised on 1/L_T (teacher
     quality, ascending), so the dip is loss(best teacher) − loss(optimum), paired by seed."""
-    LT = _num(cols, "teacher_loss")[m]
-    T = _num(cols, tsize_c)[m]
-    config = np.stack([T, np.nan_to_num(tb, nan=-1.0)], 1)
-    keys, inv = np.unique(config, axis=0, return_inverse=True)
-    if len(keys) < 3 or not np.all(np.isfinite(LT)):
+    if runs.n_teachers() < 3 or not np.all(np.isfinite(runs.teacher_loss)):
         return ()
-    mean_lt = np.array([LT[inv.reshape(-1) == k].mean() for k in range(len(keys))])
-    quality = 1.0 / mean_lt[inv.reshape(-1)]
+    quality = runs.teacher_quality()
     out = []
-    for e in teacher_optima(S, quality, LS, seed, budget, n_boot=opt.optima_boot, ci=opt.ci, rng_seed=opt.seed):
+    for e in teacher_optima(runs.student, quality, runs.loss, runs.seed, budget, n_boot=opt.optima_boot, ci=opt.ci,
+                            rng_seed=opt.seed):
         lo, hi = e.optimal_teacher_ci
         out.append(TeacherLossOptimum(
             e.student_size, e.budget, 1.0 / e.optimal_teacher, (1.0 / hi, 1.0 / lo), e.interior,
@@ -297,7 +286,7 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
     with_eq8 = "teacher_loss" in cols and "student_loss" in cols
     runs = _setting_runs(cols, m, size_c, tsize_c, tok_c, opt.teacher_series_column) if tsize_c in cols else None
     seeds = seed_optima(runs, opt) if with_optima else []
-    optima, teacher_laws = _optima(cols, m, sm, size_c, tsize_c, tok_c, opt, seeds) if with_optima else (None, ())
+    optima, teacher_laws = _optima(cols, m, sm, runs, size_c, tsize_c, opt, seeds) if with_optima else (None, ())
     dist = None
     if with_eq8 and not eq8:
         dist = Skipped("Eq. 8 is not fitted in this analysis (a --until-decided round whose targets "
@@ -320,19 +309,20 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
 
 def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None,
                   series_column: str | None = None) -> SettingRuns:
-    """One setting's distilled rows as the columns the assumption checks resample (series split as in _optima)."""
+    """One setting's distilled rows as columns, split into series (student budget × teachers' length):
+    the one split the optima, teacher laws and assumption checks read."""
     S = _require_rows(cols, size_c, m)
     nan = np.full(len(S), math.nan)
-    budget = nan
+    budget, budget_kind = nan, None
     if tok_c and _budget_varies_per_student(S, cols[tok_c][m]):
-        budget = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)[0]
+        budget, budget_kind = _budget_key(S, cols[tok_c][m].astype(float), tok_c, size_c)
     tb_c = _first(cols, TEACHER_BUDGET_COLUMNS)
-    tb, _ = grouping.teacher_series(_num(cols, tsize_c)[m], _num(cols, tb_c)[m] if tb_c else nan, tb_c, tsize_c,
-                                    *checks.series_column(cols, m, series_column))
-    return SettingRuns(S, _num(cols, tok_c)[m] if tok_c else np.ones(len(S)), _require_rows(cols, tsize_c, m),
-                       _require_rows(cols, "student_loss", m),
+    T = _require_rows(cols, tsize_c, m)
+    tb, series_kind = grouping.teacher_series(T, _num(cols, tb_c)[m] if tb_c else nan, tb_c, tsize_c,
+                                              *checks.series_column(cols, m, series_column))
+    return SettingRuns(S, _num(cols, tok_c)[m] if tok_c else np.ones(len(S)), T, _require_rows(cols, "student_loss", m),
                        cols["seed"][m].astype(float) if "seed" in cols else np.zeros(len(S)), budget, tb,
-                       _num(cols, "teacher_loss")[m] if "teacher_loss" in cols else nan)
+                       _num(cols, "teacher_loss")[m] if "teacher_loss" in cols else nan, budget_kind, series_kind)
 
 
 def _irreducible(cols: dict, mask: np.ndarray) -> float | None:
