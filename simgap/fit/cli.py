@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from simgap import plots
-from simgap.config import FitOptions
+from simgap.config import ConfigError, FitOptions, parse_tolerances
 from simgap.fit.inputs import FitInputError
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import summary_lines, tolerance_pairs
+from simgap.fit.verdicts import summary_lines
 
 
 def _fmt_ci(ci: dict, name: str) -> str:
@@ -122,11 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "(the table's irreducible_loss column)")
     ap.add_argument("--fix-distillation", type=_pairs, default=(), metavar="NAME=VALUE,...",
                     help='hold distillation-law parameters fixed, e.g. "gamma=1"')
-    ap.add_argument("--tolerance", type=tolerance_pairs, default=(), metavar="NAME=VALUE,...",
+    ap.add_argument("--tolerance", type=_tolerances, default=(), metavar="NAME=VALUE,...",
                     help='practical tolerances of the assumption checks, e.g. "linear=0.05,gap_exists=0.01" '
                          "(defaults and units: docs/verdicts.md)")
     ap.add_argument("--no-plots", action="store_true")
     return ap
+
+
+def _tolerances(text: str) -> tuple[tuple[str, float], ...]:
+    try:
+        return parse_tolerances(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _pairs(text: str) -> tuple[tuple[str, float | str], ...]:
