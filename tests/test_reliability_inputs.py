@@ -9,11 +9,14 @@ import signal
 
 import numpy as np
 import pytest
+import tomli_w
 
 from simgap import engine, report, rows as rows_lib, rundir, sweep
+from simgap import config
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
 from simgap.fit import FitInputError, fit_table, ok
+from simgap.fit.checks import min_bootstrap
 from simgap.fit.cli import main as fit_main
 from simgap.plan import additions
 
@@ -233,3 +236,48 @@ def test_two_lengths_per_parameter_are_two_series_and_a_named_column_overrides()
     assert named.families[0].settings[0].optima.teacher_budget_kind == "recipe"
     with pytest.raises(FitInputError, match="'nope' is not in the table"):
         fit_table(table, FitOptions(n_boot=0, teacher_series_column="nope"))
+
+
+# --- issue 28, cases 6 and 8: sweep options refused in one line, before anything is trained ----------
+
+@pytest.mark.parametrize("args, says", [
+    (["--decide", "linear"], "--decide only applies with --until-decided"),
+    (["--max-minutes", "5"], "--max-minutes only applies with --until-decided"),
+    (["--max-flops", "1e12"], "--max-flops only applies with --until-decided"),
+    (["--until-decided", "--max-minutes", "0"], "--max-minutes: expected a positive number, got 0"),
+    (["--until-decided", "--max-minutes", "-5"], "--max-minutes: expected a positive number, got -5"),
+    (["--until-decided", "--max-minutes", "nan"], "--max-minutes: expected a positive number, got nan"),
+    (["--until-decided", "--max-flops", "0"], "--max-flops: expected a positive number, got 0"),
+    (["--until-decided", "--max-flops", "nan"], "--max-flops: expected a positive number, got nan"),
+    (["--until-decided", "--decide", "bogus", "--dry-run"], "--decide: unknown assumption 'bogus'"),
+    (["--tolerance", "linear=inf"], "--tolerance linear: expected a finite number >= 0, got inf"),
+    (["--tolerance", "linear=0.1,linear=0.2"], "--tolerance: linear is given twice"),
+])
+def test_sweep_options_it_cannot_honour_are_one_line_before_any_work(tmp_path, capsys, args, says):
+    path = tmp_path / "k.toml"
+    path.write_text(tomli_w.dumps(KERNEL))
+    assert sweep.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tolerance_is_one_rule_in_a_config_and_on_both_command_lines(tmp_path, capsys):
+    """--tolerance linear=inf was taken by the CLI (a run reporting "holds, tolerance n/a") and refused
+    by the config loader, so the run could not be resumed: both refuse it now, by one rule."""
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        parse_config(edited(KERNEL, "fit.tolerances", {"linear": float("inf")}))
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        config.parse_tolerances("linear=inf")
+    assert config.parse_tolerances("linear=0.05, gap_exists=0") == (("gap_exists", 0.0), ("linear", 0.05))
+    path = tmp_path / "t.csv"
+    path.write_text("student_size,student_loss\n8,2\n16,1.5\n")
+    for value, says in (("linear=inf", "finite number >= 0, got inf"), ("linear=1,linear=2", "given twice")):
+        assert fit_main([str(path), "--out", str(tmp_path / "o"), "--no-plots", "--tolerance", value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_twenty_replicates_are_enough_at_ci_090_as_the_docs_say():
+    assert min_bootstrap(0.9) == 20 and min_bootstrap(0.95) == 40 and min_bootstrap(0.8) == 10
+    assert not fit_table(supervised_table(n=3), FitOptions(n_boot=20)).warnings

@@ -117,7 +117,7 @@ def _fixed(kind: str, pairs) -> None:
 
 def min_bootstrap(ci: float) -> int:
     """Replicates below which a percentile interval's tails rest on one or two replicates."""
-    return math.ceil(2 / (1 - ci))
+    return math.ceil(round(2 / (1 - ci), 9))  # 2 / (1 − 0.9) is 20.000000000000004 in floats: 20
 
 
 def options(opt: FitOptions) -> list[str]:
