@@ -4,10 +4,12 @@ Each round: read the analysis' assumptions (laws.json); take the undecided ones 
 named with --decide) as targets; rank the candidate additions (simgap.plan.additions: more
 seeds, teachers, a teacher length, a student) by expected CI shrinkage per FLOP; add the best as
 new units in the same run directory; train only those; analyse again. It stops when every target
-is decided, or when --max-minutes / --max-flops would be exceeded.
+is decided, when no addition can move the targets left (each is said, with what it needs), or when
+--max-minutes / --max-flops would be exceeded. The run directory stays locked from the first round
+to the final report.
 DIR/decide.json records every round (what was added and why, the targets' CIs after it) and is
 written before a round trains, so a killed round resumes: its units are planned again and only
-those not yet done are trained.
+those not yet done are trained (by a plain --resume too, which adds no round).
 """
 
 from __future__ import annotations
