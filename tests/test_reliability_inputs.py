@@ -5,6 +5,7 @@ the right rows) before any training or fitting; none of these tests trains or fi
 import contextlib
 import copy
 import json
+import math
 import signal
 
 import numpy as np
@@ -16,9 +17,12 @@ from simgap import config
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
 from simgap.fit import FitInputError, fit_table, ok
+from simgap.fit import read_table
 from simgap.fit.checks import min_bootstrap
 from simgap.fit.cli import main as fit_main
+from simgap.laws import SupervisedParams
 from simgap.plan import additions
+from simgap.plan.teachers import read_teachers
 
 KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
           "grid": {"student_sizes": [4], "teacher_sizes": [2, 4, 8], "seeds": 2}, "fit": {"bootstrap": 0}}
@@ -281,3 +285,28 @@ def test_a_tolerance_is_one_rule_in_a_config_and_on_both_command_lines(tmp_path,
 def test_twenty_replicates_are_enough_at_ci_090_as_the_docs_say():
     assert min_bootstrap(0.9) == 20 and min_bootstrap(0.95) == 40 and min_bootstrap(0.8) == 10
     assert not fit_table(supervised_table(n=3), FitOptions(n_boot=20)).warnings
+
+
+# --- issue 28, case 5: an empty cell is missing in every reader ---------------------------------------
+
+def test_an_empty_teacher_length_cell_is_named_not_a_series_of_its_own(tmp_path):
+    """A teacher_tokens cell blank on one distilled row made its own teacher-length series
+    (duplicate linear checks, All-NaN warnings): it is named with its column and row instead."""
+    rows = ["run_kind,student_size,teacher_size,teacher_tokens,student_budget,student_loss"]
+    rows += [f"distilled,{s},{t},{'' if (s, t) == (8, 32) else 20 * t},1000,{1 / s + 0.01 * abs(t / s - 3)}"
+             for s in (4, 8, 16) for t in (8, 16, 32, 64)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(FitInputError, match="'teacher_tokens' row 7 \\(line 8\\) is empty \\(1 of 12"):
+        fit_table(path)
+
+
+def test_a_column_of_empty_cells_is_missing_values_not_false(tmp_path):
+    """An all-empty column read as booleans became 0 (a teacher of size 0) or inf (1/False)."""
+    path = tmp_path / "t.csv"
+    path.write_text("name,loss,size,teacher_loss\nx,1.5,,\n")
+    cols = read_table(path)
+    assert cols["size"].dtype == float and np.isnan(cols["size"]).all()
+    assert np.isnan(cols["teacher_loss"]).all()
+    (teacher,) = read_teachers(path, SupervisedParams(E=1.0, A=1.0, B=1.0, alpha=0.3, beta=0.3, gamma=1.0))
+    assert math.isnan(teacher.size) and teacher.loss == 1.5
