@@ -310,3 +310,23 @@ def test_a_column_of_empty_cells_is_missing_values_not_false(tmp_path):
     assert np.isnan(cols["teacher_loss"]).all()
     (teacher,) = read_teachers(path, SupervisedParams(E=1.0, A=1.0, B=1.0, alpha=0.3, beta=0.3, gamma=1.0))
     assert math.isnan(teacher.size) and teacher.loss == 1.5
+
+
+def test_transformer_buckets_that_cannot_fit_are_refused_before_the_run_directory(tmp_path, monkeypatch):
+    """d_model 512-4096 at seq_len 1024 and batch 256 had no estimate in --dry-run and ended in a
+    RESOURCE_EXHAUSTED traceback after the run directory was made (issue 28, case 7)."""
+    monkeypatch.setenv("SIMGAP_MEMORY_BYTES", str(16 * 2**30))
+    raw = edited(TRANSFORMER, "family_params.source_params", {"vocab_size": 8, "order": 1, "support": 2, "seq_len": 1024})
+    raw = edited(edited(raw, "grid.student_sizes", [512]), "grid.teacher_sizes", [1024, 2048, 4096])
+    cfg = parse_config(edited(raw, "train.batch_size", 256))
+    said = []
+    sweep.dry_run(cfg, 1, echo=said.append)
+    assert any(line.startswith("  largest bucket needs about") for line in said), said
+    assert any(line.startswith("warning: the sweep will refuse this grid: bucket") for line in said), said
+    with pytest.raises(sweep.SweepError, match="needs about .* GiB of memory, more than the 16 GiB"):
+        sweep.run_sweep(cfg, tmp_path / "run", progress=False, echo=lambda *_: None)
+    assert not (tmp_path / "run").exists()
+    preset = parse_config(edited(TRANSFORMER, "train.batch_size", 64))  # a small one fits, and says so
+    said = []
+    sweep.dry_run(preset, 1, echo=said.append)
+    assert any("largest bucket needs about" in line for line in said) and not any("refuse" in line for line in said)
