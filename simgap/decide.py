@@ -153,21 +153,20 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
     if not todo:
         echo(f"until-decided: every targeted assumption is decided after {len(rounds)} round(s)")
         return None
-    max_minutes, max_flops = budget
+    max_minutes = budget[0]
     rows = rows_lib.read_csv(Path(out) / "results.csv")
     ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows)
     stuck = [t for t in todo if not any(c.get("gains", {}).get(label(t), 0) > 0 for c in ranked)]
-    for t in stuck:
-        echo(f"until-decided: {label(t)} cannot be decided by this grid: {t.get('needs') or 'no addition moves it'}")
     ranked = [c for c in ranked if c["score"] > 0]
+    fits = _fitting(ranked, rounds, minutes, rate, budget)
+    if not fits:
+        for t in stuck:  # said once, when the loop ends
+            echo(f"until-decided: {label(t)} cannot be decided by this grid: {t.get('needs') or 'no addition moves it'}")
     if not ranked:
         echo(f"until-decided: stopping after {len(rounds)} round(s): no addition can decide what is left "
              f"({', '.join(sorted({t['name'] for t in todo}))})")
         return None
     spent = sum(r["flops"] for r in rounds)
-    # --max-minutes is a cap, not a deadline to start by: the best addition whose predicted time
-    # (its FLOPs at the latest measured rate) and FLOPs fit in what is left
-    fits = [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
     if not fits:
         nxt = ranked[0]
         echo(f"until-decided: budget spent ({minutes:.1f} of {max_minutes:g} min, {spent:.3g} FLOPs): the next round "
@@ -180,6 +179,14 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
             "half_widths_before": [half_width(t) for t in todo],
             "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]} for c in ranked],
             "after": None}
+
+
+def _fitting(ranked: list[dict], rounds: list[dict], minutes: float, rate: float, budget) -> list[dict]:
+    """--max-minutes is a cap, not a deadline to start by: the additions whose predicted time (their
+    FLOPs at the latest measured rate) and FLOPs fit in what is left, best first."""
+    max_minutes, max_flops = budget
+    spent = sum(r["flops"] for r in rounds)
+    return [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
 
 
 def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) -> None:
