@@ -401,3 +401,19 @@ def test_targets_no_addition_can_move_end_the_loop_instead_of_doubling_seeds(tmp
     assert any(f"chinchilla_form cannot be decided by this grid: {need}" in s for s in said), said
     assert any("slope_pinned cannot be decided by this grid: > 100×" in s for s in said), said
     assert additions.expected_shrinkage({"kind": "seeds"}, stuck[0], 1, {}, n_seeds=1) > 0  # 1 seed: seeds give a CI
+
+
+def test_a_round_resumed_with_another_decide_keeps_its_own_targets_verdicts(tmp_path):
+    """A round killed while it trained for `linear`, resumed with --decide gap_exists: its record
+    keeps linear's result (it was filtered by the new names, and lost; issue 28, case 8)."""
+    cfg = parse_config(TINY)
+    round1 = {"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1.0, "why": "", "gains": {},
+              "targets": [{"name": "linear", "subject": "", "ci": [0.5, 1.5]}], "half_widths_before": [0.5],
+              "candidates": [], "after": None}
+    decide.save_rounds(tmp_path, [round1])
+    run, _ = _laws_writer(tmp_path, lambda units: [
+        {"name": n, "subject": "", "estimate": 1.0, "ci": [0.95, 1.05], "tolerance": 0.1, "verdict": "holds"}
+        for n in ("linear", "gap_exists")])
+    (rnd,) = decide.until_decided(cfg, tmp_path, ("gap_exists",), run=run, echo=lambda *a: None)
+    assert [a["name"] for a in rnd["after"]] == ["linear"]
+    assert json.loads((tmp_path / "decide.json").read_text())["rounds"][0]["after"][0]["verdict"] == "holds"
