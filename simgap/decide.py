@@ -20,7 +20,7 @@ import math
 import time
 from pathlib import Path
 
-from simgap import distributed, engine, plots, rundir
+from simgap import distributed, engine, memory, plots, rundir
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
@@ -107,6 +107,10 @@ def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: floa
     as a fresh analysis of the final table."""
     family = from_config(cfg)
     light = more and bool(names) and not set(names) & set(EQ8)
+    try:  # as the sweep does, before the run directory is made (locking it makes it)
+        memory.check_buckets(family, engine.plan(family, cfg.grid, cfg.train), cfg.train.batch_size)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     with _locked(out):
         rounds = _rounds(cfg, out, names, (max_minutes, max_flops), run, echo, family, light, more)
         if light:

@@ -318,13 +318,17 @@ def test_transformer_buckets_that_cannot_fit_are_refused_before_the_run_director
     monkeypatch.setenv("SIMGAP_MEMORY_BYTES", str(16 * 2**30))
     raw = edited(TRANSFORMER, "family_params.source_params", {"vocab_size": 8, "order": 1, "support": 2, "seq_len": 1024})
     raw = edited(edited(raw, "grid.student_sizes", [512]), "grid.teacher_sizes", [1024, 2048, 4096])
-    cfg = parse_config(edited(raw, "train.batch_size", 256))
+    raw = edited(raw, "train.batch_size", 256)
+    cfg = parse_config(raw)
     said = []
     sweep.dry_run(cfg, 1, echo=said.append)
     assert any(line.startswith("  largest bucket needs about") for line in said), said
     assert any(line.startswith("warning: the sweep will refuse this grid: bucket") for line in said), said
     with pytest.raises(sweep.SweepError, match="needs about .* GiB of memory, more than the 16 GiB"):
         sweep.run_sweep(cfg, tmp_path / "run", progress=False, echo=lambda *_: None)
+    path = tmp_path / "t.toml"
+    path.write_text(tomli_w.dumps(raw))
+    assert sweep.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress", "--until-decided"]) == 2
     assert not (tmp_path / "run").exists()
     preset = parse_config(edited(TRANSFORMER, "train.batch_size", 64))  # a small one fits, and says so
     said = []
