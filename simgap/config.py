@@ -158,6 +158,34 @@ def _number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+TOLERANCE_RULE = "a finite number >= 0"
+
+
+def _tolerance(v) -> bool:
+    """The one rule for an assumption-check tolerance, in a config and on the command line."""
+    return _number(v) and v >= 0
+
+
+def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
+    """`--tolerance NAME=VALUE,...` (simgap.sweep, simgap.fit) as FitOptions.tolerances: each name an
+    assumption, named once, each value by the rule of a config's [fit] tolerances."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or name not in ASSUMPTION_TOLERANCES:
+            raise ConfigError(f"--tolerance: expected NAME=VALUE with NAME one of {sorted(ASSUMPTION_TOLERANCES)}, "
+                              f"got {item!r}")
+        if name in out:
+            raise ConfigError(f"--tolerance: {name} is given twice ({out[name]:g} and {value}); name it once")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--tolerance {name}: {value!r} is not a number") from None
+        if not _tolerance(out[name]):
+            raise ConfigError(f"--tolerance {name}: expected {TOLERANCE_RULE}, got {value}")
+    return tuple(sorted(out.items()))
+
+
 def _fixed_table(v, allow_irreducible: bool) -> bool:
     names = ("E", "A", "B", "alpha", "beta", "gamma") if allow_irreducible else (
         "A", "B", "alpha", "beta", "gamma", "c0", "c1", "f1", "d1")
@@ -204,9 +232,10 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
                              'a table of E, A, B, alpha, beta, gamma = finite number >= 0 (E may be "irreducible"), e.g. {E = "irreducible"}'),
         "fixed_distillation": (lambda v: _fixed_table(v, allow_irreducible=False),
                                "a table of A, B, alpha, beta, gamma, c0, c1, f1, d1 = finite number >= 0, e.g. {gamma = 1.0}"),
-        "tolerances": (lambda v: isinstance(v, dict) and all(k in ASSUMPTION_TOLERANCES and _number(x) and x >= 0
+        "tolerances": (lambda v: isinstance(v, dict) and all(k in ASSUMPTION_TOLERANCES and _tolerance(x)
                                                          for k, x in v.items()),
-                       f"a table of assumption name = tolerance >= 0, names from {sorted(ASSUMPTION_TOLERANCES)}"),
+                       f"a table of assumption name = tolerance ({TOLERANCE_RULE}), names from "
+                       f"{sorted(ASSUMPTION_TOLERANCES)}"),
     },
 }
 _REQUIRED = {"grid": ("student_sizes", "teacher_sizes", "seeds")}

@@ -4,26 +4,29 @@ Each round: read the analysis' assumptions (laws.json); take the undecided ones 
 named with --decide) as targets; rank the candidate additions (simgap.plan.additions: more
 seeds, teachers, a teacher length, a student) by expected CI shrinkage per FLOP; add the best as
 new units in the same run directory; train only those; analyse again. It stops when every target
-is decided, or when --max-minutes / --max-flops would be exceeded.
+is decided, when no addition can move the targets left (each is said, with what it needs), or when
+--max-minutes / --max-flops would be exceeded. The run directory stays locked from the first round
+to the final report.
 DIR/decide.json records every round (what was added and why, the targets' CIs after it) and is
 written before a round trains, so a killed round resumes: its units are planned again and only
-those not yet done are trained.
+those not yet done are trained (by a plain --resume too, which adds no round).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from pathlib import Path
 
-from simgap import engine
-from simgap import plots
+from simgap import distributed, engine, memory, plots, rundir
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
 from simgap.fit.results import to_json
-from simgap.plan.additions import describe, extend, half_width, label, new_units, rank, unit_flops
+from simgap.plan.additions import (OPTIMA_CHECKS, describe, extend, grid_now, half_width, label, new_units, rank,
+                                   unit_flops)
 
 LOG = "decide.json"
 EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates")  # need the Eq. 8 fit
@@ -36,9 +39,18 @@ def check_names(names: tuple[str, ...]) -> None:
         raise ConfigError(f"--decide: unknown assumption {bad[0]!r}; expected names from {sorted(ASSUMPTION_TOLERANCES)}")
 
 
-def load_rounds(out: Path) -> list[dict]:
-    path = Path(out) / LOG
-    return json.loads(path.read_text())["rounds"] if path.exists() else []
+def load_rounds(out: Path | None) -> list[dict]:
+    """The rounds DIR/decide.json records ([] when there is none); a damaged file is one error."""
+    path = Path(out or ".") / LOG
+    if out is None or not path.exists():
+        return []
+    try:
+        rounds = json.loads(path.read_text())["rounds"]
+        if isinstance(rounds, list) and all(isinstance(r, dict) and "addition" in r for r in rounds):
+            return rounds
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        pass
+    raise rundir.RunDirError(f"{path} is damaged (not a list of rounds); move it away to resume the grid alone")
 
 
 def save_rounds(out: Path, rounds: list[dict]) -> None:
@@ -56,29 +68,59 @@ def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
     return out
 
 
-def targets(assumptions: list[dict], names: tuple[str, ...]) -> list[dict]:
-    return [a for a in assumptions if a["verdict"] == "undecided" and (not names or a["name"] in names)]
+def targets(assumptions: list[dict], names: tuple[str, ...], grid=None) -> list[dict]:
+    """The undecided assumptions (all, or those named). A named one the analysis did not produce
+    at all is a target too: undecided, with what would produce it (`missing`)."""
+    out = [a for a in assumptions if a["verdict"] == "undecided" and (not names or a["name"] in names)]
+    produced = {a["name"] for a in assumptions}
+    return out + [{"name": n, "subject": "", "estimate": None, "ci": [None, None], "verdict": "undecided",
+                   "needs": not_produced(n, grid), "missing": True} for n in dict.fromkeys(names) if n not in produced]
+
+
+def not_produced(name: str, grid) -> str:
+    """What the analysis needs to test `name` at all (a sweep's analysis did not produce it)."""
+    if name in OPTIMA_CHECKS:
+        n = len(grid.teacher_sizes) if grid is not None else None
+        return ("not tested: the optimum analysis needs ≥ 3 teacher sizes" + (f" (the grid has {n})" if n is not None else "")
+                + " and distilled runs that did not diverge")
+    if name in EQ8:
+        return "not tested: an Eq. 8 fit (distilled runs with their teachers' losses)"
+    if name == "irreducible_loss":
+        return "not tested: runs whose family knows its irreducible loss"
+    return "not tested: a supervised law (supervised runs: grid.supervised = true)"
+
+
+def _locked(out: Path):
+    """The run directory's lock, held by the writing process for the whole run (simgap.rundir)."""
+    return rundir.locked(out) if distributed.is_writer() else contextlib.nullcontext()
 
 
 def until_decided(cfg, out: Path, names: tuple[str, ...] = (), max_minutes: float = 30.0,
-                  max_flops: float = math.inf, run=None, echo=print) -> list[dict]:
-    """Train the grid (and any recorded rounds), then add rounds until the targets are decided.
+                  max_flops: float = math.inf, run=None, echo=print, more: bool = True) -> list[dict]:
+    """Train the grid (and any recorded rounds), then add rounds until the targets are decided or
+    only targets no addition can move remain (more=False: add none; a plain resume of DIR).
     `run(cfg, out, extra_units, eq8=…)` trains what is missing and analyses (simgap.sweep.run_sweep).
+    The run directory stays locked from the first round to the final report.
     Rounds are cheap: every analysis reuses the fits whose rows did not change (simgap.fit.memo);
     and when the targets are named and none is an Eq. 8 check, the rounds' analyses skip Eq. 8 (its
     fit, bootstrap and nested law: most of the time) and one full analysis ends the run, the same
     as a fresh analysis of the final table."""
     family = from_config(cfg)
-    light = bool(names) and not set(names) & set(EQ8)
-    rounds = _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light)
-    if light:
-        echo("until-decided: final analysis (with Eq. 8)")
-        run(cfg, out, round_units(family, cfg, rounds), eq8=True)
-        write_report(out, rounds)
+    light = more and bool(names) and not set(names) & set(EQ8)
+    try:  # as the sweep does, before the run directory is made (locking it makes it)
+        memory.check_buckets(family, engine.plan(family, cfg.grid, cfg.train), cfg.train.batch_size)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    with _locked(out):
+        rounds = _rounds(cfg, out, names, (max_minutes, max_flops), run, echo, family, light, more)
+        if light:
+            echo("until-decided: final analysis (with Eq. 8)")
+            run(cfg, out, round_units(family, cfg, rounds), eq8=True)
+            write_report(out, rounds)
     return rounds
 
 
-def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: bool) -> list[dict]:
+def _rounds(cfg, out, names, budget, run, echo, family, light: bool, more: bool) -> list[dict]:
     start, rounds = time.perf_counter(), load_rounds(out)
     # seconds per FLOP of the latest round (its training, compiles and analysis); not measured by a
     # first call that resumes a directory (it may train nothing), and the grid's cold start (every
@@ -92,39 +134,63 @@ def _rounds(cfg, out, names, max_minutes, max_flops, run, echo, family, light: b
             rate = (time.perf_counter() - t0) / done
         measured = True
         laws = json.loads((Path(out) / "laws.json").read_text())
-        todo = targets(laws.get("assumptions", []), names)
         if rounds and rounds[-1].get("after") is None:
-            rounds[-1]["after"] = [{k: a[k] for k in ("name", "subject", "estimate", "ci", "verdict")}
-                                   for a in laws.get("assumptions", []) if not names or a["name"] in names]
+            round_names = {t["name"] for t in rounds[-1]["targets"]}  # its targets, whatever --decide says now
+            rounds[-1]["after"] = [{k: a.get(k) for k in ("name", "subject", "estimate", "ci", "verdict")}
+                                   for a in laws.get("assumptions", []) if a["name"] in round_names]
             save_rounds(out, rounds)
         write_report(out, rounds)
-        if not todo:
-            echo(f"until-decided: every targeted assumption is decided after {len(rounds)} round(s)")
+        if not more:
             return rounds
-        rows = rows_lib.read_csv(Path(out) / "results.csv")
-        ranked = [c for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows) if c["score"] > 0]
-        spent = sum(r["flops"] for r in rounds)
-        minutes = (time.perf_counter() - start) / 60
-        if not ranked:
-            echo(f"until-decided: stopping: no addition is expected to decide {[t['name'] for t in todo]}")
+        todo = targets(laws.get("assumptions", []), names, grid_now(cfg.grid, rounds))
+        nxt = _next_round(family, cfg, out, rounds, todo, laws, (time.perf_counter() - start) / 60, rate, budget, echo)
+        if nxt is None:
             return rounds
-        # --max-minutes is a cap, not a deadline to start by: the best addition whose predicted time
-        # (its FLOPs at the latest measured rate) and FLOPs fit in what is left
-        fits = [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
-        if not fits:
-            nxt = ranked[0]
-            echo(f"until-decided: budget spent ({minutes:.1f} of {max_minutes:g} min, {spent:.3g} FLOPs): the next round "
-                 f"({describe(nxt['addition'])}) would take ≈ {nxt['flops'] * rate / 60:.1f} min and {nxt['flops']:.3g} "
-                 "FLOPs; still undecided: " + ", ".join(sorted({t['name'] for t in todo})))
-            return rounds
-        best = fits[0]
-        rounds.append({"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
-                       "why": best["why"], "gains": best["gains"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
-                       "half_widths_before": [half_width(t) for t in todo],
-                       "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]}
-                                      for c in ranked], "after": None})
+        rounds.append(nxt)
         save_rounds(out, rounds)  # before training: a kill resumes this round
-        echo(f"until-decided round {len(rounds)}: {describe(best['addition'])} ({best['flops']:.3g} FLOPs; {best['why']})")
+        echo(f"until-decided round {len(rounds)}: {describe(nxt['addition'])} ({nxt['flops']:.3g} FLOPs; {nxt['why']})")
+
+
+def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: float, budget, echo) -> dict | None:
+    """The next round's record, or None (and why, said) when the loop ends: every target decided,
+    none an addition can move (each said with what it needs), or the budget spent."""
+    if not todo:
+        echo(f"until-decided: every targeted assumption is decided after {len(rounds)} round(s)")
+        return None
+    max_minutes = budget[0]
+    rows = rows_lib.read_csv(Path(out) / "results.csv")
+    ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows)
+    stuck = [t for t in todo if not any(c.get("gains", {}).get(label(t), 0) > 0 for c in ranked)]
+    ranked = [c for c in ranked if c["score"] > 0]
+    fits = _fitting(ranked, rounds, minutes, rate, budget)
+    if not fits:
+        for t in stuck:  # said once, when the loop ends
+            echo(f"until-decided: {label(t)} cannot be decided by this grid: {t.get('needs') or 'no addition moves it'}")
+    if not ranked:
+        echo(f"until-decided: stopping after {len(rounds)} round(s): no addition can decide what is left "
+             f"({', '.join(sorted({t['name'] for t in todo}))})")
+        return None
+    spent = sum(r["flops"] for r in rounds)
+    if not fits:
+        nxt = ranked[0]
+        echo(f"until-decided: budget spent ({minutes:.1f} of {max_minutes:g} min, {spent:.3g} FLOPs): the next round "
+             f"({describe(nxt['addition'])}) would take ≈ {nxt['flops'] * rate / 60:.1f} min and {nxt['flops']:.3g} "
+             "FLOPs; still undecided: " + ", ".join(sorted({t['name'] for t in todo})))
+        return None
+    best = fits[0]
+    return {"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
+            "why": best["why"], "gains": best["gains"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
+            "half_widths_before": [half_width(t) for t in todo],
+            "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]} for c in ranked],
+            "after": None}
+
+
+def _fitting(ranked: list[dict], rounds: list[dict], minutes: float, rate: float, budget) -> list[dict]:
+    """--max-minutes is a cap, not a deadline to start by: the additions whose predicted time (their
+    FLOPs at the latest measured rate) and FLOPs fit in what is left, best first."""
+    max_minutes, max_flops = budget
+    spent = sum(r["flops"] for r in rounds)
+    return [c for c in ranked if minutes + c["flops"] * rate / 60 <= max_minutes and spent + c["flops"] <= max_flops]
 
 
 def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) -> None:
@@ -137,7 +203,7 @@ def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) 
     laws = json.loads(path.read_text())
     family = from_config(cfg)
     rounds = load_rounds(out)
-    todo = targets(laws.get("assumptions", []), names)
+    todo = targets(laws.get("assumptions", []), names, grid_now(cfg.grid, rounds))
     echo(f"until-decided: {len(todo)} undecided target(s): " + ", ".join(sorted({t['name'] for t in todo})))
     for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows_lib.read_csv(Path(out) / "results.csv")):
         echo(f"  {describe(c['addition'])}: {c['flops']:.3g} FLOPs, score {c['score']:.3g} ({c['why']})")

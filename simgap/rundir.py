@@ -21,6 +21,7 @@ that fail verification are never read, and results.csv never holds their rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -114,21 +115,7 @@ class RunDir:
         """Create or reopen the directory: refuse a file, an unwritable place, a directory
         another sweep is writing, or one started with another config; remove stale temp files."""
         out = self.out
-        if out.exists() and not out.is_dir():
-            raise RunDirError(f"{out} is a file, not a run directory")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            self._lock = open(out / ".lock", "a")
-        except OSError as e:
-            raise RunDirError(f"cannot write to {out}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                self.close()
-                raise RunDirError(f"another sweep is writing to {out}; wait for it to finish, "
-                                  "or use another --out") from None
-            print(f"warning: cannot lock {out} ({e.strerror}); make sure no other sweep writes to it")
+        self._lock = _acquire(out)
         with self.writing(out):
             (out / "units").mkdir(exist_ok=True)
             (out / "teachers").mkdir(exist_ok=True)
@@ -153,7 +140,7 @@ class RunDir:
 
     def close(self) -> None:
         if self._lock is not None:
-            self._lock.close()  # releases the flock
+            _release(self._lock)
             self._lock = None
 
     def __enter__(self):
@@ -277,6 +264,54 @@ class RunDir:
     def all_rows(self) -> list[dict]:
         """Rows of every done unit, in plan order."""
         return [r for u in self.units if u.uid in self.rows for r in self.rows[u.uid]]
+
+
+_HELD: dict[Path, list] = {}  # run directories this process has locked: [lock file, holders]
+
+
+def _acquire(out: Path) -> Path:
+    """Lock `out` for this process (re-entrant: an --until-decided run holds it from its first
+    round to its final report, and each round's sweep takes it again); refuse a file, an
+    unwritable place, or a directory another process holds. Returns the key for `_release`."""
+    key = Path(out).resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return key
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} is a file, not a run directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / ".lock", "a")
+    except OSError as e:
+        raise RunDirError(f"cannot write to {out}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            handle.close()
+            raise RunDirError(f"another sweep is writing to {out}; wait for it to finish, "
+                              "or use another --out") from None
+        print(f"warning: cannot lock {out} ({e.strerror}); make sure no other sweep writes to it")
+    _HELD[key] = [handle, 1]
+    return key
+
+
+def _release(key: Path) -> None:
+    held = _HELD[key]
+    held[1] -= 1
+    if held[1] == 0:
+        held[0].close()  # releases the flock
+        del _HELD[key]
+
+
+@contextlib.contextmanager
+def locked(out: Path):
+    """Hold `out`'s lock for the block (simgap.decide: the whole --until-decided run)."""
+    key = _acquire(Path(out))
+    try:
+        yield
+    finally:
+        _release(key)
 
 
 class _Writing:

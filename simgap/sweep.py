@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,10 +24,9 @@ import tomllib
 from tqdm import tqdm
 
 from simgap import cache, decide, distributed, engine, flops, memory, rundir, workers
-from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config
+from simgap.config import DEFAULT_CONFIG, ConfigError, SweepConfig, load_config, parse_tolerances
 from simgap.cpu import tune_cpu
 from simgap.families import from_config
-from simgap.fit.verdicts import tolerance_pairs
 from simgap.report import analyze
 
 # Rough CPU throughput for the dry-run estimate, measured on the default sweep (2 cores: 4.95e12
@@ -190,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the grid, add runs round by round until the law assumptions are decided (simgap.decide)")
     p.add_argument("--decide", type=lambda t: tuple(filter(None, (x.strip() for x in t.split(",")))), default=(),
                    metavar="NAME,...", help="with --until-decided: only these assumptions (default: every undecided one)")
-    p.add_argument("--max-minutes", type=float, default=30.0, help="with --until-decided: wall-time budget")
-    p.add_argument("--max-flops", type=float, default=float("inf"), help="with --until-decided: FLOPs budget of the rounds")
-    p.add_argument("--tolerance", type=tolerance_pairs, default=(), metavar="NAME=VALUE,...",
+    p.add_argument("--max-minutes", type=float, default=None, help="with --until-decided: wall-time budget (default 30)")
+    p.add_argument("--max-flops", type=float, default=None, help="with --until-decided: FLOPs budget of the rounds")
+    p.add_argument("--tolerance", default="", metavar="NAME=VALUE,...",
                    help="assumption-check tolerances over the config's [fit] tolerances (docs/verdicts.md)")
     return p
 
@@ -207,6 +207,21 @@ def _seed_count(path: Path, seeds: int | None) -> int:
     return tomllib.loads(Path(path).read_text())["grid"]["seeds"]
 
 
+def _check_args(args) -> tuple[float, float]:
+    """Refuse, in one line, the --until-decided options given without it and budgets that are not
+    a positive number; returns (max minutes, max FLOPs)."""
+    only = [f for f, v in (("--decide", args.decide), ("--max-minutes", args.max_minutes),
+                           ("--max-flops", args.max_flops)) if v not in ((), None)]
+    if only and not args.until_decided:
+        raise SweepError(f"{only[0]} only applies with --until-decided")
+    for flag, v in (("--max-minutes", args.max_minutes), ("--max-flops", args.max_flops)):
+        if v is not None and not v > 0:
+            raise SweepError(f"{flag}: expected a positive number, got {v:g}")
+    decide.check_names(args.decide)
+    return (30.0 if args.max_minutes is None else args.max_minutes,
+            math.inf if args.max_flops is None else args.max_flops)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_cpu()  # one XLA device per core, Eigen dots (simgap.cpu)
@@ -214,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     distributed.initialize()  # joins a multi-process JAX runtime when launched as one (no-op otherwise)
     out = args.resume or args.out
     try:
+        max_minutes, max_flops = _check_args(args)
+        tolerances = parse_tolerances(args.tolerance)
         if args.resume and args.out and args.resume != args.out:
             raise SweepError("--resume DIR and --out DIR name different directories")
         if args.resume and not (args.resume / "config.toml").exists():
@@ -225,15 +242,18 @@ def main(argv: list[str] | None = None) -> int:
                 decide.first_round_plan(load_config(path, seeds=args.seeds), out, args.decide)
             return 0
         cfg = load_config(path, seeds=args.seeds)
-        if args.tolerance:
+        if tolerances:
             cfg = dataclasses.replace(cfg, fit=dataclasses.replace(
-                cfg.fit, tolerances=tuple(sorted({**dict(cfg.fit.tolerances), **dict(args.tolerance)}.items()))))
+                cfg.fit, tolerances=tuple(sorted({**dict(cfg.fit.tolerances), **dict(tolerances)}.items()))))
         out = out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         print(f"sweep {cfg.name} -> {out}")
+        run = lambda c, o, extra, eq8: run_sweep(c, o, progress=not args.no_progress, extra_units=extra, eq8=eq8)  # noqa: E731
         if args.until_decided:
-            decide.check_names(args.decide)
-            decide.until_decided(cfg, out, args.decide, args.max_minutes, args.max_flops, run=lambda c, o, extra, eq8:
-                                 run_sweep(c, o, progress=not args.no_progress, extra_units=extra, eq8=eq8))
+            decide.until_decided(cfg, out, args.decide, max_minutes, max_flops, run=run)
+        elif rounds := decide.load_rounds(out):  # a plain resume keeps (and finishes) the rounds' runs
+            print(f"{out} holds {len(rounds)} --until-decided round(s) (decide.json): finishing them with the grid; "
+                  "resume with --until-decided to add more")
+            decide.until_decided(cfg, out, run=run, more=False)
         else:
             run_sweep(cfg, out, progress=not args.no_progress)
         print(f"done: {out / 'report.md'}")
@@ -245,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished buckets are saved; resume with --resume {out}", file=sys.stderr)
+        again = " --until-decided" if args.until_decided else ""
+        print(f"\ninterrupted: finished buckets are saved; resume with --resume {out}{again}", file=sys.stderr)
         return 130
 
 

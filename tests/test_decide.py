@@ -1,5 +1,6 @@
 """`--until-decided` (simgap.decide): rounds are planned, costed, recorded and resumed."""
 
+import fcntl
 import json
 import math
 import subprocess
@@ -15,6 +16,7 @@ from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
 from simgap.plan import additions, design
+from simgap.rundir import RunDirError
 from simgap.report import analyze
 from test_fit import _table_from_reference
 
@@ -187,7 +189,7 @@ def test_rounds_reach_the_report_and_plot(tmp_path):
 def test_teachers_between_grid_points_are_not_expected_to_narrow_a_gap_ci():
     """The dip's CI is a band over every teacher: more teachers add comparisons. Round 1 of the
     transformer preset chose a d40 teacher for "gap_exists −11 %", below 5 more seeds' −29 %/FLOP."""
-    gap = {"name": "gap_exists", "subject": "student 8"}
+    gap = {"name": "gap_exists", "subject": "student 8", "ci": [-0.01, 0.02]}
     assert additions.expected_shrinkage({"kind": additions.TEACHERS}, gap, 1, {}) == 0.0
     assert additions.expected_shrinkage({"kind": additions.SEEDS}, gap, 1, {}) > 0.25
 
@@ -307,3 +309,111 @@ def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp
     # grid 1 min; round 1 (2 more seeds) 1 min -> 2 min; round 2 (4 more seeds) would end at 4 > 3 min
     assert [r["addition"]["seeds"] for r in rounds] == [[2, 3]]
     assert any("would take ≈ 2.0 min" in m for m in messages), messages
+
+
+def _laws_writer(out, assumptions_of):
+    """A fake sweep for decide.until_decided: writes laws.json with `assumptions_of(units)`."""
+    calls = []
+
+    def run(c, o, units, eq8):
+        calls.append(units)
+        (out / "laws.json").write_text(json.dumps({"optima": [], "assumptions": assumptions_of(units)}))
+        (out / "report.md").write_text("# report\n")
+        (out / "results.csv").write_text(rows_lib.to_csv([]))
+    return run, calls
+
+
+def _locked_by_someone(out) -> bool:
+    with open(out / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def test_one_lock_covers_the_whole_run_from_the_first_round_to_the_final_report(tmp_path, monkeypatch):
+    """Every round's training, decide.json and report.md are written under one lock, which a second
+    writer cannot take between rounds (issue 28, case 4); a directory someone holds is refused at start."""
+    cfg = parse_config(TINY)
+    undecided = {"name": "linear", "subject": "", "estimate": 1.0, "ci": [0.5, 1.5], "tolerance": 0.1,
+                 "verdict": "undecided"}
+    held = []
+    run, calls = _laws_writer(tmp_path, lambda units: held.append(_locked_by_someone(tmp_path)) or [
+        {**undecided, "verdict": "holds" if units else "undecided"}])
+    write_report = decide.write_report
+    monkeypatch.setattr(decide, "write_report", lambda *a: held.append(_locked_by_someone(tmp_path)) or write_report(*a))
+    rounds = decide.until_decided(cfg, tmp_path, ("linear",), run=run, echo=lambda *a: None)
+    assert len(rounds) == 1 and len(calls) == 3  # grid, round 1, final analysis with Eq. 8
+    assert len(held) == 6 and all(held), held
+    assert not _locked_by_someone(tmp_path)  # released at the end
+    with open(tmp_path / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RunDirError, match="another sweep is writing"):
+            decide.until_decided(cfg, tmp_path, ("linear",), run=run, echo=lambda *a: None)
+
+
+def test_named_targets_the_analysis_did_not_produce_are_undecided_and_get_teachers(tmp_path):
+    """With two teacher sizes there are no optima, so no `linear` or `gap_exists`: named, they are
+    undecided (not "decided after 0 rounds"), and a third teacher size is added to produce them
+    (issue 28, case 3); a named check no addition can produce is said to be undecidable."""
+    raw = {**TINY, "grid": {**TINY["grid"], "teacher_sizes": [17, 32]}}
+    cfg = parse_config(raw)
+    sup = {"name": "chinchilla_form", "subject": "", "estimate": 1.0, "ci": [0.99, 1.01], "tolerance": 0.1,
+           "verdict": "holds"}
+
+    def produced(units):
+        three = any(m.size == 23 for u in units if u.kind == "teacher" for m in u.members)
+        return [sup] + [{"name": n, "subject": "", "estimate": 1.0, "ci": [0.9, 1.1], "tolerance": 0.1, "verdict": "holds"}
+                        for n in ("linear", "gap_exists") if three]
+    run, _ = _laws_writer(tmp_path, produced)
+    said = []
+    rounds = decide.until_decided(cfg, tmp_path, ("linear", "gap_exists"), run=run, echo=said.append)
+    assert [r["addition"] for r in rounds] == [{"kind": "teachers", "teacher_sizes": [23]}], said
+    assert {a["name"]: a["verdict"] for a in rounds[0]["after"]} == {"linear": "holds", "gap_exists": "holds"}
+    (missing,) = decide.targets([sup], ("linear",), cfg.grid)
+    assert missing["verdict"] == "undecided" and "≥ 3 teacher sizes (the grid has 2)" in missing["needs"]
+    (tmp_path / "decide.json").unlink()
+    said = []
+    assert decide.until_decided(cfg, tmp_path, ("irreducible_loss",), run=run, echo=said.append) == []
+    assert any("irreducible_loss cannot be decided by this grid: not tested" in s for s in said), said
+    assert not any("is decided" in s for s in said)
+
+
+def test_targets_no_addition_can_move_end_the_loop_instead_of_doubling_seeds(tmp_path):
+    """chinchilla_form without a CI on one budget (more seeds cannot identify the law) and a
+    slope_pinned needing > 100x the seeds are not offered seeds: once gap_exists is decided the
+    loop ends, naming each with what it needs (issue 28, case 2; before, seeds doubled until a cap)."""
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    grid = additions.unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train))
+    need = "a supervised law the runs identify: 3 distinct (size, budget) points; more student sizes or budgets"
+    stuck = [{"name": "chinchilla_form", "subject": "", "estimate": 1.3, "ci": [None, None], "tolerance": 0.1,
+              "verdict": "undecided", "needs": need},
+             {"name": "slope_pinned", "subject": "", "estimate": 5.6, "ci": [-20.0, 30.0], "tolerance": 0.3,
+              "verdict": "undecided", "needs": "> 100× the seeds: more seeds alone will not do it"}]
+    gap = {"name": "gap_exists", "subject": "student 19", "estimate": 0.004, "ci": [-0.001, 0.009], "tolerance": 0.005}
+    run, _ = _laws_writer(tmp_path, lambda units: stuck + [{**gap, "verdict": "holds" if units else "undecided"}])
+    said = []
+    rounds = decide.until_decided(cfg, tmp_path, (), max_flops=4 * grid, run=run, echo=said.append)
+    assert [r["addition"]["kind"] for r in rounds] == ["seeds"], said
+    assert any(f"chinchilla_form cannot be decided by this grid: {need}" in s for s in said), said
+    assert any("slope_pinned cannot be decided by this grid: > 100×" in s for s in said), said
+    assert additions.expected_shrinkage({"kind": "seeds"}, stuck[0], 1, {}, n_seeds=1) > 0  # 1 seed: seeds give a CI
+
+
+def test_a_round_resumed_with_another_decide_keeps_its_own_targets_verdicts(tmp_path):
+    """A round killed while it trained for `linear`, resumed with --decide gap_exists: its record
+    keeps linear's result (it was filtered by the new names, and lost; issue 28, case 8)."""
+    cfg = parse_config(TINY)
+    round1 = {"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1.0, "why": "", "gains": {},
+              "targets": [{"name": "linear", "subject": "", "ci": [0.5, 1.5]}], "half_widths_before": [0.5],
+              "candidates": [], "after": None}
+    decide.save_rounds(tmp_path, [round1])
+    run, _ = _laws_writer(tmp_path, lambda units: [
+        {"name": n, "subject": "", "estimate": 1.0, "ci": [0.95, 1.05], "tolerance": 0.1, "verdict": "holds"}
+        for n in ("linear", "gap_exists")])
+    (rnd,) = decide.until_decided(cfg, tmp_path, ("gap_exists",), run=run, echo=lambda *a: None)
+    assert [a["name"] for a in rnd["after"]] == ["linear"]
+    assert json.loads((tmp_path / "decide.json").read_text())["rounds"][0]["after"][0]["verdict"] == "holds"

@@ -5,17 +5,24 @@ the right rows) before any training or fitting; none of these tests trains or fi
 import contextlib
 import copy
 import json
+import math
 import signal
 
 import numpy as np
 import pytest
+import tomli_w
 
 from simgap import engine, report, rows as rows_lib, rundir, sweep
+from simgap import config
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.families import from_config, get_family
 from simgap.fit import FitInputError, fit_table, ok
+from simgap.fit import read_table
+from simgap.fit.checks import min_bootstrap
 from simgap.fit.cli import main as fit_main
+from simgap.laws import SupervisedParams
 from simgap.plan import additions
+from simgap.plan.teachers import read_teachers
 
 KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
           "grid": {"student_sizes": [4], "teacher_sizes": [2, 4, 8], "seeds": 2}, "fit": {"bootstrap": 0}}
@@ -233,3 +240,97 @@ def test_two_lengths_per_parameter_are_two_series_and_a_named_column_overrides()
     assert named.families[0].settings[0].optima.teacher_budget_kind == "recipe"
     with pytest.raises(FitInputError, match="'nope' is not in the table"):
         fit_table(table, FitOptions(n_boot=0, teacher_series_column="nope"))
+
+
+# --- issue 28, cases 6 and 8: sweep options refused in one line, before anything is trained ----------
+
+@pytest.mark.parametrize("args, says", [
+    (["--decide", "linear"], "--decide only applies with --until-decided"),
+    (["--max-minutes", "5"], "--max-minutes only applies with --until-decided"),
+    (["--max-flops", "1e12"], "--max-flops only applies with --until-decided"),
+    (["--until-decided", "--max-minutes", "0"], "--max-minutes: expected a positive number, got 0"),
+    (["--until-decided", "--max-minutes", "-5"], "--max-minutes: expected a positive number, got -5"),
+    (["--until-decided", "--max-minutes", "nan"], "--max-minutes: expected a positive number, got nan"),
+    (["--until-decided", "--max-flops", "0"], "--max-flops: expected a positive number, got 0"),
+    (["--until-decided", "--max-flops", "nan"], "--max-flops: expected a positive number, got nan"),
+    (["--until-decided", "--decide", "bogus", "--dry-run"], "--decide: unknown assumption 'bogus'"),
+    (["--tolerance", "linear=inf"], "--tolerance linear: expected a finite number >= 0, got inf"),
+    (["--tolerance", "linear=0.1,linear=0.2"], "--tolerance: linear is given twice"),
+])
+def test_sweep_options_it_cannot_honour_are_one_line_before_any_work(tmp_path, capsys, args, says):
+    path = tmp_path / "k.toml"
+    path.write_text(tomli_w.dumps(KERNEL))
+    assert sweep.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tolerance_is_one_rule_in_a_config_and_on_both_command_lines(tmp_path, capsys):
+    """--tolerance linear=inf was taken by the CLI (a run reporting "holds, tolerance n/a") and refused
+    by the config loader, so the run could not be resumed: both refuse it now, by one rule."""
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        parse_config(edited(KERNEL, "fit.tolerances", {"linear": float("inf")}))
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        config.parse_tolerances("linear=inf")
+    assert config.parse_tolerances("linear=0.05, gap_exists=0") == (("gap_exists", 0.0), ("linear", 0.05))
+    path = tmp_path / "t.csv"
+    path.write_text("student_size,student_loss\n8,2\n16,1.5\n")
+    for value, says in (("linear=inf", "finite number >= 0, got inf"), ("linear=1,linear=2", "given twice")):
+        assert fit_main([str(path), "--out", str(tmp_path / "o"), "--no-plots", "--tolerance", value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_twenty_replicates_are_enough_at_ci_090_as_the_docs_say():
+    assert min_bootstrap(0.9) == 20 and min_bootstrap(0.95) == 40 and min_bootstrap(0.8) == 10
+    assert not fit_table(supervised_table(n=3), FitOptions(n_boot=20)).warnings
+
+
+# --- issue 28, case 5: an empty cell is missing in every reader ---------------------------------------
+
+def test_an_empty_teacher_length_cell_is_named_not_a_series_of_its_own(tmp_path):
+    """A teacher_tokens cell blank on one distilled row made its own teacher-length series
+    (duplicate linear checks, All-NaN warnings): it is named with its column and row instead."""
+    rows = ["run_kind,student_size,teacher_size,teacher_tokens,student_budget,student_loss"]
+    rows += [f"distilled,{s},{t},{'' if (s, t) == (8, 32) else 20 * t},1000,{1 / s + 0.01 * abs(t / s - 3)}"
+             for s in (4, 8, 16) for t in (8, 16, 32, 64)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(FitInputError, match="'teacher_tokens' row 7 \\(line 8\\) is empty \\(1 of 12"):
+        fit_table(path)
+
+
+def test_a_column_of_empty_cells_is_missing_values_not_false(tmp_path):
+    """An all-empty column read as booleans became 0 (a teacher of size 0) or inf (1/False)."""
+    path = tmp_path / "t.csv"
+    path.write_text("name,loss,size,teacher_loss\nx,1.5,,\n")
+    cols = read_table(path)
+    assert cols["size"].dtype == float and np.isnan(cols["size"]).all()
+    assert np.isnan(cols["teacher_loss"]).all()
+    (teacher,) = read_teachers(path, SupervisedParams(E=1.0, A=1.0, B=1.0, alpha=0.3, beta=0.3, gamma=1.0))
+    assert math.isnan(teacher.size) and teacher.loss == 1.5
+
+
+def test_transformer_buckets_that_cannot_fit_are_refused_before_the_run_directory(tmp_path, monkeypatch):
+    """d_model 512-4096 at seq_len 1024 and batch 256 had no estimate in --dry-run and ended in a
+    RESOURCE_EXHAUSTED traceback after the run directory was made (issue 28, case 7)."""
+    monkeypatch.setenv("SIMGAP_MEMORY_BYTES", str(16 * 2**30))
+    raw = edited(TRANSFORMER, "family_params.source_params", {"vocab_size": 8, "order": 1, "support": 2, "seq_len": 1024})
+    raw = edited(edited(raw, "grid.student_sizes", [512]), "grid.teacher_sizes", [1024, 2048, 4096])
+    raw = edited(raw, "train.batch_size", 256)
+    cfg = parse_config(raw)
+    said = []
+    sweep.dry_run(cfg, 1, echo=said.append)
+    assert any(line.startswith("  largest bucket needs about") for line in said), said
+    assert any(line.startswith("warning: the sweep will refuse this grid: bucket") for line in said), said
+    with pytest.raises(sweep.SweepError, match="needs about .* GiB of memory, more than the 16 GiB"):
+        sweep.run_sweep(cfg, tmp_path / "run", progress=False, echo=lambda *_: None)
+    path = tmp_path / "t.toml"
+    path.write_text(tomli_w.dumps(raw))
+    assert sweep.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress", "--until-decided"]) == 2
+    assert not (tmp_path / "run").exists()
+    preset = parse_config(edited(TRANSFORMER, "train.batch_size", 64))  # a small one fits, and says so
+    said = []
+    sweep.dry_run(preset, 1, echo=said.append)
+    assert any("largest bucket needs about" in line for line in said) and not any("refuse" in line for line in said)

@@ -316,3 +316,23 @@ def test_two_teacher_sizes_are_flagged_before_any_training(tmp_path, capsys, mon
     assert rc == 0
     note = stdout.index("needs ≥ 3 teacher sizes and this grid has 2")
     assert note < stdout.index("runs in")
+
+
+def test_a_plain_resume_of_an_until_decided_run_keeps_and_finishes_its_rounds(clean, tmp_path, capsys):
+    """A round recorded in decide.json but killed before it trained (what Ctrl-C leaves): a plain
+    --resume trains it and analyses it with the grid instead of dropping its rows (issue 28, case 1)."""
+    out = copy_run(clean, tmp_path)
+    round1 = {"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1.0, "why": "a test", "gains": {},
+              "targets": [{"name": "gap_exists", "subject": "student 20", "ci": [None, None]}],
+              "half_widths_before": [None], "candidates": [], "after": None}
+    (out / "decide.json").write_text(json.dumps({"rounds": [round1]}))
+    rc, stdout, err = sweep(capsys, "--resume", out)
+    assert rc == 0 and "--until-decided" in stdout, err
+    rows = keyed(out / "results.csv")
+    assert len(rows) == 2 * N_ROWS and {seed for _, seed, _, _ in rows} == {0, 1, 2, 3}
+    assert len(rows) == sum(len(rows_lib.read_csv(p)) for p in (out / "units").glob("*.csv"))
+    (after,) = json.loads((out / "decide.json").read_text())["rounds"]
+    assert after["after"] and {a["name"] for a in after["after"]} == {"gap_exists"}
+    assert "## Until decided" in (out / "report.md").read_text()
+    rc, stdout, _ = sweep(capsys, "--resume", out)  # again: nothing to train, no row lost
+    assert rc == 0 and "trained 0 runs" in stdout and len(keyed(out / "results.csv")) == 2 * N_ROWS

@@ -287,6 +287,20 @@ class TransformerFamily:
     def bucket_size(self, size: int) -> int:
         return int(size)
 
+    def bucket_bytes(self, members: int, padded: int, budget: int, batch_size: int) -> float:
+        """A bucket's largest live arrays (float32): per member, the larger of a training step (every
+        layer's activations kept for the backward pass, 10·d_model + 2·d_ff per token; its attention
+        scores and probabilities, heads × seq_len² per sequence; the student's and teacher's logits
+        and probabilities, 4·V per token) and the held-out evaluation (one layer's activations and
+        attention, both logits), plus its parameters with gradients and AdamW's moments. A distilled
+        bucket's teacher is bounded by its own training bucket, which is larger."""
+        c, n = self.config(padded), self.held_out_sequences
+        attention = lambda seqs: 2 * seqs * c.n_heads * c.seq_len ** 2  # noqa: E731  scores and probabilities
+        step = c.depth * (batch_size * c.seq_len * (10 * c.d_model + 2 * c.d_ff) + attention(batch_size)) \
+            + 4 * batch_size * c.seq_len * c.vocab_size
+        held_out = n * c.seq_len * (6 * c.d_model + c.d_ff + 2 * c.vocab_size) + attention(n)
+        return 4.0 * members * (max(step, held_out) + 4 * param_count(c))
+
     def default_budget(self, size: int) -> int:
         return 20 * param_count(self.config(size), embeddings=False)  # tokens, Chinchilla-like
 

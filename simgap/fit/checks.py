@@ -23,6 +23,7 @@ from simgap.fit.inputs import FitInputError
 RUN_KINDS = ("supervised", "distilled", "teacher")  # "teacher" rows are read and ignored
 FLAG_TRUE, FLAG_FALSE = {"true", "1", "1.0", "yes", "y", "t"}, {"false", "0", "0.0", "no", "n", "f"}
 _UNSET = {"", "nan"}
+TEACHER_LENGTH_COLUMNS = ("teacher_tokens", "teacher_budget")  # as simgap.fit.table reads them, first found
 LINE = "__line__"  # simgap.fit.reader's hidden column: each data row's line in the file
 
 
@@ -76,22 +77,31 @@ def clean_columns(cols: dict) -> dict:
     return out
 
 
+_EMPTY_ADVICE = {
+    "budget": "give every run its budget, or drop the column to fit the single-budget form",
+    "teacher length": "give every distilled run its teacher's training length, or drop the column (one length)",
+}
+
+
 def fitted_columns(cols: dict, rows: dict[str, tuple[str | None, np.ndarray]]) -> None:
     """`rows` maps a role ("supervised loss", "distilled student loss", "budget") to (column,
     mask of the rows that role reads). A loss that is one value on every row it is fitted on
     leaves nothing to fit; a budget column empty on some of its rows (but not all: that is the
-    single-budget form) cannot place those runs."""
+    single-budget form) cannot place those runs, nor a teacher length empty on some distilled rows
+    its teacher (it would be a series of its own)."""
+    length = next((c for c in TEACHER_LENGTH_COLUMNS if c in cols), None)
+    if length and "distilled" in rows:
+        rows = {**rows, "teacher length": (length, rows["distilled"][1])}
     for role, (name, mask) in rows.items():
         if name is None or name not in cols or not mask.any() or np.asarray(cols[name]).dtype == object:
             continue
         a = np.asarray(cols[name], dtype=float)
-        if role == "budget":
+        if role in _EMPTY_ADVICE:
             empty = mask & np.isnan(a)
             if empty.any() and not empty.sum() == mask.sum():
                 i = int(np.flatnonzero(empty)[0])
                 raise FitInputError(f"column {name!r} {where(cols, i)} is empty ({int(empty.sum())} of "
-                                    f"{int(mask.sum())} fitted rows): give every run its budget, or drop the "
-                                    "column to fit the single-budget form")
+                                    f"{int(mask.sum())} fitted rows): {_EMPTY_ADVICE[role]}")
         elif mask.sum() > 1:
             values = np.unique(a[mask][np.isfinite(a[mask])])
             if len(values) == 1:
@@ -117,7 +127,7 @@ def _fixed(kind: str, pairs) -> None:
 
 def min_bootstrap(ci: float) -> int:
     """Replicates below which a percentile interval's tails rest on one or two replicates."""
-    return math.ceil(2 / (1 - ci))
+    return math.ceil(round(2 / (1 - ci), 9))  # 2 / (1 − 0.9) is 20.000000000000004 in floats: 20
 
 
 def options(opt: FitOptions) -> list[str]:

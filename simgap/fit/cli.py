@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from simgap import plots
-from simgap.config import FitOptions
+from simgap.config import FitOptions, parse_tolerances
 from simgap.fit.inputs import FitInputError
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import summary_lines, tolerance_pairs
+from simgap.fit.verdicts import summary_lines
 
 
 def _fmt_ci(ci: dict, name: str) -> str:
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(the table's irreducible_loss column)")
     ap.add_argument("--fix-distillation", type=_pairs, default=(), metavar="NAME=VALUE,...",
                     help='hold distillation-law parameters fixed, e.g. "gamma=1"')
-    ap.add_argument("--tolerance", type=tolerance_pairs, default=(), metavar="NAME=VALUE,...",
+    ap.add_argument("--tolerance", default="", metavar="NAME=VALUE,...",
                     help='practical tolerances of the assumption checks, e.g. "linear=0.05,gap_exists=0.01" '
                          "(defaults and units: docs/verdicts.md)")
     ap.add_argument("--no-plots", action="store_true")
@@ -151,15 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--bootstrap must be in 0..{MAX_BOOT} (Busbridge et al. used 4096), got {args.bootstrap}")
     if not args.huber_delta > 0:
         ap.error(f"--huber-delta must be > 0, got {args.huber_delta}")
-    opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,
-                     size_column=args.size_column,
-                     teacher_size_column=args.size_column.replace("student", "teacher"),
-                     extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
-                     teacher_series_column=args.teacher_series,
-                     fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation,
-                     tolerances=args.tolerance)
     out = Path(args.out)
     try:
+        opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,
+                         size_column=args.size_column,
+                         teacher_size_column=args.size_column.replace("student", "teacher"),
+                         extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
+                         teacher_series_column=args.teacher_series,
+                         fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation,
+                         tolerances=parse_tolerances(args.tolerance))
         _check_out_dir(out)
         result = fit_table(args.table, opt)
         doc = to_json(result)

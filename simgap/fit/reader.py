@@ -17,8 +17,9 @@ from simgap.fit.inputs import FitInputError, same_length
 
 
 def read_table(path) -> dict[str, np.ndarray]:
-    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN), booleans
-    for true/false columns (and 1/0, yes/no for `diverged`), strings otherwise."""
+    """A tidy CSV as columns: numeric where every non-empty cell parses (empty → NaN; a column of
+    empty cells is all NaN), booleans for true/false columns (and 1/0, yes/no for `diverged`),
+    strings otherwise."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             text = f.read()
@@ -40,8 +41,8 @@ def read_table(path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {LINE: np.array([line for line, _ in numbered[1:]])}
     for j, name in enumerate(header):
         cells = [r[j].strip() for _, r in numbered[1:]]
-        low = {c.lower() for c in cells} - {""}
-        if low <= {"true", "false"} or (name == "diverged" and low <= FLAG_TRUE | FLAG_FALSE):
+        low = {c.lower() for c in cells} - {""}  # an empty cell is missing: never False, 0 or a category
+        if low and (low <= {"true", "false"} or (name == "diverged" and low <= FLAG_TRUE | FLAG_FALSE)):
             out[name] = np.array([c.lower() in FLAG_TRUE for c in cells])
         elif name == "run_kind":
             out[name] = np.array([c.lower() for c in cells], dtype=object)

@@ -36,6 +36,11 @@ from simgap.plan.compute import PlanError
 SEEDS, TEACHERS, LENGTH, STUDENT = "seeds", "teachers", "teacher length", "student"
 ONE_SERIES = ("ratio_independent_of_budget", "teacher_only_through_loss")
 SLOPE = ("slope_pinned", "linear")
+OPTIMA_CHECKS = ("gap_exists", "linear", "slope_pinned", "ratio_independent_of_budget", "break_at_fixed_ratio")
+# where each two-sided check holds exactly (gap_exists: a dip of 0); slope_pinned is relative to its slope
+EXACT = {"chinchilla_form": 1.0, "linear": 1.0, "ratio_independent_of_budget": 1.0, "break_at_fixed_ratio": 1.0,
+         "irreducible_loss": 0.0, "gap_exists": 0.0}
+REACH = 100  # more than this many times the seeds: "more seeds alone will not do it" (simgap.fit.verdicts)
 
 
 def label(a: dict) -> str:
@@ -107,6 +112,7 @@ def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1
                 mid = family_step * int(round(math.sqrt(a * b) / family_step))  # a size the family has
                 if mid not in teachers_now and min(a, b) < mid < max(a, b):
                     new.add(mid)
+    new |= _to_three(teachers_now, family_step)
     if new:
         out.append({"kind": TEACHERS, "teacher_sizes": sorted(new)})
     if 0 not in g.teacher_budgets:
@@ -115,6 +121,15 @@ def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1
     if student is not None:
         out.append({"kind": STUDENT, "student_sizes": [student]})
     return out
+
+
+def _to_three(sizes: list[int], step: int) -> set[int]:
+    """With fewer than 3 teacher sizes (no optimum can be located): the geometric midpoint of each
+    adjacent pair, then twice the largest, until there are 3."""
+    out = {m for a, b in zip(sizes, sizes[1:]) if a < (m := step * int(round(math.sqrt(a * b) / step))) < b}
+    while sizes and len(sizes) + len(out) < 3:
+        out.add(2 * max([*sizes, *out]))
+    return out if len(sizes) < 3 else set()
 
 
 def student_between(grid: engine.Grid, optima: list[dict], step: int = 1) -> int | None:
@@ -172,23 +187,44 @@ def series_of(target: dict, keys) -> tuple | None:
     return match[0] if len(match) == 1 or (match and not subject) else None
 
 
+def seeds_factor(target: dict) -> float:
+    """How many times its seeds would decide a two-sided `target`, if its CI shrinks as 1/√seeds
+    (the verdict's own "≈ k× the seeds"); 1 for a check without that form."""
+    name, est, tol, half = target["name"], target.get("estimate"), target.get("tolerance"), half_width(target)
+    if est is None or tol is None or not math.isfinite(half) or not (name in EXACT or name == "slope_pinned"):
+        return 1.0
+    if name == "slope_pinned":
+        want = tol * abs(est)
+    else:
+        off = abs(est - EXACT[name])
+        want = max(tol - off, off)  # holds needs half ≤ tol − off, fails half < off: the nearer
+    return (half / want) ** 2 if want > 0 else math.inf
+
+
 def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float],
-                       n_inner: int = 0) -> float:
-    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1).
-    `design`: plan.design's shrinkage per kind in the target's series; `n_inner`: students with an
-    interior optimum, the points a teacher law is fitted on."""
-    kind = addition["kind"]
-    if target["name"] in SLOPE and kind in design:
+                       n_inner: int = 0, n_seeds: int = 2, n_teachers: int = 3) -> float:
+    """Fraction of the target's CI half-width the addition is expected to remove (0 … 1); 0 for a
+    target it cannot move: one the analysis did not produce (only teachers, up to 3 sizes, make the
+    optimum checks), one without a CI (seeds give one only to a 1-seed grid), one that needs more
+    than REACH× the seeds. `design`: plan.design's shrinkage per kind in the target's series;
+    `n_inner`: students with an interior optimum, the points a teacher law is fitted on."""
+    kind, name = addition["kind"], target["name"]
+    if target.get("missing"):
+        return 1.0 if kind == TEACHERS and name in OPTIMA_CHECKS and n_teachers < 3 else 0.0
+    if seeds_factor(target) > REACH:
+        return 0.0
+    if kind == SEEDS and not math.isfinite(half_width(target)):
+        return 1 - math.sqrt(0.5) if n_seeds < 2 else 0.0
+    if name in SLOPE and kind in design:
         return design[kind]
     if kind == SEEDS:
         return 1 - math.sqrt(0.5)  # twice the seeds: CIs shrink as 1/√seeds
     if kind == LENGTH:
-        return 1.0 if target["name"] in ONE_SERIES and n_series < 2 else 0.0
+        return 1.0 if name in ONE_SERIES and n_series < 2 else 0.0
     if kind == STUDENT:  # assumed: one more interior point of ~n_inner, a slope's CI ∝ 1/√points
-        helps = target["name"] in SLOPE + ("break_at_fixed_ratio",) or (
-            target["name"] == "ratio_independent_of_budget" and n_series >= 2)
+        helps = name in SLOPE + ("break_at_fixed_ratio",) or (name == "ratio_independent_of_budget" and n_series >= 2)
         return 1 - math.sqrt(n_inner / (n_inner + 1)) if helps and n_inner >= 2 else 0.0
-    if target["name"] in SLOPE + ("break_at_fixed_ratio",):
+    if name in SLOPE + ("break_at_fixed_ratio",):
         return 1 - math.sqrt(0.5 ** (1 / 3))  # assumed: a finer grid near T* ≈ a third of doubling the seeds
     return 0.0  # gap_exists: a teacher between grid points adds a comparison to its simultaneous band (wider, not narrower)
 
@@ -248,8 +284,8 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
             continue
         flops = unit_flops(family, cfg, units)
         factor = achieved.get(add["kind"], 1.0)
-        gains = {label(t): factor * expected_shrinkage(add, t, len(now.teacher_budgets),
-                                                      design.get(series_of(t, design), {}), n_inner)
+        gains = {label(t): factor * expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}),
+                                                      n_inner, len(now.seeds), len(now.teacher_sizes))
                  for t in todo}
         score = sum(gains.values()) / flops if flops > 0 else 0.0
         why = ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"
