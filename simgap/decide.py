@@ -25,7 +25,8 @@ from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
 from simgap.fit.results import to_json
-from simgap.plan.additions import (OPTIMA_CHECKS, describe, extend, grid_now, half_width, label, new_units, rank,
+from simgap.plan.additions import (OPTIMA_CHECKS, describe, extend, grid_now, half_width, key, label, new_units, rank,
+                                   recorded,
                                    unit_flops)
 
 LOG = "decide.json"
@@ -136,7 +137,7 @@ def _rounds(cfg, out, names, budget, run, echo, family, light: bool, more: bool)
         laws = json.loads((Path(out) / "laws.json").read_text())
         if rounds and rounds[-1].get("after") is None:
             round_names = {t["name"] for t in rounds[-1]["targets"]}  # its targets, whatever --decide says now
-            rounds[-1]["after"] = [{k: a.get(k) for k in ("name", "subject", "estimate", "ci", "verdict")}
+            rounds[-1]["after"] = [recorded(a, "estimate", "ci", "verdict")
                                    for a in laws.get("assumptions", []) if a["name"] in round_names]
             save_rounds(out, rounds)
         write_report(out, rounds)
@@ -160,7 +161,7 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
     max_minutes = budget[0]
     rows = rows_lib.read_csv(Path(out) / "results.csv")
     ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows)
-    stuck = [t for t in todo if not any(c.get("gains", {}).get(label(t), 0) > 0 for c in ranked)]
+    stuck = [t for i, t in enumerate(todo) if not any(c.get("gains", [0] * len(todo))[i] > 0 for c in ranked)]
     ranked = [c for c in ranked if c["score"] > 0]
     fits = _fitting(ranked, rounds, minutes, rate, budget)
     if not fits:
@@ -179,7 +180,7 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
         return None
     best = fits[0]
     return {"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
-            "why": best["why"], "gains": best["gains"], "targets": [{k: t.get(k) for k in ("name", "subject", "ci")} for t in todo],
+            "why": best["why"], "gains": best["gains"], "targets": [recorded(t, "ci") for t in todo],
             "half_widths_before": [half_width(t) for t in todo],
             "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]} for c in ranked],
             "after": None}
@@ -212,15 +213,18 @@ def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) 
 def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """Per assumption: (cumulative round FLOPs, CI half-width) before round 1 and after every round."""
     out: dict[str, list[tuple[float, float]]] = {}
+    names: dict[str, str] = {}  # an assumption's typed key -> its label, for people
     spent = 0.0
     for r in rounds:
         if r is rounds[0]:
             for t, h in zip(r["targets"], r["half_widths_before"]):
-                out.setdefault(label(t), []).append((0.0, h))
+                names.setdefault(key(t), label(t))
+                out.setdefault(key(t), []).append((0.0, h))
         spent += r["flops"]
         for a in r.get("after") or []:
-            out.setdefault(label(a), []).append((spent, half_width(a)))
-    return out
+            names.setdefault(key(a), label(a))
+            out.setdefault(key(a), []).append((spent, half_width(a)))
+    return {names[k]: v for k, v in out.items()}
 
 
 def report_section(rounds: list[dict], plot: str | None) -> list[str]:

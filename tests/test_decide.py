@@ -107,10 +107,15 @@ def test_rounds_that_did_not_deliver_are_discounted():
     time (so a cheap addition that never moves a CI is not picked round after round); one that
     decided its target, or did as predicted, keeps its predictions."""
     def rnd(kind, before, after, verdict="undecided", predicted=0.2):
-        return {"round": 1, "addition": {"kind": kind}, "gains": {"linear (budget 1)": predicted},
-                "targets": [{"name": "linear", "subject": "budget 1", "ci": [None, None] if before is None else [0, 2 * before]}],
+        # the same assumption before and after by its typed keys; its label was reworded between
+        # the two analyses, which must not matter (labels are for people)
+        return {"round": 1, "addition": {"kind": kind}, "gains": [predicted],
+                "targets": [{"name": "linear", "subject": "budget 1", "budget": 1.0,
+                             "ci": [None, None] if before is None else [0, 2 * before]}],
                 "half_widths_before": [before],
-                "after": [{"name": "linear", "subject": "budget 1", "ci": [0, 2 * after], "verdict": verdict}]}
+                "after": [{"name": "linear", "subject": "student budget 1 (reworded)", "budget": 1.0,
+                           "ci": [0, 2 * after], "verdict": verdict},
+                          {"name": "linear", "subject": "budget 1", "budget": 2.0, "ci": [0, 0.1], "verdict": "holds"}]}
     stuck = additions.realization([rnd("student", 0.4, 0.4), rnd("student", 0.4, 0.41)])
     assert stuck["student"] == pytest.approx((0.25 - 0.025) / 0.65)
     assert additions.realization([rnd("seeds", 0.4, 0.3)])["seeds"] == 1.0  # 25 % achieved of 20 % predicted
@@ -125,12 +130,12 @@ def test_rounds_that_did_not_deliver_are_discounted():
     todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]}]
     fresh = {c["addition"]["kind"]: c for c in additions.rank(family, cfg, [], todo, optima, rows=[])}
     seeds_round = {**rnd("seeds", 0.015, 0.015), "addition": fresh["seeds"]["addition"],
-                   "gains": {"gap_exists (student 19)": 0.29},
+                   "gains": [0.29],
                    "targets": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02]}],
                    "after": [{"name": "gap_exists", "subject": "student 19", "ci": [-0.01, 0.02], "verdict": "undecided"}]}
     later = {c["addition"]["kind"]: c for c in additions.rank(family, cfg, [seeds_round], todo, optima, rows=[])}
     factor = 0.25 / (0.29 + 0.25)
-    assert later["seeds"]["gains"]["gap_exists (student 19)"] == pytest.approx(factor * (1 - 0.5 ** 0.5))
+    assert later["seeds"]["gains"] == [pytest.approx(factor * (1 - 0.5 ** 0.5))]
     assert "earlier seeds rounds" in later["seeds"]["why"]
 
 
@@ -207,9 +212,11 @@ def test_design_scores_a_student_between_two_students():
     assert set(scores) == {"seeds", "teachers", "student"} and 0 < scores["student"] < 1
     assert "student" not in additions.design_shrinkage(rows, student=48)[(1.0, 1.0)]  # outside the students
     keys = [(384000.0, 384000.0), (384000.0, 1.536e6), (768000.0, 1.536e6)]
-    assert additions.series_of({"subject": "budget 384000, teacher budget 1.536e+06"}, keys) == keys[1]
-    assert additions.series_of({"subject": "teacher budget 1.536e+06"}, keys) is None  # two series match
-    assert additions.series_of({"subject": ""}, keys[:1]) == keys[0]
+    # a target's series is its typed budget and teacher_budget; its subject is a label and is not read
+    for subject in ("budget 384000, teacher budget 1.536e+06", "reworded: student budget 7, teachers ×2", ""):
+        assert additions.series_of({"subject": subject, "budget": 384000.0, "teacher_budget": 1.536e6}, keys) == keys[1]
+        assert additions.series_of({"subject": subject, "teacher_budget": 1.536e6}, keys) is None  # two series match
+        assert additions.series_of({"subject": subject}, keys[:1]) == keys[0]
     pilot = design.pilot_from_columns({c: np.array([r[c] for r in rows], float)
                                        for c in ("student_size", "teacher_size", "student_loss", "seed")})
     added, cost = design._add_student_at(pilot, 9)
@@ -407,7 +414,7 @@ def test_a_round_resumed_with_another_decide_keeps_its_own_targets_verdicts(tmp_
     """A round killed while it trained for `linear`, resumed with --decide gap_exists: its record
     keeps linear's result (it was filtered by the new names, and lost; issue 28, case 8)."""
     cfg = parse_config(TINY)
-    round1 = {"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1.0, "why": "", "gains": {},
+    round1 = {"round": 1, "addition": {"kind": "seeds", "seeds": [2, 3]}, "flops": 1.0, "why": "", "gains": [],
               "targets": [{"name": "linear", "subject": "", "ci": [0.5, 1.5]}], "half_widths_before": [0.5],
               "candidates": [], "after": None}
     decide.save_rounds(tmp_path, [round1])

@@ -17,7 +17,7 @@ from simgap.fit.resample import MAX_BOOT
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
 from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import summary_lines
+from simgap.fit.verdicts import interval, summary_lines
 
 
 def _fmt_ci(ci: dict, name: str) -> str:
@@ -37,13 +37,14 @@ def _teacher_law_lines(tl: TeacherLawSection, budget_kind: str | None, ci: float
     out = [f"  [{budget_kind} = {tl.budget:g}]"] if math.isfinite(tl.budget) else []
     lin, pw = tl.linear, tl.loglog
     if isinstance(lin, TeacherLawFit):
-        out.append(f"  linear teacher law: T* = {lin.slope:.4g}·S + {lin.intercept:.4g} "
-                   f"(slope {ci:.0%} CI [{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}]), "
+        out.append(f"  linear teacher law: {lin.describe()} "
+                   f"(slope {ci:.0%} CI {interval(lin.slope_ci)} over {lin.ci_over}), "
                    f"R² = {lin.r2:.4f}, {lin.n_points} pts, {lin.n_excluded_edge} edge excluded")
     else:
         out.append(f"  linear teacher law: {lin.status} ({lin.reason})")
     if isinstance(pw, TeacherLawFit):
-        out.append(f"  power teacher law: T* = {math.exp(pw.intercept):.4g}·S^{pw.slope:.4g}, R²(log) = {pw.r2:.4f}")
+        out.append(f"  power teacher law: {pw.describe()} (exponent CI {interval(pw.slope_ci)}), "
+                   f"R²(log) = {pw.r2:.4f}")
     return out
 
 

@@ -12,11 +12,8 @@ were chosen: docs/verdicts.md.
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
-
-from simgap.config import ASSUMPTION_TOLERANCES
 
 NAN = math.nan
 
@@ -155,20 +152,3 @@ def summary_lines(found) -> list[str]:
                    + (f" [{a.where}]" if a.where else "")
                    + f": {num(a.estimate)}{ci}, tolerance {num(a.tolerance)}" + (f"; needs {a.needs}" if a.needs else ""))
     return out
-
-
-def tolerance_pairs(text: str) -> tuple[tuple[str, float], ...]:
-    """`--tolerance NAME=VALUE,...` (simgap.fit and simgap.sweep) as FitOptions.tolerances."""
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, sep, value = (x.strip() for x in item.partition("="))
-        if not sep or name not in ASSUMPTION_TOLERANCES:
-            raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {sorted(ASSUMPTION_TOLERANCES)}, "
-                                             f"got {item!r}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a number") from None
-        if not out[name] >= 0:
-            raise argparse.ArgumentTypeError(f"{name}: the tolerance must be >= 0, got {value}")
-    return tuple(sorted(out.items()))

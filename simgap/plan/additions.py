@@ -24,8 +24,8 @@ and no teacher (size, length, seed) is ever trained twice.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-import re
 
 import numpy as np
 
@@ -43,8 +43,23 @@ EXACT = {"chinchilla_form": 1.0, "linear": 1.0, "ratio_independent_of_budget": 1
 REACH = 100  # more than this many times the seeds: "more seeds alone will not do it" (simgap.fit.verdicts)
 
 
+# what an assumption was tested on, as data (laws.json's typed keys, simgap.fit.verdicts.Assumption)
+KEY_FIELDS = ("name", "family", "setting", "student", "budget", "teacher_budget", "reference")
+
+
 def label(a: dict) -> str:
+    """For people only: nothing matches or ranks by it (see `key`)."""
     return a["name"] + (f" ({a['subject']})" if a.get("subject") else "")
+
+
+def key(a: dict) -> str:
+    """An assumption's identity across analyses, from its typed keys (never its labels)."""
+    return json.dumps([a.get(k) for k in KEY_FIELDS], sort_keys=True)
+
+
+def recorded(a: dict, *fields: str) -> dict:
+    """What a round records of an assumption: its typed keys, its label and `fields`."""
+    return {k: a.get(k) for k in KEY_FIELDS + ("subject",) + fields}
 
 
 def half_width(a: dict) -> float:
@@ -173,18 +188,18 @@ def design_shrinkage(rows: list[dict], student: int | None = None) -> dict[tuple
             continue
         kinds |= {"seeds": SEEDS, "teacher": TEACHERS}
         if base.slope_width > 0:
-            out[key[:2]] = {kinds[c["addition"].split(":")[0]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
-                            for c in ranked if c["addition"].split(":")[0] in kinds}
+            out[key[:2]] = {kinds[c["kind"]]: max(0.0, 1 - c["slope_ci_width"] / base.slope_width)
+                            for c in ranked if c["kind"] in kinds}
     return out
 
 
 def series_of(target: dict, keys) -> tuple | None:
-    """The (student budget, teacher length) series a teacher-law target names in its subject
-    ("budget 384000, teacher budget 1.536e+06"; one series: no subject)."""
-    subject = target.get("subject") or ""
-    b, tb = re.search(r"(?<!teacher )budget (\S+?)(,|$)", subject), re.search(r"teacher budget (\S+?)(,|$)", subject)
-    match = [k for k in keys if (b is None or float(b[1]) == k[0]) and (tb is None or float(tb[1]) == k[1])]
-    return match[0] if len(match) == 1 or (match and not subject) else None
+    """The (student budget, teacher length) series of `keys` a teacher-law target was tested on: its
+    typed `budget` and `teacher_budget` (None where the analysis did not split by it, which matches
+    any series; its `subject` is a label for people and is not read)."""
+    b, tb = target.get("budget"), target.get("teacher_budget")
+    match = [k for k in keys if (b is None or b == k[0]) and (tb is None or tb == k[1])]
+    return match[0] if len(match) == 1 or (match and b is None and tb is None) else None
 
 
 def seeds_factor(target: dict) -> float:
@@ -244,13 +259,13 @@ def realization(rounds: list[dict]) -> dict[str, float]:
     for r in rounds:
         if not r.get("gains") or r.get("after") is None:
             continue
-        before = {label(t): math.inf if h is None else h for t, h in zip(r["targets"], r["half_widths_before"])}
-        after = {label(a): a for a in r["after"]}
+        after = {key(a): a for a in r["after"]}
         g = got.setdefault(r["addition"]["kind"], [0.0, 0.0])
-        for key, predicted in r["gains"].items():
-            if predicted <= 0 or key not in after or key not in before:
+        for t, h0, predicted in zip(r["targets"], r["half_widths_before"], r["gains"]):
+            h0 = math.inf if h0 is None else h0
+            if predicted <= 0 or key(t) not in after:
                 continue
-            a, h0 = after[key], before[key]
+            a = after[key(t)]
             if a["verdict"] != "undecided" or (not math.isfinite(h0) and math.isfinite(half_width(a))):
                 achieved = predicted
             elif math.isfinite(h0) and h0 > 0:
@@ -284,11 +299,11 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
             continue
         flops = unit_flops(family, cfg, units)
         factor = achieved.get(add["kind"], 1.0)
-        gains = {label(t): factor * expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}),
-                                                      n_inner, len(now.seeds), len(now.teacher_sizes))
-                 for t in todo}
-        score = sum(gains.values()) / flops if flops > 0 else 0.0
-        why = ", ".join(f"{k}: −{v:.0%}" for k, v in gains.items() if v > 0) or "no target gains"
+        gains = [factor * expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}),
+                                             n_inner, len(now.seeds), len(now.teacher_sizes))
+                 for t in todo]  # one per target, in todo's order
+        score = sum(gains) / flops if flops > 0 else 0.0
+        why = ", ".join(f"{label(t)}: −{v:.0%}" for t, v in zip(todo, gains) if v > 0) or "no target gains"
         if factor < 1.0:
             why += f" (× {factor:.2f}: what earlier {add['kind']} rounds achieved of their prediction)"
         out.append({"addition": add, "flops": flops, "score": score, "gains": gains, "why": why})

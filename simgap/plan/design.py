@@ -282,16 +282,17 @@ def rank_additions(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float
     teachers they share (simgap.decide's "student" round), instead of one twice the largest."""
     base = base or predict(pilot, target, n_boot=n_boot, ci=ci, seed=seed)
     student = _add_student(pilot) if student_at is None else _add_student_at(pilot, student_at)
-    cands = {
-        f"seeds: +{pilot.n_seeds} seeds (double)": _add_seeds(pilot, pilot.n_seeds),
-        f"student: one more student at {2 * pilot.students[-1] if student_at is None else student_at:.4g}": student,
-        "teacher: one more teacher next to each student's optimum": _add_teacher(pilot),
+    cands = {  # kind (data) -> (label for people, (pilot with it, its cost))
+        "seeds": (f"seeds: +{pilot.n_seeds} seeds (double)", _add_seeds(pilot, pilot.n_seeds)),
+        "student": (f"student: one more student at {2 * pilot.students[-1] if student_at is None else student_at:.4g}",
+                    student),
+        "teacher": ("teacher: one more teacher next to each student's optimum", _add_teacher(pilot)),
     }
     out = []
-    for name, (p, c) in cands.items():
+    for kind, (name, (p, c)) in cands.items():
         pr = predict(p, target, n_boot=n_boot, ci=ci, seed=seed)
         shrink = base.target_width - pr.target_width
-        out.append({"addition": name, "cost": c, "cost_unit": pilot.cost_unit,
+        out.append({"kind": kind, "addition": name, "cost": c, "cost_unit": pilot.cost_unit,
                     "target_ci": pr.target_teacher_ci, "target_ci_width": pr.target_width,
                     "slope_ci": pr.slope_ci, "slope_ci_width": pr.slope_width,
                     "target_ci_shrinkage": shrink, "shrinkage_per_cost": shrink / c if c > 0 else math.nan})
