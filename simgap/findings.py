@@ -144,8 +144,8 @@ def law_fits(sup, st: SettingFit, found: Checks) -> list[str]:
         if f.fixed:
             lines.append("Held fixed in the supervised fit: " + ", ".join(f"{k} = {v:g}" for k, v in f.fixed) + ".")
         if not f.describes_data:
-            lines.append(f"The supervised law does not describe these data: {', '.join(f.at_bounds)} ended at the "
-                         "bound of the search box (the loss does not fall with size or data as the law requires).")
+            lines.append(f"The supervised law does not describe these data: {f.bounds_text} of the "
+                         "search box (the loss does not fall with size or data as the law requires).")
     else:
         lines.append(f"**Supervised law:** {sup.status}: {sup.reason}.")
     ds = st.distillation
@@ -173,7 +173,7 @@ def law_fits(sup, st: SettingFit, found: Checks) -> list[str]:
         f"{name}: {'kept' if all(v) else 'broken'}" + ("" if all(v) or not any(v) else f" at {len(v) - sum(v)} of {len(v)} students")
         for name, v in by_name.items()) + ".")
     if not f.describes_data:
-        lines.append(f"The fitted distillation law has {', '.join(f.at_bounds)} at the bound of its search box: "
+        lines.append(f"The fitted distillation law has {f.bounds_text} of its search box: "
                      "its form does not describe these data (a size or data exponent of 0 means no improvement).")
     lines.append(eq8_verdict(ds, found))
     for s in ds.students:
@@ -196,7 +196,7 @@ def eq8_verdict(ds: LawSection, found: Checks) -> str:
     and where the residuals miss most systematically (the section's `misfit`)."""
     f, m = ds.fit, ds.misfit
     if not f.describes_data:
-        head = f"Eq. 8 does NOT describe this family ({', '.join(f.at_bounds)} at the bound of the search box)"
+        head = f"Eq. 8 does NOT describe this family ({f.bounds_text} of the search box)"
     else:
         ex = _one(found, "extrapolates")
         how = {"holds": "and extrapolates to the stronger runs within tolerance",

@@ -285,7 +285,7 @@ def test_fixed_parameters_are_held_and_the_rest_fitted():
     f = fit.fit_supervised(N, D, L, n_top=4, n_random=1, fixed={"E": 0.0, "gamma": 1.0})
     assert f.converged and f.fixed == (("E", 0.0), ("gamma", 1.0))
     assert f.params.gamma == 1.0 and f.params.E < 1e-10
-    assert f.params.alpha == pytest.approx(0.5, abs=0.01) and "gamma:lower" not in f.at_bounds
+    assert f.params.alpha == pytest.approx(0.5, abs=0.01) and ("gamma", "lower") not in f.at_bounds
     g = fit.fit_supervised(N, D, L, n_top=4, n_random=1, fixed={"A": 80.0})
     assert g.params.A == pytest.approx(80.0) and g.params.alpha != pytest.approx(0.5, abs=1e-3)
     b = fit.bootstrap(f, n_boot=5, seed=0)

@@ -39,7 +39,7 @@ def test_a_fit_at_its_bounds_says_the_law_does_not_describe_the_data():
     D = np.tile([1e9, 4e9, 1.6e10], 7)
     L = 2.0 + 0.1 * np.log(N / 1e7)  # the loss RISES with size: no power law in N describes it
     f = fit.fit_supervised(N, D, L, n_top=4, n_random=1)
-    assert f.converged and "alpha:lower" in f.at_bounds and not f.describes_data
+    assert f.converged and ("alpha", "lower") in f.at_bounds and not f.describes_data
     assert f.to_json()["describes_data"] is False
     good = fit.fit_supervised(N, D, laws.supervised_loss(N, D, SUP), n_top=4, n_random=1)
     assert good.at_bounds == () and good.describes_data

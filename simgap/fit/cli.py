@@ -29,7 +29,7 @@ def _params(sec: LawSection) -> str:
     f = sec.fit
     text = ", ".join(f"{k}={v:.4g}{_fmt_ci(sec.ci, k)}" for k, v in dataclasses.asdict(f.raw_params).items())
     text += f"; held fixed: {', '.join(f'{k}={v:g}' for k, v in f.fixed)}" if f.fixed else ""
-    return text + (f"; AT BOUNDS {', '.join(f.at_bounds)}" if f.at_bounds else "") + (
+    return text + (f"; AT BOUNDS: {f.bounds_text}" if f.at_bounds else "") + (
         "; the law does NOT describe these data (an exponent at 0)" if not f.describes_data else "")
 
 

@@ -62,7 +62,7 @@ class LawFit:
     fit_time_s: float
     huber_delta: float
     data: dict = field(repr=False, compare=False, default_factory=dict)  # the law's columns and "loss"
-    at_bounds: tuple[str, ...] = ()  # parameters that ended on a bound of the search box
+    at_bounds: tuple[tuple[str, str], ...] = ()  # (parameter, "lower"/"upper") ended on a bound of the search box
     fixed: tuple[tuple[str, float], ...] = ()  # (natural name, value) held fixed, e.g. (("E", 0.0),)
 
     @property
@@ -71,7 +71,12 @@ class LawFit:
         with size (β = 0: with data; γ → 0: at all), so the law's form does not describe the data
         even though the optimiser converged."""
         flat = {"alpha", "gamma"} | (set() if self.reduced else {"beta"})
-        return not any(b.endswith(":lower") and b.split(":")[0] in flat for b in self.at_bounds)
+        return not any(side == "lower" and name in flat for name, side in self.at_bounds)
+
+    @property
+    def bounds_text(self) -> str:
+        """"alpha at its lower bound, …" for people."""
+        return ", ".join(f"{name} at its {side} bound" for name, side in self.at_bounds)
 
     @property
     def raw_params(self):
@@ -323,8 +328,8 @@ def fit_distillation(N, D, teacher_loss, loss, supervised: SupervisedParams, **k
     return fit_law(obj.DistillationLaw(supervised), {"N": N, "D": D, "teacher_loss": teacher_loss, "loss": loss}, **kw)
 
 
-def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[str, ...]:
-    """"name:lower"/"name:upper" for each shape parameter on its bound (scale parameters log A,
+def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[tuple[str, str], ...]:
+    """(name, "lower"/"upper") for each shape parameter on its bound (scale parameters log A,
     log B, log C have bounds far outside any data and are not reported)."""
     out = []
     for name, v in zip(names, theta):
@@ -332,5 +337,5 @@ def _at_bounds(names, theta, fixed_theta, rtol: float = 1e-6) -> tuple[str, ...]
             continue
         lo, hi = obj.BOUNDS[name]
         tol = rtol * max(1.0, hi - lo)
-        out += [f"{name}:lower"] if v <= lo + tol else [f"{name}:upper"] if v >= hi - tol else []
+        out += [(name, "lower")] if v <= lo + tol else [(name, "upper")] if v >= hi - tol else []
     return tuple(out)
