@@ -30,21 +30,27 @@ def summary(name: str, cfg, rows: list[dict], fits: TableFit) -> dict:
     [(fam, st)] = fits.settings()  # the presets recorded here have one family and one setting
     out = {"config": name, "runs": len(rows), "seeds": len({r["seed"] for r in rows}),
            "distilled": sum(r["run_kind"] == "distilled" for r in rows), "students": [], "teacher_laws": [],
-           "assumptions": [{k: getattr(a, k) for k in ("name", "subject", "estimate", "ci", "verdict")}
+           "assumptions": [{k: getattr(a, k) for k in ("name", "subject", "student", "budget", "teacher_budget", "estimate",
+                                                       "ci", "verdict")}
                            for a in fits.assumptions],
            "verdicts": {v: sum(a.verdict == v for a in fits.assumptions) for v in ("holds", "fails", "undecided")}}
     for o in st.optima.students if ok(st.optima) else ():
         out["students"].append({
-            "size": o.student_size, "params": o.student_params, "optimal_teacher": o.knob.optimal_teacher,
+            "size": o.student_size, "params": o.student_params, "budget": o.budget, "teacher_budget": o.teacher_tokens,
+            "optimal_teacher": o.knob.optimal_teacher,
             "optimal_teacher_ci": o.knob.optimal_teacher_ci, "optimal_teacher_params": o.params.optimal_teacher,
             "interior": o.params.interior, "edge": o.params.edge, "dip": o.params.dip_depth, "dip_ci": o.params.dip_ci,
             "min_loss": o.params.min_loss, "supervised_loss": o.supervised_loss})
     for tl in st.teacher_law:
         lin, pw = tl.linear, tl.loglog
         if isinstance(lin, TeacherLawFit) and isinstance(pw, TeacherLawFit):
-            out["teacher_laws"].append({"slope": lin.slope, "intercept": lin.intercept, "r2": lin.r2,
+            out["teacher_laws"].append({"budget": tl.budget, "teacher_budget": tl.teacher_budget,
+                                        "slope": lin.slope, "intercept": lin.intercept, "r2": lin.r2,
                                         "n_points": lin.n_points, "slope_ci": lin.slope_ci,
                                         "exponent": pw.slope, "exponent_ci": pw.slope_ci})
+    by_loss = st.optima.by_teacher_loss if ok(st.optima) else ()
+    out["teacher_loss_axis"] = {"students": len(by_loss), "interior": sum(o.interior for o in by_loss),
+                                "beyond_noise": sum(o.dip_beyond_noise for o in by_loss)}
     if ok(fam.supervised):
         f = fam.supervised.fit
         out["supervised"] = {"n_points": f.n_points, "rmse_log": f.rmse_log, "max_rel_error": f.max_rel_error}
@@ -56,7 +62,7 @@ def summary(name: str, cfg, rows: list[dict], fits: TableFit) -> dict:
         out["distillation"] = {"n_points": ds.fit.n_points, "rmse_log": ds.fit.rmse_log,
                                "max_rel_error": ds.fit.max_rel_error, "properties_kept": props,
                                "extrapolation_max_rel_error": ds.extrapolation.max_rel_error if ok(ds.extrapolation)
-                               else None}
+                               else None, "misfit": ds.misfit}
     return to_json(out)
 
 

@@ -116,7 +116,7 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
             lines.append(f"**Linear teacher law{tag}:** not fitted: {lin.reason}.")
             continue
         ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.interior
-                  and _same(o.teacher_budget, tl.teacher_budget)]
+                  and _same(o.teacher_budget, tl.teacher_budget) and _same(o.params.budget, tl.budget)]
         lines.append(
             f"**Linear teacher law{tag}** (in parameters): {lin.describe()}, "
             f"slope {int(lin.ci * 100)} % CI {interval(lin.slope_ci)} (over seeds), "
