@@ -112,8 +112,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
     g = cfg.grid
     kinds = {k: sum(r["run_kind"] == k for r in rows) for k in rows_lib.RUN_KINDS}
     L = [f"# simgap report: {cfg.name}", "",
-         f"Family `{cfg.family}` {cfg.family_params}; students {list(g.student_sizes)}, teachers "
-         f"{list(g.teacher_sizes)}, student budgets {list(g.student_budgets)}, {len(g.seeds)} seeds, "
+         f"Family `{cfg.family}` {cfg.family_params}; {_grid_of(rows, g)}, "
          f"student init {g.student_init}, λ = {cfg.train.lam}, τ = {cfg.train.tau}.",
          f"Runs: {kinds['teacher']} teachers, {kinds['supervised']} supervised baselines, "
          f"{kinds['distilled']} distilled students; {n_div} diverged (kept in results.csv, excluded from fits).",
@@ -150,6 +149,20 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
     return "\n".join(L)
 
 
+def _grid_of(rows: list[dict], g) -> str:
+    """The grid the rows hold (a --until-decided run's rounds add seeds, students and teachers to
+    the config's grid); the config's own grid when there are no rows yet."""
+    def values(col: str, kinds: tuple[str, ...]):
+        v = sorted({r[col] for r in rows if r["run_kind"] in kinds and r[col] is not None and r[col] == r[col]})
+        return [int(x) if float(x).is_integer() else x for x in v]
+    if not rows:
+        return (f"students {list(g.student_sizes)}, teachers {list(g.teacher_sizes)}, student budgets "
+                f"{list(g.student_budgets)}, {len(g.seeds)} seeds")
+    return (f"students {values('student_size', ('supervised', 'distilled'))}, teachers "
+            f"{values('teacher_size', ('teacher',))}, student budgets {values('student_budget', ('supervised', 'distilled'))}, "
+            f"{len(values('seed', rows_lib.RUN_KINDS))} seeds")
+
+
 def _assumptions_section(fits: TableFit | None) -> list[str]:
     """Each law's assumptions with a verdict (simgap.fit.assumptions; tolerances: docs/verdicts.md)."""
     if fits is None:
@@ -166,6 +179,9 @@ def _time_section(t: dict) -> list[str]:
     """Where this process's wall time went, and each compiled bucket's padding waste."""
     rate = t["useful_flops"] / t["training_s"] if t["training_s"] > 0 else math.nan
     waste = t["padded_flops"] / t["useful_flops"] if t["useful_flops"] else math.nan
+    if not t["runs"]:  # a re-analysis of a finished run directory
+        return ["## Time", "", f"No runs trained by this process (every row was on disk: a re-analysis); analysis "
+                f"{t.get('analysis_s', math.nan):.1f} s. The training times are in results.csv (`wall_s`).", ""]
     L = ["## Time", "",
          f"Trained {t['runs']} runs in {t['training_s']:.1f} s: XLA compilation {t['compile_s']:.1f} s "
          f"({t['compiles']} bucket programs; {t['from_cache']} of {t['programs']} XLA programs loaded from the "

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import tomli_w
 
+import experiment_scripts
+
 from simgap import fit, laws
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.fit import cli
+from simgap.fit.results import read_optima
 from simgap.sweep import main as sweep_main
 
 SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
@@ -260,3 +263,34 @@ def test_supervised_checks_are_undecided_when_the_runs_do_not_identify_the_law()
     assert [a.verdict for a in checks] == ["undecided", "undecided"] and "2 distinct" in checks[0].needs
     fit.data["N"] = np.repeat([600.0, 1240.0, 2500.0, 4016.0, 8000.0, 16000.0], [14, 14, 13, 13, 13, 13])
     assert supervised_checks(sup, 0.0, FitOptions(), "")[0].verdict == "fails"  # identified: γ ≠ 1 fails
+
+
+def test_a_teacher_loss_only_table_lists_eq8s_checks():
+    """A table with teacher losses but no teacher sizes fits Eq. 8, so its checks are listed:
+    teacher_only_through_loss undecided (it needs to know which teacher), the others tested
+    (they were missing from the list)."""
+    rows = experiment_scripts.load("fit_demo").reference_rows(n_teachers=5)
+    cols = {c: np.array([r.get(c, np.nan) for r in rows], dtype=object if c == "run_kind" else float)
+            for c in ("run_kind", "seed", "student_size", "student_tokens", "teacher_loss", "student_loss")}
+    result = fit.fit_table(cols, fit.FitOptions(n_boot=4, n_top=2, n_random=0))
+    found = {a.name: a for a in result.assumptions if a.law == "distillation"}
+    assert {"teacher_only_through_loss", "limit_properties", "extrapolates"} <= set(found)
+    assert found["teacher_only_through_loss"].verdict == "undecided"
+    assert "teacher_size" in found["teacher_only_through_loss"].needs
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d["families"][0]["settings"][0]["optima"].update(per_student=7),
+    lambda d: d["families"][0]["settings"][0].update(teacher_law=[{"budget": 1.0}]),
+    lambda d: d.update(families="x"),
+])
+def test_read_optima_names_the_file_and_field_of_a_damaged_fit_json(tmp_path, damage):
+    rows = experiment_scripts.load("fit_demo").reference_rows(n_teachers=5)
+    cols = {c: np.array([r.get(c, np.nan) for r in rows], dtype=object if c == "run_kind" else float)
+            for c in ("run_kind", "seed", "student_size", "teacher_size", "student_tokens", "student_loss")}
+    doc = fit.to_json(fit.fit_table(cols, fit.FitOptions(n_boot=0, optima_boot=20)))
+    damage(doc)
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=f"{path}: (families\\[0\\].settings\\[0\\]: damaged|no fitted families)"):
+        read_optima(path)

@@ -336,3 +336,6 @@ def test_a_plain_resume_of_an_until_decided_run_keeps_and_finishes_its_rounds(cl
     assert "## Until decided" in (out / "report.md").read_text()
     rc, stdout, _ = sweep(capsys, "--resume", out)  # again: nothing to train, no row lost
     assert rc == 0 and "trained 0 runs" in stdout and len(keyed(out / "results.csv")) == 2 * N_ROWS
+    report = (out / "report.md").read_text()  # the header gives the rows' grid (the round's seeds), the
+    assert ", 4 seeds," in report.split("\n\n")[1]  # Time section that this analysis trained nothing
+    assert "No runs trained by this process" in report and "Trained 0 runs" not in report

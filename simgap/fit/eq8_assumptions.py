@@ -108,9 +108,10 @@ def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: in
                       f"a CI half-width ≤ {half * r:.3g} (now {half:.3g}): {more_data(half, half * r, n_seeds)}", **kw)
 
 
-def eq8_checks(ds, sup, runs, opt: FitOptions, where: str) -> list[Assumption]:
+def eq8_checks(ds, sup, runs, opt: FitOptions, where: str, n_seeds: int = 1) -> list[Assumption]:
     """teacher_only_through_loss, limit_properties and extrapolates for one setting's distillation
-    law (`runs`: the same rows, simgap.fit.assumptions.SettingRuns)."""
+    law (`runs`: the same rows, simgap.fit.assumptions.SettingRuns; None for a table without teacher
+    sizes, which cannot test teacher_only_through_loss; `n_seeds` then counts its seeds)."""
     names = ("teacher_only_through_loss", "limit_properties", "extrapolates")
     if ds is None:
         return []
@@ -118,5 +119,9 @@ def eq8_checks(ds, sup, runs, opt: FitOptions, where: str) -> list[Assumption]:
         reason = ds.reason if not ok(ds) else "a converged supervised law"
         return [undecided(n, f"a converged Eq. 8 fit ({reason})", tolerance=opt.tolerance(n), where=where)
                 for n in names]
-    return [teacher_only_check(ds, runs.teacher, runs.teacher_budget, opt, where), limit_check(ds, sup, opt, where),
-            extrapolation_check(ds, opt, where, len(np.unique(runs.seed)))]
+    if runs is None:
+        only = undecided("teacher_only_through_loss", "a teacher_size column: which teacher each run distilled from",
+                         tolerance=opt.tolerance("teacher_only_through_loss"), where=where)
+    else:
+        only, n_seeds = teacher_only_check(ds, runs.teacher, runs.teacher_budget, opt, where), len(np.unique(runs.seed))
+    return [only, limit_check(ds, sup, opt, where), extrapolation_check(ds, opt, where, n_seeds)]

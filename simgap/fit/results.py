@@ -269,14 +269,25 @@ class SettingOptima:
 def read_optima(path) -> list[SettingOptima]:
     """Every setting's optima and teacher laws in a fit.json or a sweep's laws.json (its "fits"), typed,
     so figure scripts and the planner read the analysis instead of re-parsing CSVs or refitting."""
-    doc = json.loads(Path(path).read_text())
-    fits = doc.get("fits", doc)
-    if "families" not in fits:
-        raise ValueError(f"{path}: no fitted families ({fits.get('error', 'not a fit.json or laws.json')})")
-    return [SettingOptima(fam.get("family", ""), st.get("key", {}),
-                          None if st.get("optima") is None else from_json(OptimaSection | Skipped, st["optima"]),
-                          tuple(from_json(TeacherLawSection, t) for t in st.get("teacher_law", ())))
-            for fam in fits["families"] for st in fam.get("settings", ())]
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable fit.json or laws.json ({e})") from None
+    fits = doc.get("fits", doc) if isinstance(doc, dict) else None
+    if not isinstance(fits, dict) or not isinstance(fits.get("families"), list):
+        reason = fits.get("error", "not a fit.json or laws.json") if isinstance(fits, dict) else "not a JSON object"
+        raise ValueError(f"{path}: no fitted families ({reason})")
+    out = []
+    for i, fam in enumerate(fits["families"]):
+        for j, st in enumerate(fam.get("settings", ()) if isinstance(fam, dict) else [None]):
+            where = f"{path}: families[{i}].settings[{j}]"
+            try:
+                out.append(SettingOptima(fam.get("family", ""), st.get("key", {}),
+                                         None if st.get("optima") is None else from_json(OptimaSection | Skipped, st["optima"]),
+                                         tuple(from_json(TeacherLawSection, t) for t in st.get("teacher_law", ()))))
+            except (TypeError, KeyError, ValueError, AttributeError) as e:
+                raise ValueError(f"{where}: damaged optima or teacher laws ({type(e).__name__}: {e})") from None
+    return out
 
 
 def _decode(tp, v):

@@ -297,8 +297,9 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
         dist = call("distillation", distillation_section, N, D, _require_rows(cols, "teacher_loss", m),
                     _require_rows(cols, "student_loss", m), sup, opt)
     found = []
-    if dist is not None and runs is not None:
-        found += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where) if eq8 else []
+    if dist is not None and eq8:
+        n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
+        found += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where, n_seeds)
     if ok(optima):
         sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
         found += gap_checks(optima, opt, where) + teacher_law_checks(seeds, teacher_laws, opt, where) + \
