@@ -137,7 +137,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         paths = agree_paths[i] if i < len(agree_paths) else [None] * len(st.agreement)
         L += findings.laws_agree(st, paths) + [""]
         L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st, found) + [""]
-        L += _optima_table(optima_rows(st))
+        L += _optima_table(st.optima.students if ok(st.optima) else ())
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
           "neighbours; its CI is a bootstrap over seeds (a seed's whole curve resampled together). The dip "
           "is loss(largest teacher) − loss(optimum), paired by seed.", "",
@@ -197,17 +197,16 @@ def _time_section(t: dict) -> list[str]:
     return L
 
 
-def _optima_table(opt) -> list[str]:
+def _optima_table(students) -> list[str]:
+    """One row per StudentOptimum: the same fields as optima.csv."""
     L = ["## Optimal teacher per student", "",
          "| student | params | budget | teacher budget | T* (size) | CI | T* (params) | interior | dip (nats) | dip CI | beyond noise | supervised loss | best distilled loss |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for o in opt:
-        L.append(f"| {o['student_size']:g} | {o['student_params']:g} | {fmt(o['student_budget'])} | "
-                 f"{fmt(o['teacher_tokens'])} | "
-                 f"{fmt(o['optimal_teacher_size'])} | [{fmt(o['optimal_teacher_size_lo'])}, "
-                 f"{fmt(o['optimal_teacher_size_hi'])}] | {fmt(o['optimal_teacher_params'])} | "
-                 f"{'yes' if o['interior'] else 'edge: ' + o['edge']} | {fmt(o['dip_depth'], '.4f')} | "
-                 f"[{fmt(o['dip_lo'], '.4f')}, {fmt(o['dip_hi'], '.4f')}] | "
-                 f"{'yes' if o['dip_beyond_noise'] else 'no'} | {fmt(o['supervised_loss'], '.4f')} | "
-                 f"{fmt(o['min_loss'], '.4f')} |")
+    for o in students:
+        p, k = o.params, o.knob
+        L.append(f"| {o.student_size:g} | {o.student_params:g} | {fmt(o.budget)} | {fmt(o.teacher_tokens)} | "
+                 f"{fmt(k.optimal_teacher)} | [{fmt(k.optimal_teacher_ci[0])}, {fmt(k.optimal_teacher_ci[1])}] | "
+                 f"{fmt(p.optimal_teacher)} | {'yes' if p.interior else 'edge: ' + p.edge} | {fmt(p.dip_depth, '.4f')} | "
+                 f"[{fmt(p.dip_ci[0], '.4f')}, {fmt(p.dip_ci[1], '.4f')}] | {'yes' if p.dip_beyond_noise else 'no'} | "
+                 f"{fmt(o.supervised_loss, '.4f')} | {fmt(p.min_loss, '.4f')} |")
     return L + [""]
