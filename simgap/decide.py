@@ -25,9 +25,8 @@ from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
 from simgap.fit.results import to_json
-from simgap.plan.additions import (OPTIMA_CHECKS, describe, extend, grid_now, half_width, key, label, new_units, rank,
-                                   recorded,
-                                   unit_flops)
+from simgap.plan.additions import (OPTIMA_CHECKS, REACH, describe, extend, grid_now, half_width, key, label, new_units,
+                                   rank, recorded, seeds_factor, unit_flops)
 
 LOG = "decide.json"
 EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates")  # need the Eq. 8 fit
@@ -160,13 +159,16 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
         return None
     max_minutes = budget[0]
     rows = rows_lib.read_csv(Path(out) / "results.csv")
-    ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows)
+    reach = _reach(family, cfg, rounds, minutes, rate, budget)
+    ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows, reach)
     stuck = [t for i, t in enumerate(todo) if not any(c.get("gains", [0] * len(todo))[i] > 0 for c in ranked)]
     ranked = [c for c in ranked if c["score"] > 0]
     fits = _fitting(ranked, rounds, minutes, rate, budget)
     if not fits:
         for t in stuck:  # said once, when the loop ends
-            echo(f"until-decided: {label(t)} cannot be decided by this grid: {t.get('needs') or 'no addition moves it'}")
+            why = (f"it needs ≈ {seeds_factor(t):.1f}× the seeds, the budget left pays for ≈ {reach:.1f}×"
+                   if 1 < seeds_factor(t) <= REACH and seeds_factor(t) > reach else t.get("needs") or "no addition moves it")
+            echo(f"until-decided: {label(t)} cannot be decided by this grid: {why}")
     if not ranked:
         echo(f"until-decided: stopping after {len(rounds)} round(s): no addition can decide what is left "
              f"({', '.join(sorted({t['name'] for t in todo}))})")
@@ -184,6 +186,19 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
             "half_widths_before": [half_width(t) for t in todo],
             "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]} for c in ranked],
             "after": None}
+
+
+def _reach(family, cfg, rounds: list[dict], minutes: float, rate: float, budget) -> float:
+    """How many times the seeds so far the budget left can still pay for (at most REACH): 1 + the
+    FLOPs left (by --max-flops, and by --max-minutes at the latest measured seconds per FLOP) over
+    the FLOPs of every run so far. A target needing more seeds than that is not chased."""
+    max_minutes, max_flops = budget
+    spent = sum(r["flops"] for r in rounds)
+    so_far = unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train)) + spent
+    left = max_flops - spent
+    if rate > 0:
+        left = min(left, (max_minutes - minutes) * 60 / rate)
+    return min(REACH, 1 + max(left, 0.0) / so_far) if so_far > 0 else REACH
 
 
 def _fitting(ranked: list[dict], rounds: list[dict], minutes: float, rate: float, budget) -> list[dict]:

@@ -424,3 +424,24 @@ def test_a_round_resumed_with_another_decide_keeps_its_own_targets_verdicts(tmp_
     (rnd,) = decide.until_decided(cfg, tmp_path, ("gap_exists",), run=run, echo=lambda *a: None)
     assert [a["name"] for a in rnd["after"]] == ["linear"]
     assert json.loads((tmp_path / "decide.json").read_text())["rounds"][0]["after"][0]["verdict"] == "holds"
+
+
+def test_a_target_the_budget_left_cannot_decide_by_seeds_is_not_chased():
+    """Issue 28, case 2: a target whose CI needs ≈ 9× the seeds gains from more seeds while the budget
+    can pay for that, and from nothing once the budget left pays for less (so the loop ends instead of
+    spending its cap on rounds that cannot decide it). The reach: 1 + FLOPs left / FLOPs so far."""
+    cfg = parse_config(TINY)
+    family = from_config(cfg)
+    target = {"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "estimate": 0.01,
+              "ci": [-0.02, 0.04], "tolerance": 0.005}
+    assert additions.seeds_factor(target) == pytest.approx(9.0)
+    seeds = {"kind": additions.SEEDS, "seeds": [2, 3]}
+    assert additions.expected_shrinkage(seeds, target, 1, {}, reach=additions.REACH) > 0
+    assert additions.expected_shrinkage(seeds, target, 1, {}, reach=5.0) == 0.0
+    grid = additions.unit_flops(family, cfg, engine.plan(family, cfg.grid, cfg.train))
+    rate = 60 / grid  # the grid took a minute: 20 minutes left pay for 20 more grids
+    assert decide._reach(family, cfg, [], 10.0, rate, (30.0, math.inf)) == pytest.approx(21.0)
+    assert decide._reach(family, cfg, [], 29.0, rate, (30.0, math.inf)) == pytest.approx(2.0)
+    assert decide._reach(family, cfg, [], 10.0, rate, (30.0, 3 * grid)) == pytest.approx(4.0)
+    ranked = additions.rank(family, cfg, [], [target], [], [], reach=2.0)
+    assert all(c.get("gains", [0])[0] == 0 for c in ranked)

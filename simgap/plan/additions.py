@@ -217,16 +217,16 @@ def seeds_factor(target: dict) -> float:
 
 
 def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float],
-                       n_inner: int = 0, n_seeds: int = 2, n_teachers: int = 3) -> float:
+                       n_inner: int = 0, n_seeds: int = 2, n_teachers: int = 3, reach: float = REACH) -> float:
     """Fraction of the target's CI half-width the addition is expected to remove (0 … 1); 0 for a
     target it cannot move: one the analysis did not produce (only teachers, up to 3 sizes, make the
     optimum checks), one without a CI (seeds give one only to a 1-seed grid), one that needs more
-    than REACH× the seeds. `design`: plan.design's shrinkage per kind in the target's series;
+    than `reach`× the seeds (REACH, or less: what the budget left can pay for, simgap.decide). `design`: plan.design's shrinkage per kind in the target's series;
     `n_inner`: students with an interior optimum, the points a teacher law is fitted on."""
     kind, name = addition["kind"], target["name"]
     if target.get("missing"):
         return 1.0 if kind == TEACHERS and name in OPTIMA_CHECKS and n_teachers < 3 else 0.0
-    if seeds_factor(target) > REACH:
+    if seeds_factor(target) > reach:
         return 0.0
     if kind == SEEDS and not math.isfinite(half_width(target)):
         return 1 - math.sqrt(0.5) if n_seeds < 2 else 0.0
@@ -282,8 +282,10 @@ def unit_flops(family, cfg, units) -> float:
     return sum(flops_lib.useful_flops(family, u, cfg.train) for u in units)
 
 
-def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict]) -> list[dict]:
-    """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best first."""
+def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict],
+         reach: float = REACH) -> list[dict]:
+    """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best
+    first; a target needing more than `reach`× the seeds gains from none."""
     now = grid_now(cfg.grid, rounds)
     adds = candidates(cfg, rounds, optima, family.size_step)
     student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
@@ -300,7 +302,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
         flops = unit_flops(family, cfg, units)
         factor = achieved.get(add["kind"], 1.0)
         gains = [factor * expected_shrinkage(add, t, len(now.teacher_budgets), design.get(series_of(t, design), {}),
-                                             n_inner, len(now.seeds), len(now.teacher_sizes))
+                                             n_inner, len(now.seeds), len(now.teacher_sizes), reach)
                  for t in todo]  # one per target, in todo's order
         score = sum(gains) / flops if flops > 0 else 0.0
         why = ", ".join(f"{label(t)}: −{v:.0%}" for t, v in zip(todo, gains) if v > 0) or "no target gains"
