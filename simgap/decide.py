@@ -15,6 +15,7 @@ those not yet done are trained (by a plain --resume too, which adds no round).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -24,9 +25,10 @@ from simgap import distributed, engine, memory, plots, rundir
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
-from simgap.fit.results import to_json
-from simgap.plan.additions import (OPTIMA_CHECKS, REACH, describe, extend, grid_now, half_width, key, label, new_units,
-                                   rank, recorded, seeds_factor, unit_flops)
+from simgap.fit.results import load, to_json
+from simgap.fit.verdicts import Assumption, undecided
+from simgap.plan.additions import (OPTIMA_CHECKS, REACH, assumptions_of, describe, extend, grid_now, new_units, rank,
+                                   seeds_factor, unit_flops)
 
 LOG = "decide.json"
 EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates")  # need the Eq. 8 fit
@@ -68,13 +70,13 @@ def round_units(family, cfg, rounds: list[dict]) -> list[engine.Unit]:
     return out
 
 
-def targets(assumptions: list[dict], names: tuple[str, ...], grid=None) -> list[dict]:
+def targets(assumptions, names: tuple[str, ...], grid=None) -> list[Assumption]:
     """The undecided assumptions (all, or those named). A named one the analysis did not produce
-    at all is a target too: undecided, with what would produce it (`missing`)."""
-    out = [a for a in assumptions if a["verdict"] == "undecided" and (not names or a["name"] in names)]
-    produced = {a["name"] for a in assumptions}
-    return out + [{"name": n, "subject": "", "estimate": None, "ci": [None, None], "verdict": "undecided",
-                   "needs": not_produced(n, grid), "missing": True} for n in dict.fromkeys(names) if n not in produced]
+    at all is a target too: undecided and not tested, with what would produce it."""
+    out = [a for a in assumptions if a.verdict == "undecided" and (not names or a.name in names)]
+    produced = {a.name for a in assumptions}
+    return out + [dataclasses.replace(undecided(n, not_produced(n, grid)), tested=False)
+                  for n in dict.fromkeys(names) if n not in produced]
 
 
 def not_produced(name: str, grid) -> str:
@@ -133,16 +135,15 @@ def _rounds(cfg, out, names, budget, run, echo, family, light: bool, more: bool)
         if measured and done > 0:
             rate = (time.perf_counter() - t0) / done
         measured = True
-        laws = json.loads((Path(out) / "laws.json").read_text())
+        laws = load(Path(out) / "laws.json")
         if rounds and rounds[-1].get("after") is None:
-            round_names = {t["name"] for t in rounds[-1]["targets"]}  # its targets, whatever --decide says now
-            rounds[-1]["after"] = [recorded(a, "estimate", "ci", "verdict")
-                                   for a in laws.get("assumptions", []) if a["name"] in round_names]
+            round_names = {t.name for t in assumptions_of(rounds[-1]["targets"])}  # its targets, whatever --decide says now
+            rounds[-1]["after"] = [to_json(a) for a in laws.assumptions if a.name in round_names]
             save_rounds(out, rounds)
         write_report(out, rounds)
         if not more:
             return rounds
-        todo = targets(laws.get("assumptions", []), names, grid_now(cfg.grid, rounds))
+        todo = targets(laws.assumptions, names, grid_now(cfg.grid, rounds))
         nxt = _next_round(family, cfg, out, rounds, todo, laws, (time.perf_counter() - start) / 60, rate, budget, echo)
         if nxt is None:
             return rounds
@@ -160,30 +161,30 @@ def _next_round(family, cfg, out, rounds, todo, laws, minutes: float, rate: floa
     max_minutes = budget[0]
     rows = rows_lib.read_csv(Path(out) / "results.csv")
     reach = _reach(family, cfg, rounds, minutes, rate, budget)
-    ranked = rank(family, cfg, rounds, todo, laws.get("optima", []), rows, reach)
+    ranked = rank(family, cfg, rounds, todo, laws.students, rows, reach)
     stuck = [t for i, t in enumerate(todo) if not any(c.get("gains", [0] * len(todo))[i] > 0 for c in ranked)]
     ranked = [c for c in ranked if c["score"] > 0]
     fits = _fitting(ranked, rounds, minutes, rate, budget)
     if not fits:
         for t in stuck:  # said once, when the loop ends
             why = (f"it needs ≈ {seeds_factor(t):.1f}× the seeds, the budget left pays for ≈ {reach:.1f}×"
-                   if 1 < seeds_factor(t) <= REACH and seeds_factor(t) > reach else t.get("needs") or "no addition moves it")
-            echo(f"until-decided: {label(t)} cannot be decided by this grid: {why}")
+                   if 1 < seeds_factor(t) <= REACH and seeds_factor(t) > reach else t.needs or "no addition moves it")
+            echo(f"until-decided: {t.label} cannot be decided by this grid: {why}")
     if not ranked:
         echo(f"until-decided: stopping after {len(rounds)} round(s): no addition can decide what is left "
-             f"({', '.join(sorted({t['name'] for t in todo}))})")
+             f"({', '.join(sorted({t.name for t in todo}))})")
         return None
     spent = sum(r["flops"] for r in rounds)
     if not fits:
         nxt = ranked[0]
         echo(f"until-decided: budget spent ({minutes:.1f} of {max_minutes:g} min, {spent:.3g} FLOPs): the next round "
              f"({describe(nxt['addition'])}) would take ≈ {nxt['flops'] * rate / 60:.1f} min and {nxt['flops']:.3g} "
-             "FLOPs; still undecided: " + ", ".join(sorted({t['name'] for t in todo})))
+             "FLOPs; still undecided: " + ", ".join(sorted({t.name for t in todo})))
         return None
     best = fits[0]
     return {"round": len(rounds) + 1, "addition": best["addition"], "flops": best["flops"],
-            "why": best["why"], "gains": best["gains"], "targets": [recorded(t, "ci") for t in todo],
-            "half_widths_before": [half_width(t) for t in todo],
+            "why": best["why"], "gains": best["gains"], "targets": [to_json(t) for t in todo],
+            "half_widths_before": [t.half_width for t in todo],
             "candidates": [{"addition": c["addition"], "flops": c["flops"], "score": c["score"]} for c in ranked],
             "after": None}
 
@@ -216,12 +217,12 @@ def first_round_plan(cfg, out: Path | None, names: tuple[str, ...], echo=print) 
         echo("until-decided: the first round is planned from the grid's analysis; run the grid first "
              "(or pass --resume DIR of a finished sweep) to see it")
         return
-    laws = json.loads(path.read_text())
+    laws = load(path)
     family = from_config(cfg)
     rounds = load_rounds(out)
-    todo = targets(laws.get("assumptions", []), names, grid_now(cfg.grid, rounds))
-    echo(f"until-decided: {len(todo)} undecided target(s): " + ", ".join(sorted({t['name'] for t in todo})))
-    for c in rank(family, cfg, rounds, todo, laws.get("optima", []), rows_lib.read_csv(Path(out) / "results.csv")):
+    todo = targets(laws.assumptions, names, grid_now(cfg.grid, rounds))
+    echo(f"until-decided: {len(todo)} undecided target(s): " + ", ".join(sorted({t.name for t in todo})))
+    for c in rank(family, cfg, rounds, todo, laws.students, rows_lib.read_csv(Path(out) / "results.csv")):
         echo(f"  {describe(c['addition'])}: {c['flops']:.3g} FLOPs, score {c['score']:.3g} ({c['why']})")
 
 
@@ -232,13 +233,13 @@ def history(rounds: list[dict]) -> dict[str, list[tuple[float, float]]]:
     spent = 0.0
     for r in rounds:
         if r is rounds[0]:
-            for t, h in zip(r["targets"], r["half_widths_before"]):
-                names.setdefault(key(t), label(t))
-                out.setdefault(key(t), []).append((0.0, h))
+            for t, h in zip(assumptions_of(r["targets"]), r["half_widths_before"]):
+                names.setdefault(t.key(), t.label)
+                out.setdefault(t.key(), []).append((0.0, math.inf if h is None else h))
         spent += r["flops"]
-        for a in r.get("after") or []:
-            names.setdefault(key(a), label(a))
-            out.setdefault(key(a), []).append((spent, half_width(a)))
+        for a in assumptions_of(r.get("after") or []):
+            names.setdefault(a.key(), a.label)
+            out.setdefault(a.key(), []).append((spent, a.half_width))
     return {names[k]: v for k, v in out.items()}
 
 
@@ -250,8 +251,8 @@ def report_section(rounds: list[dict], plot: str | None) -> list[str]:
          "targeted assumption against the FLOPs the rounds added" + (f": `{plot}`." if plot else "."), "",
          "| round | added | FLOPs | why | verdicts after |", "|---|---|---|---|---|"]
     for r in rounds:
-        after = r.get("after") or []
-        verdicts = ", ".join(f"{label(a)}: {a['verdict']}" for a in after) or "(training)"
+        after = assumptions_of(r.get("after") or [])
+        verdicts = ", ".join(f"{a.label}: {a.verdict}" for a in after) or "(training)"
         L.append(f"| {r['round']} | {describe(r['addition'])} | {r['flops']:.3g} | {r['why']} | {verdicts} |")
     return L + [""]
 

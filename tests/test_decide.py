@@ -15,6 +15,9 @@ from simgap import rows as rows_lib
 from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
+from simgap.fit.results import OptimaSection, StudentOptimum, to_json
+from simgap.fit.verdicts import Assumption
+from simgap.optima import TeacherOptimumEstimate
 from simgap.plan import additions, design
 from simgap.rundir import RunDirError
 from simgap.report import analyze
@@ -30,9 +33,7 @@ TINY = {"name": "tiny", "family": "kernel",
 def test_rounds_plan_new_units_only():
     cfg = parse_config(TINY)
     family = from_config(cfg)
-    optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
-              {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
-              {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
+    optima = [_optimum(19, 22.0), _optimum(27, 27.5), _optimum(23, 32.0)]
     cands = additions.candidates(cfg, [], optima)
     kinds = {c["kind"]: c for c in cands}
     assert kinds["seeds"]["seeds"] == [2, 3]
@@ -44,8 +45,8 @@ def test_rounds_plan_new_units_only():
     units = decide.round_units(family, cfg, rounds)
     assert units and all(u.uid.startswith("r1-") for u in units)
     assert {m.seed for u in units for m in u.members} == {2, 3}
-    todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]},
-            {"name": "ratio_independent_of_budget", "subject": "", "verdict": "undecided", "ci": [None, None]}]
+    todo = [_target({"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]}),
+            _target({"name": "ratio_independent_of_budget", "subject": "", "verdict": "undecided", "ci": [None, None]})]
     ranked = additions.rank(family, cfg, rounds, todo, optima, rows=[])
     assert all(c["flops"] > 0 for c in ranked) and ranked == sorted(ranked, key=lambda c: -c["score"])
     length = next(c for c in ranked if c["addition"]["kind"] == "teacher length")
@@ -76,8 +77,8 @@ def test_rounds_train_only_new_runs_and_never_a_teacher_twice():
     assert len(keys) == len(set(keys))  # no teacher is trained twice
     owned = set(keys)
     assert all(k in owned for u in units for k in u.needs)
-    optima = [{"student_size": 19, "interior": True}, {"student_size": 23, "interior": True}]
-    todo = [{"name": "linear", "subject": "", "verdict": "undecided", "ci": [0.2, 1.4]}]
+    optima = [_optimum(19, math.nan), _optimum(23, math.nan)]
+    todo = [_target({"name": "linear", "subject": "", "verdict": "undecided", "ci": [0.2, 1.4]})]
     student = next(c for c in additions.rank(family, cfg, rounds[:2], todo, optima, rows=[])
                    if c["addition"]["kind"] == "student")
     expected = additions.new_units(family, additions.grid_now(cfg.grid, rounds[:2]), additions.grid_now(cfg.grid, rounds), cfg.train)
@@ -124,10 +125,8 @@ def test_rounds_that_did_not_deliver_are_discounted():
     assert additions.realization([{**rnd("seeds", 0.4, 0.4), "gains": None}]) == {}  # an older decide.json
     cfg = parse_config(TINY)
     family = from_config(cfg)
-    optima = [{"student_size": 19, "optimal_teacher_size": 22.0, "interior": True},
-              {"student_size": 27, "optimal_teacher_size": 27.5, "interior": True},
-              {"student_size": 23, "optimal_teacher_size": 32.0, "interior": True}]
-    todo = [{"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]}]
+    optima = [_optimum(19, 22.0), _optimum(27, 27.5), _optimum(23, 32.0)]
+    todo = [_target({"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "ci": [-0.01, 0.02]})]
     fresh = {c["addition"]["kind"]: c for c in additions.rank(family, cfg, [], todo, optima, rows=[])}
     seeds_round = {**rnd("seeds", 0.015, 0.015), "addition": fresh["seeds"]["addition"],
                    "gains": [0.29],
@@ -194,7 +193,7 @@ def test_rounds_reach_the_report_and_plot(tmp_path):
 def test_teachers_between_grid_points_are_not_expected_to_narrow_a_gap_ci():
     """The dip's CI is a band over every teacher: more teachers add comparisons. Round 1 of the
     transformer preset chose a d40 teacher for "gap_exists −11 %", below 5 more seeds' −29 %/FLOP."""
-    gap = {"name": "gap_exists", "subject": "student 8", "ci": [-0.01, 0.02]}
+    gap = _target({"name": "gap_exists", "subject": "student 8", "ci": [-0.01, 0.02]})
     assert additions.expected_shrinkage({"kind": additions.TEACHERS}, gap, 1, {}) == 0.0
     assert additions.expected_shrinkage({"kind": additions.SEEDS}, gap, 1, {}) > 0.25
 
@@ -214,9 +213,10 @@ def test_design_scores_a_student_between_two_students():
     keys = [(384000.0, 384000.0), (384000.0, 1.536e6), (768000.0, 1.536e6)]
     # a target's series is its typed budget and teacher_budget; its subject is a label and is not read
     for subject in ("budget 384000, teacher budget 1.536e+06", "reworded: student budget 7, teachers ×2", ""):
-        assert additions.series_of({"subject": subject, "budget": 384000.0, "teacher_budget": 1.536e6}, keys) == keys[1]
-        assert additions.series_of({"subject": subject, "teacher_budget": 1.536e6}, keys) is None  # two series match
-        assert additions.series_of({"subject": subject}, keys[:1]) == keys[0]
+        t = {"name": "linear", "subject": subject}
+        assert additions.series_of(_target({**t, "budget": 384000.0, "teacher_budget": 1.536e6}), keys) == keys[1]
+        assert additions.series_of(_target({**t, "teacher_budget": 1.536e6}), keys) is None  # two series match
+        assert additions.series_of(_target(t), keys[:1]) == keys[0]
     pilot = design.pilot_from_columns({c: np.array([r[c] for r in rows], float)
                                        for c in ("student_size", "teacher_size", "student_loss", "seed")})
     added, cost = design._add_student_at(pilot, 9)
@@ -271,14 +271,14 @@ def test_rounds_skip_eq8_only_when_no_target_needs_it_and_end_with_a_full_analys
     """--decide linear: the grid's and every round's analysis skip Eq. 8, and one full analysis
     (eq8=True) ends the run; with an Eq. 8 target (or none named) every analysis is full."""
     cfg = parse_config(TINY)
-    optima = [{"student_size": s, "optimal_teacher_size": 25.0, "interior": True} for s in (19, 23, 27)]
+    optima = [_optimum(s, 25.0) for s in (19, 23, 27)]
 
     def fake_run(calls):
         def run(c, out, units, eq8):
             calls.append((len(units), eq8))
             verdict = "holds" if units else "undecided"  # decided by the first round
-            doc = {"optima": optima, "assumptions": [{"name": n, "subject": "", "estimate": 1.0, "ci": [0.5, 1.5],
-                                                      "verdict": verdict} for n in ("linear", "extrapolates")]}
+            doc = _laws_doc([{"name": n, "subject": "", "estimate": 1.0, "ci": [0.5, 1.5], "verdict": verdict}
+                             for n in ("linear", "extrapolates")], optima)
             (tmp_path / "laws.json").write_text(json.dumps(doc))
             (tmp_path / "report.md").write_text("# report\n")
             (tmp_path / "results.csv").write_text(rows_lib.to_csv([]))
@@ -306,8 +306,8 @@ def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp
 
     def run(c, out, units, eq8):  # a fake sweep: one minute per grid's worth of FLOPs, never decided
         clock[0] += 60 * additions.unit_flops(family, cfg, units) / grid if units else 60
-        doc = {"optima": [], "assumptions": [{"name": "gap_exists", "subject": "student 19", "estimate": 0.0,
-                                               "ci": [-1.0, 1.0], "verdict": "undecided"}]}
+        doc = _laws_doc([{"name": "gap_exists", "subject": "student 19", "estimate": 0.0, "ci": [-1.0, 1.0],
+                          "verdict": "undecided"}])
         (tmp_path / "laws.json").write_text(json.dumps(doc))
         (tmp_path / "report.md").write_text("# report\n")
         (tmp_path / "results.csv").write_text(rows_lib.to_csv([]))
@@ -318,13 +318,32 @@ def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp
     assert any("would take ≈ 2.0 min" in m for m in messages), messages
 
 
+def _target(d: dict) -> Assumption:
+    return Assumption.from_json(d)
+
+
+def _optimum(student: float, teacher: float, interior: bool = True) -> StudentOptimum:
+    """A located optimum as the analysis types it (knob = parameters here)."""
+    nan = math.nan
+    e = TeacherOptimumEstimate(student, nan, teacher, teacher, (nan, nan), interior, "" if interior else "largest", nan,
+                               nan, (nan, nan), False, nan, 2, (), (), ())
+    return StudentOptimum(student, student, nan, nan, nan, nan, e, e)
+
+
+def _laws_doc(assumptions: list[dict], optima=()) -> dict:
+    """A laws.json as the sweep writes it: the assumptions and one setting's optima."""
+    section = OptimaSection(None, tuple(o.params for o in optima), students=tuple(optima))
+    return to_json({"assumptions": assumptions, "fits": {"families": [{"family": "", "settings": [
+        {"key": {}, "optima": section, "teacher_law": []}]}]}})
+
+
 def _laws_writer(out, assumptions_of):
     """A fake sweep for decide.until_decided: writes laws.json with `assumptions_of(units)`."""
     calls = []
 
     def run(c, o, units, eq8):
         calls.append(units)
-        (out / "laws.json").write_text(json.dumps({"optima": [], "assumptions": assumptions_of(units)}))
+        (out / "laws.json").write_text(json.dumps(_laws_doc(assumptions_of(units))))
         (out / "report.md").write_text("# report\n")
         (out / "results.csv").write_text(rows_lib.to_csv([]))
     return run, calls
@@ -379,8 +398,8 @@ def test_named_targets_the_analysis_did_not_produce_are_undecided_and_get_teache
     rounds = decide.until_decided(cfg, tmp_path, ("linear", "gap_exists"), run=run, echo=said.append)
     assert [r["addition"] for r in rounds] == [{"kind": "teachers", "teacher_sizes": [23]}], said
     assert {a["name"]: a["verdict"] for a in rounds[0]["after"]} == {"linear": "holds", "gap_exists": "holds"}
-    (missing,) = decide.targets([sup], ("linear",), cfg.grid)
-    assert missing["verdict"] == "undecided" and "≥ 3 teacher sizes (the grid has 2)" in missing["needs"]
+    (missing,) = decide.targets([_target(sup)], ("linear",), cfg.grid)
+    assert missing.verdict == "undecided" and not missing.tested and "≥ 3 teacher sizes (the grid has 2)" in missing.needs
     (tmp_path / "decide.json").unlink()
     said = []
     assert decide.until_decided(cfg, tmp_path, ("irreducible_loss",), run=run, echo=said.append) == []
@@ -407,7 +426,7 @@ def test_targets_no_addition_can_move_end_the_loop_instead_of_doubling_seeds(tmp
     assert [r["addition"]["kind"] for r in rounds] == ["seeds"], said
     assert any(f"chinchilla_form cannot be decided by this grid: {need}" in s for s in said), said
     assert any("slope_pinned cannot be decided by this grid: > 100×" in s for s in said), said
-    assert additions.expected_shrinkage({"kind": "seeds"}, stuck[0], 1, {}, n_seeds=1) > 0  # 1 seed: seeds give a CI
+    assert additions.expected_shrinkage({"kind": "seeds"}, _target(stuck[0]), 1, {}, n_seeds=1) > 0  # 1 seed: a CI
 
 
 def test_a_round_resumed_with_another_decide_keeps_its_own_targets_verdicts(tmp_path):
@@ -432,8 +451,8 @@ def test_a_target_the_budget_left_cannot_decide_by_seeds_is_not_chased():
     spending its cap on rounds that cannot decide it). The reach: 1 + FLOPs left / FLOPs so far."""
     cfg = parse_config(TINY)
     family = from_config(cfg)
-    target = {"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "estimate": 0.01,
-              "ci": [-0.02, 0.04], "tolerance": 0.005}
+    target = _target({"name": "gap_exists", "subject": "student 19", "verdict": "undecided", "estimate": 0.01,
+                      "ci": [-0.02, 0.04], "tolerance": 0.005})
     assert additions.seeds_factor(target) == pytest.approx(9.0)
     seeds = {"kind": additions.SEEDS, "seeds": [2, 3]}
     assert additions.expected_shrinkage(seeds, target, 1, {}, reach=additions.REACH) > 0

@@ -290,6 +290,33 @@ def read_optima(path) -> list[SettingOptima]:
     return out
 
 
+@dataclass(frozen=True)
+class LoadedFit:
+    """A fit.json or a sweep's laws.json read back typed: its assumptions and every setting's optima
+    and teacher laws (law fits are not read back)."""
+
+    path: str
+    assumptions: tuple[Assumption, ...]
+    settings: tuple[SettingOptima, ...]
+
+    @property
+    def students(self) -> tuple[StudentOptimum, ...]:
+        """Every setting's optima (students with their knob, budgets and optimal teacher)."""
+        return tuple(o for s in self.settings if ok(s.optima) for o in s.optima.students)
+
+
+def load(path) -> LoadedFit:
+    """The one reader of fit.json and laws.json: what `decide`, `plan` and the figure scripts read."""
+    doc = json.loads(Path(path).read_text())
+    failed = isinstance(doc, dict) and isinstance(doc.get("fits"), dict) and "error" in doc["fits"]
+    settings = () if failed else read_optima(path)  # an analysis that could not fit: no optima
+    try:
+        found = tuple(Assumption.from_json(a) for a in doc.get("assumptions", ()))
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path}: damaged assumptions ({type(e).__name__}: {e})") from None
+    return LoadedFit(str(path), found, tuple(settings))
+
+
 def _decode(tp, v):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):

@@ -56,6 +56,7 @@ class Assumption:
     budget: float = NAN  # the student-budget series
     teacher_budget: float = NAN  # the teachers' training-length series
     reference: tuple[float, float] | None = None  # ratio_independent_of_budget: the compared-to (budget, teacher_budget)
+    tested: bool = True  # False: named as a target, but the analysis could not test it at all (`needs` says why)
 
     def about(self, name: str, *, family: str | None = None, setting=None, **keys: float) -> bool:
         """Is this the `name` check of this family, setting and series/student (NaN matches NaN)?"""
@@ -70,7 +71,37 @@ class Assumption:
                 "effect": self.effect, "subject": self.subject, "where": self.where, "family": self.family,
                 "setting": dict(self.setting), "student": self.student, "budget": self.budget,
                 "teacher_budget": self.teacher_budget,
-                "reference": None if self.reference is None else dict(zip(("budget", "teacher_budget"), self.reference))}
+                "reference": None if self.reference is None else dict(zip(("budget", "teacher_budget"), self.reference)),
+                "tested": self.tested}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Assumption":
+        """The inverse of to_json (null → NaN); a field the record lacks takes its default."""
+        f = lambda v: math.nan if v is None else float(v)  # noqa: E731
+        ref = d.get("reference")
+        return cls(d.get("law", QUESTIONS.get(d["name"], ("", ""))[0]), d["name"],
+                   d.get("question", QUESTIONS.get(d["name"], ("", ""))[1]), f(d.get("estimate")),
+                   tuple(map(f, d.get("ci") or (None, None))), f(d.get("tolerance")), d.get("verdict", "undecided"),
+                   d.get("needs", ""), d.get("effect", ""), d.get("subject", ""), d.get("where", ""), d.get("family", ""),
+                   tuple((d.get("setting") or {}).items()), f(d.get("student")), f(d.get("budget")),
+                   f(d.get("teacher_budget")), None if ref is None else (f(ref["budget"]), f(ref["teacher_budget"])),
+                   d.get("tested", True))
+
+    def key(self) -> tuple:
+        """Its identity across analyses, from its typed keys (NaN as None, so equal keys compare equal)."""
+        n = lambda v: None if v is None or v != v else v  # noqa: E731
+        return (self.name, self.family, self.setting, n(self.student), n(self.budget), n(self.teacher_budget),
+                None if self.reference is None else tuple(map(n, self.reference)))
+
+    @property
+    def label(self) -> str:
+        """For people only: nothing matches or ranks by it (see `key`)."""
+        return self.name + (f" ({self.subject})" if self.subject else "")
+
+    @property
+    def half_width(self) -> float:
+        lo, hi = self.ci
+        return (hi - lo) / 2 if math.isfinite(lo) and math.isfinite(hi) else math.inf
 
 
 def assumption(name: str, estimate: float, ci, tolerance: float, verdict: str, needs: str = "", **kw) -> Assumption:

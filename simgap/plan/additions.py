@@ -24,12 +24,13 @@ and no teacher (size, length, seed) is ever trained twice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
 
 from simgap import engine, flops as flops_lib
+from simgap.fit.results import StudentOptimum
+from simgap.fit.verdicts import Assumption
 from simgap.plan import design
 from simgap.plan.compute import PlanError
 
@@ -43,28 +44,9 @@ EXACT = {"chinchilla_form": 1.0, "linear": 1.0, "ratio_independent_of_budget": 1
 REACH = 100  # more than this many times the seeds: "more seeds alone will not do it" (simgap.fit.verdicts)
 
 
-# what an assumption was tested on, as data (laws.json's typed keys, simgap.fit.verdicts.Assumption)
-KEY_FIELDS = ("name", "family", "setting", "student", "budget", "teacher_budget", "reference")
-
-
-def label(a: dict) -> str:
-    """For people only: nothing matches or ranks by it (see `key`)."""
-    return a["name"] + (f" ({a['subject']})" if a.get("subject") else "")
-
-
-def key(a: dict) -> str:
-    """An assumption's identity across analyses, from its typed keys (never its labels)."""
-    return json.dumps([a.get(k) for k in KEY_FIELDS], sort_keys=True)
-
-
-def recorded(a: dict, *fields: str) -> dict:
-    """What a round records of an assumption: its typed keys, its label and `fields`."""
-    return {k: a.get(k) for k in KEY_FIELDS + ("subject",) + fields}
-
-
-def half_width(a: dict) -> float:
-    lo, hi = a["ci"]
-    return (hi - lo) / 2 if lo is not None and hi is not None else math.inf
+def assumptions_of(records: list[dict]) -> list[Assumption]:
+    """A round's recorded targets or verdicts (decide.json holds each as Assumption.to_json) read back."""
+    return [a if isinstance(a, Assumption) else Assumption.from_json(a) for a in records]
 
 
 def extend(grid: engine.Grid, addition: dict) -> engine.Grid:
@@ -109,7 +91,7 @@ def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: st
     return out
 
 
-def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1) -> list[dict]:
+def candidates(cfg, rounds: list[dict], optima: tuple[StudentOptimum, ...], family_step: int = 1) -> list[dict]:
     """The additions possible now (their grids are planned and costed in `rank`); new sizes are
     multiples of the family's size step."""
     g = grid_now(cfg.grid, rounds)
@@ -117,8 +99,8 @@ def candidates(cfg, rounds: list[dict], optima: list[dict], family_step: int = 1
     out = [{"kind": SEEDS, "seeds": list(range(max(seeds_now) + 1, max(seeds_now) + 1 + len(seeds_now)))}]
     new = set()
     for o in optima:
-        t = o.get("optimal_teacher_size")
-        if t is None or not o.get("interior"):
+        t = o.knob.optimal_teacher  # teacher sizes are the grid's knob
+        if not (o.params.interior and math.isfinite(t)):
             continue
         below = max((x for x in teachers_now if x <= t), default=None)
         above = min((x for x in teachers_now if x > t), default=None)
@@ -147,14 +129,14 @@ def _to_three(sizes: list[int], step: int) -> set[int]:
     return out if len(sizes) < 3 else set()
 
 
-def student_between(grid: engine.Grid, optima: list[dict], step: int = 1) -> int | None:
+def student_between(grid: engine.Grid, optima: tuple[StudentOptimum, ...], step: int = 1) -> int | None:
     """Another student size: the geometric midpoint of the widest gap (in log size) between two
     adjacent students of the grid that both have an interior optimum (in some series), where it is
     a new size on the family's size `step` (and, under pruned_from_teacher, has ≥ 3 teachers larger
     than it, enough to locate its optimum).
     Not one beyond the largest student: its teachers would be the grid's, and as T* grows with
     the student its optimum would more likely sit at the grid's edge (a bound, not a point)."""
-    inner = {int(o["student_size"]) for o in optima if o.get("interior") and o.get("student_size") is not None}
+    inner = {int(o.student_size) for o in optima if o.params.interior}
     students = sorted(grid.student_sizes)
     gaps = sorted(((math.log(b / a), a, b) for a, b in zip(students, students[1:]) if {a, b} <= inner), reverse=True)
     for _, a, b in gaps:
@@ -193,20 +175,21 @@ def design_shrinkage(rows: list[dict], student: int | None = None) -> dict[tuple
     return out
 
 
-def series_of(target: dict, keys) -> tuple | None:
+def series_of(target: Assumption, keys) -> tuple | None:
     """The (student budget, teacher length) series of `keys` a teacher-law target was tested on: its
-    typed `budget` and `teacher_budget` (None where the analysis did not split by it, which matches
+    typed `budget` and `teacher_budget` (NaN where the analysis did not split by it, which matches
     any series; its `subject` is a label for people and is not read)."""
-    b, tb = target.get("budget"), target.get("teacher_budget")
-    match = [k for k in keys if (b is None or b == k[0]) and (tb is None or tb == k[1])]
-    return match[0] if len(match) == 1 or (match and b is None and tb is None) else None
+    b, tb = target.budget, target.teacher_budget
+    split_b, split_tb = math.isfinite(b), math.isfinite(tb)
+    match = [k for k in keys if (not split_b or b == k[0]) and (not split_tb or tb == k[1])]
+    return match[0] if len(match) == 1 or (match and not split_b and not split_tb) else None
 
 
-def seeds_factor(target: dict) -> float:
+def seeds_factor(target: Assumption) -> float:
     """How many times its seeds would decide a two-sided `target`, if its CI shrinks as 1/√seeds
     (the verdict's own "≈ k× the seeds"); 1 for a check without that form."""
-    name, est, tol, half = target["name"], target.get("estimate"), target.get("tolerance"), half_width(target)
-    if est is None or tol is None or not math.isfinite(half) or not (name in EXACT or name == "slope_pinned"):
+    name, est, tol, half = target.name, target.estimate, target.tolerance, target.half_width
+    if not (math.isfinite(est) and math.isfinite(tol) and math.isfinite(half)) or not (name in EXACT or name == "slope_pinned"):
         return 1.0
     if name == "slope_pinned":
         want = tol * abs(est)
@@ -216,19 +199,19 @@ def seeds_factor(target: dict) -> float:
     return (half / want) ** 2 if want > 0 else math.inf
 
 
-def expected_shrinkage(addition: dict, target: dict, n_series: int, design: dict[str, float],
+def expected_shrinkage(addition: dict, target: Assumption, n_series: int, design: dict[str, float],
                        n_inner: int = 0, n_seeds: int = 2, n_teachers: int = 3, reach: float = REACH) -> float:
     """Fraction of the target's CI half-width the addition is expected to remove (0 … 1); 0 for a
     target it cannot move: one the analysis did not produce (only teachers, up to 3 sizes, make the
     optimum checks), one without a CI (seeds give one only to a 1-seed grid), one that needs more
     than `reach`× the seeds (REACH, or less: what the budget left can pay for, simgap.decide). `design`: plan.design's shrinkage per kind in the target's series;
     `n_inner`: students with an interior optimum, the points a teacher law is fitted on."""
-    kind, name = addition["kind"], target["name"]
-    if target.get("missing"):
+    kind, name = addition["kind"], target.name
+    if not target.tested:
         return 1.0 if kind == TEACHERS and name in OPTIMA_CHECKS and n_teachers < 3 else 0.0
     if seeds_factor(target) > reach:
         return 0.0
-    if kind == SEEDS and not math.isfinite(half_width(target)):
+    if kind == SEEDS and not math.isfinite(target.half_width):
         return 1 - math.sqrt(0.5) if n_seeds < 2 else 0.0
     if name in SLOPE and kind in design:
         return design[kind]
@@ -259,17 +242,17 @@ def realization(rounds: list[dict]) -> dict[str, float]:
     for r in rounds:
         if not r.get("gains") or r.get("after") is None:
             continue
-        after = {key(a): a for a in r["after"]}
+        after = {a.key(): a for a in assumptions_of(r["after"])}
         g = got.setdefault(r["addition"]["kind"], [0.0, 0.0])
-        for t, h0, predicted in zip(r["targets"], r["half_widths_before"], r["gains"]):
+        for t, h0, predicted in zip(assumptions_of(r["targets"]), r["half_widths_before"], r["gains"]):
             h0 = math.inf if h0 is None else h0
-            if predicted <= 0 or key(t) not in after:
+            if predicted <= 0 or t.key() not in after:
                 continue
-            a = after[key(t)]
-            if a["verdict"] != "undecided" or (not math.isfinite(h0) and math.isfinite(half_width(a))):
+            a = after[t.key()]
+            if a.verdict != "undecided" or (not math.isfinite(h0) and math.isfinite(a.half_width)):
                 achieved = predicted
             elif math.isfinite(h0) and h0 > 0:
-                achieved = 1 - half_width(a) / h0
+                achieved = 1 - a.half_width / h0
             else:
                 achieved = 0.0
             g[0] += min(achieved, predicted)
@@ -282,15 +265,15 @@ def unit_flops(family, cfg, units) -> float:
     return sum(flops_lib.useful_flops(family, u, cfg.train) for u in units)
 
 
-def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], rows: list[dict],
+def rank(family, cfg, rounds: list[dict], todo: list[Assumption], optima: tuple[StudentOptimum, ...], rows: list[dict],
          reach: float = REACH) -> list[dict]:
     """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best
     first; a target needing more than `reach`× the seeds gains from none."""
     now = grid_now(cfg.grid, rounds)
     adds = candidates(cfg, rounds, optima, family.size_step)
     student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
-    design = design_shrinkage(rows, student) if any(t["name"] in SLOPE for t in todo) else {}
-    n_inner = len({o.get("student_size") for o in optima if o.get("interior")})
+    design = design_shrinkage(rows, student) if any(t.name in SLOPE for t in todo) else {}
+    n_inner = len({o.student_size for o in optima if o.params.interior})
     achieved = realization(rounds)
     out = []
     for add in adds:
@@ -305,7 +288,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[dict], optima: list[dict], 
                                              n_inner, len(now.seeds), len(now.teacher_sizes), reach)
                  for t in todo]  # one per target, in todo's order
         score = sum(gains) / flops if flops > 0 else 0.0
-        why = ", ".join(f"{label(t)}: −{v:.0%}" for t, v in zip(todo, gains) if v > 0) or "no target gains"
+        why = ", ".join(f"{t.label}: −{v:.0%}" for t, v in zip(todo, gains) if v > 0) or "no target gains"
         if factor < 1.0:
             why += f" (× {factor:.2f}: what earlier {add['kind']} rounds achieved of their prediction)"
         out.append({"addition": add, "flops": flops, "score": score, "gains": gains, "why": why})
