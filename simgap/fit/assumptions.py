@@ -4,7 +4,9 @@ Checks on optima (gap_exists, linear, slope_pinned, ratio_independent_of_budget,
 break_at_fixed_ratio) resample seeds: a seed's runs (every teacher, student and budget) are drawn
 together, as in simgap.optima, the same draws for every student, and each replicate relocates
 every student's optimum (the refined vertex of its seed-mean curve) before the statistic is
-recomputed. Their intervals are Hesterberg's expanded percentile intervals (simgap.intervals),
+recomputed (`seed_optima`: one resample per setting, which the teacher laws' own CIs use too, so
+`linear` and `slope_pinned` read the fitted laws' slope and exponent CIs and the report can quote
+one interval). Their intervals are Hesterberg's expanded percentile intervals (simgap.intervals),
 which matched nominal coverage of a known optimum with 5-8 seeds. The supervised checks read the
 supervised law's bootstrap over points. gap_exists reads the dip's paired, simultaneous CI.
 """
