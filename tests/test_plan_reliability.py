@@ -106,3 +106,12 @@ def test_design_with_every_optimum_at_the_edge_says_what_to_add(tmp_path, capsys
     assert "nan" not in text.lower() and "additions ranked" not in text
     plan = json.loads((tmp_path / "o" / "plan.json").read_text())
     assert plan["design"]["status"] == "no_teacher_law" and "additions" not in plan["design"]
+
+
+def test_duplicate_teacher_names_are_refused_naming_the_rows(tmp_path, capsys):
+    """Issue 28 case 8: two teachers named "A" were ranked as "A" and "A" without a word, so the
+    ranking could not say which checkpoint it meant."""
+    path = tmp_path / "teachers.csv"
+    path.write_text("name,size,tokens\nA,1e10,2e11\nB,3e10,6e11\n A ,2e10,4e11\n")
+    err = _one_line_error(capsys, ["--reference", "busbridge", *BASE, "--teachers", str(path)])
+    assert f"{path}: teacher name 'A' is given twice: row 1 (line 2) and row 3 (line 4)" in err

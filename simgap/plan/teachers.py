@@ -26,7 +26,7 @@ import numpy as np
 
 from simgap import laws
 from simgap.fit.inputs import FitInputError
-from simgap.fit.checks import LINE
+from simgap.fit.checks import LINE, where
 from simgap.fit.reader import read_table
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
@@ -85,7 +85,21 @@ def read_teachers(path, sup: SupervisedParams) -> tuple[Teacher, ...]:
                                     name=name if name and name != "nan" else f"line {line}"))
         except PlanError as e:
             raise PlanError(f"{path} line {line}: {e}") from None
+    _unique_names(path, cols, [t.name for t in out])
     return tuple(out)
+
+
+def _unique_names(path, cols: dict, names: list[str]) -> None:
+    """The ranking names each teacher by its name: one given to several rows is refused, naming them."""
+    rows: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        rows.setdefault(name, []).append(i)
+    name, twice = next(((k, v) for k, v in rows.items() if len(v) > 1), (None, None))
+    if twice:
+        at = [where(cols, i) for i in twice]
+        times = "twice" if len(twice) == 2 else f"{len(twice)} times"
+        raise PlanError(f"{path}: teacher name {name!r} is given {times}: {', '.join(at[:-1])} and {at[-1]}; "
+                        "give each teacher its own name")
 
 
 def plan_with_teacher(N_S: float, C: float, teacher: Teacher, sup: SupervisedParams, dist: DistillParams,
