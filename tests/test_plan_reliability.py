@@ -115,3 +115,16 @@ def test_duplicate_teacher_names_are_refused_naming_the_rows(tmp_path, capsys):
     path.write_text("name,size,tokens\nA,1e10,2e11\nB,3e10,6e11\n A ,2e10,4e11\n")
     err = _one_line_error(capsys, ["--reference", "busbridge", *BASE, "--teachers", str(path)])
     assert f"{path}: teacher name 'A' is given twice: row 1 (line 2) and row 3 (line 4)" in err
+
+
+def test_students_per_teacher_wording_is_true_for_each_scenario(capsys):
+    """Issue 28 case 8: with --students-per-teacher 8 every scenario said "(1/8 of its training
+    charged)", also those whose teacher already exists, whose training is not charged at all."""
+    assert main(["--reference", "busbridge", *BASE, "--teacher-size", "1e10", "--teacher-tokens", "2e11",
+                 "--students-per-teacher", "8"]) == 0
+    head = "for a 1e9 student at 1e22 FLOPs ("
+    free, inference, trained = (ln[len(head):] for ln in capsys.readouterr().out.splitlines() if ln.startswith(head))
+    for existing in (free, inference):
+        assert existing.startswith("teacher exists") and "1/8" not in existing
+        assert "its training is not charged, so sharing it among 8 students changes nothing" in existing
+    assert trained.startswith("teacher trained for this student, shared by 8 students (1/8 of its training charged)")

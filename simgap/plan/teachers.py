@@ -138,13 +138,16 @@ def rank_teachers(N_S: float, C: float, teachers, sup, dist, scenario: Scenario,
 
 
 def shared(scenario: Scenario, k: float) -> Scenario:
-    """The scenario with its teacher's training shared by k students (1/k charged to this one)."""
+    """The scenario with its teacher's training shared by k students (1/k charged to this one). A
+    teacher that exists (δ_pre = 0) has no training to share: its description says so."""
     if not (k >= 1):
         raise PlanError(f"students per teacher must be ≥ 1, got {k:g}")
     if k == 1:
         return scenario
+    words = (f", shared by {k:g} students (1/{k:g} of its training charged)" if scenario.delta_pre > 0 else
+             f"; its training is not charged, so sharing it among {k:g} students changes nothing")
     return replace(scenario, delta_pre=scenario.delta_pre / k, students_per_teacher=float(k),
-                   description=f"{scenario.description}, shared by {k:g} students (1/{k:g} of its training charged)")
+                   description=scenario.description + words)
 
 
 @dataclass(frozen=True)
