@@ -128,3 +128,40 @@ def test_students_per_teacher_wording_is_true_for_each_scenario(capsys):
         assert existing.startswith("teacher exists") and "1/8" not in existing
         assert "its training is not charged, so sharing it among 8 students changes nothing" in existing
     assert trained.startswith("teacher trained for this student, shared by 8 students (1/8 of its training charged)")
+
+
+@pytest.mark.parametrize("drop,needle", [
+    (("settings", "params"), " setting 0: the distillation law's 'fit' has no 'params'"),
+    (("supervised", "params"), ": the supervised law's 'fit' has no 'params'"),
+    (("settings", "converged"), " setting 0: the distillation law's 'fit' has no 'converged'"),
+])
+def test_laws_file_without_params_names_the_missing_key(tmp_path, capsys, drop, needle):
+    """Issue 28 case 8: a laws file whose fit has no 'params' said "did not converge (ok)"."""
+    path = fit_json(tmp_path / "fit.json")
+    doc = json.loads(path.read_text())
+    fam = doc["families"][0]
+    section = fam["settings"][0]["distillation"] if drop[0] == "settings" else fam["supervised"]
+    del section["fit"][drop[1]]
+    path.write_text(json.dumps(doc))
+    err = _one_line_error(capsys, ["--laws", str(path), *BASE])
+    assert f"{path} family 'ref'{needle}" in err and "did not converge" not in err
+
+
+def test_laws_file_without_data_says_answers_are_not_checked_for_extrapolation(tmp_path, capsys):
+    """Issue 28 case 8: without 'data' the fitted range is unknown and no answer was flagged
+    '! extrapolated' — without a word. The plan says which law lacks it and what goes unchecked."""
+    path = fit_json(tmp_path / "fit.json")
+    doc = json.loads(path.read_text())
+    doc["families"][0]["supervised"]["data"] = {"N": [1e8, 2e9], "D": [1e9, 4e10]}
+    path.write_text(json.dumps(doc))
+    assert main(["--laws", str(path), *BASE, "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    missing = (f"{path} family 'ref' setting 0: the distillation law has no 'data' (N_S, D_S and L_T are not "
+               "checked for extrapolation)")
+    assert f"! {missing}" in capsys.readouterr().out.splitlines()
+    assert json.loads((tmp_path / "o" / "plan.json").read_text())["laws"]["fitted_range"]["missing"] == missing
+    del doc["families"][0]["supervised"]["data"]["D"]
+    path.write_text(json.dumps(doc))
+    assert main(["--laws", str(path), *BASE]) == 0
+    assert "; the supervised law's 'data' has no 'D' (D_T is not checked for extrapolation)" in capsys.readouterr().out
+    assert f"{path} family 'ref' setting 0 lacks them" in _one_line_error(capsys, ["--laws", str(path), *BASE,
+                                                                                  "--eq8-boot", "2"])
