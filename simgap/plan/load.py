@@ -189,7 +189,8 @@ def _eq8(dist: dict, where: str) -> tuple[Eq8Data | None, Eq8Check | None, dict]
 
 
 # each law's data columns, and the quantity whose fitted range each gives
-_RANGE_COLUMNS = {"distillation": {"N": "N_S", "D": "D_S", "teacher_loss": "L_T"}, "supervised": {"N": "N_T", "D": "D_T"}}
+_RANGE_COLUMNS = {"distillation": {"N": "N_S", "D": "D_S", "teacher_loss": "L_T"},
+                  "supervised": {"N": "N_T", "D": "D_T"}}
 
 
 def _and(words: list[str]) -> str:

@@ -94,12 +94,12 @@ def _unique_names(path, cols: dict, names: list[str]) -> None:
     rows: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         rows.setdefault(name, []).append(i)
-    name, twice = next(((k, v) for k, v in rows.items() if len(v) > 1), (None, None))
-    if twice:
-        at = [where(cols, i) for i in twice]
-        times = "twice" if len(twice) == 2 else f"{len(twice)} times"
-        raise PlanError(f"{path}: teacher name {name!r} is given {times}: {', '.join(at[:-1])} and {at[-1]}; "
-                        "give each teacher its own name")
+    for name, found in rows.items():
+        if len(found) > 1:
+            at = [where(cols, i) for i in found]
+            times = "twice" if len(at) == 2 else f"{len(at)} times"
+            raise PlanError(f"{path}: teacher name {name!r} is given {times}: {', '.join(at[:-1])} and {at[-1]}; "
+                            "give each teacher its own name")
 
 
 def plan_with_teacher(N_S: float, C: float, teacher: Teacher, sup: SupervisedParams, dist: DistillParams,
