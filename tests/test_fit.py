@@ -176,12 +176,12 @@ def test_teacher_law_bootstrap_coverage_near_nominal():
 @pytest.mark.parametrize(
     "N, D, L, match",
     [
-        ([1e7, 2e7, np.nan, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0] * 8, r"'student_size' row 2"),
-        ([1e7, 2e7, 3e7, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0, 2, 1, 0, 1, 1, 1, 1], r"'loss' row 3.*> 0"),
+        ([1e7, 2e7, np.nan, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0] * 8, r"'student_size' row 3"),
+        ([1e7, 2e7, 3e7, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0, 2, 1, 0, 1, 1, 1, 1], r"'loss' row 4.*> 0"),
         ([1e7, 2e7, 3e7, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0] * 7, "different lengths"),
         ([1e7, 2e7, 3e7], [1e9, 2e9, 4e9], [3.0, 2.9, 2.8], r"needs ≥ 7 points, got 3"),
         ([1e7] * 8, [1e9, 2e9] * 4, [3.0] * 8, "distinct student sizes"),
-        ([1e7, -2e7, 3e7, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0] * 8, r"'student_size' row 1"),
+        ([1e7, -2e7, 3e7, 4e7, 5e7, 6e7, 7e7, 8e7], [1e9] * 8, [3.0] * 8, r"'student_size' row 2"),
     ],
 )
 def test_bad_input_raises_one_clear_error(N, D, L, match):

@@ -294,3 +294,12 @@ def test_read_optima_names_the_file_and_field_of_a_damaged_fit_json(tmp_path, da
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=f"{path}: (families\\[0\\].settings\\[0\\]: damaged|no fitted families)"):
         read_optima(path)
+
+
+def test_column_errors_count_rows_from_one_as_the_table_checks_do():
+    """Issue 28 case 8: simgap.fit.inputs said "row 0" for the first value (0-based) where
+    checks.where, and a user reading a CSV, count data rows from 1."""
+    with pytest.raises(fit.FitInputError, match=r"^column 'student_size' row 1: value nan is not finite$"):
+        fit.fit_supervised(np.array([np.nan, 1e8, 1e9, 2e9, 4e9, 8e9]), np.full(6, 1e10), np.full(6, 2.0))
+    with pytest.raises(fit.FitInputError, match=r"^column 'student_size' row 3: value -400000000\.0 must be > 0$"):
+        fit.fit_teacher_law([1e8, 2e8, -4e8], [1e10, 2e10, 4e10])

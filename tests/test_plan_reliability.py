@@ -106,3 +106,62 @@ def test_design_with_every_optimum_at_the_edge_says_what_to_add(tmp_path, capsys
     assert "nan" not in text.lower() and "additions ranked" not in text
     plan = json.loads((tmp_path / "o" / "plan.json").read_text())
     assert plan["design"]["status"] == "no_teacher_law" and "additions" not in plan["design"]
+
+
+def test_duplicate_teacher_names_are_refused_naming_the_rows(tmp_path, capsys):
+    """Issue 28 case 8: two teachers named "A" were ranked as "A" and "A" without a word, so the
+    ranking could not say which checkpoint it meant."""
+    path = tmp_path / "teachers.csv"
+    path.write_text("name,size,tokens\nA,1e10,2e11\nB,3e10,6e11\n A ,2e10,4e11\n")
+    err = _one_line_error(capsys, ["--reference", "busbridge", *BASE, "--teachers", str(path)])
+    assert f"{path}: teacher name 'A' is given twice: row 1 (line 2) and row 3 (line 4)" in err
+
+
+def test_students_per_teacher_wording_is_true_for_each_scenario(capsys):
+    """Issue 28 case 8: with --students-per-teacher 8 every scenario said "(1/8 of its training
+    charged)", also those whose teacher already exists, whose training is not charged at all."""
+    assert main(["--reference", "busbridge", *BASE, "--teacher-size", "1e10", "--teacher-tokens", "2e11",
+                 "--students-per-teacher", "8"]) == 0
+    head = "for a 1e9 student at 1e22 FLOPs ("
+    free, inference, trained = (ln[len(head):] for ln in capsys.readouterr().out.splitlines() if ln.startswith(head))
+    for existing in (free, inference):
+        assert existing.startswith("teacher exists") and "1/8" not in existing
+        assert "its training is not charged, so sharing it among 8 students changes nothing" in existing
+    assert trained.startswith("teacher trained for this student, shared by 8 students (1/8 of its training charged)")
+
+
+@pytest.mark.parametrize("drop,needle", [
+    (("settings", "params"), " setting 0: the distillation law's 'fit' has no 'params'"),
+    (("supervised", "params"), ": the supervised law's 'fit' has no 'params'"),
+    (("settings", "converged"), " setting 0: the distillation law's 'fit' has no 'converged'"),
+])
+def test_laws_file_without_params_names_the_missing_key(tmp_path, capsys, drop, needle):
+    """Issue 28 case 8: a laws file whose fit has no 'params' said "did not converge (ok)"."""
+    path = fit_json(tmp_path / "fit.json")
+    doc = json.loads(path.read_text())
+    fam = doc["families"][0]
+    section = fam["settings"][0]["distillation"] if drop[0] == "settings" else fam["supervised"]
+    del section["fit"][drop[1]]
+    path.write_text(json.dumps(doc))
+    err = _one_line_error(capsys, ["--laws", str(path), *BASE])
+    assert f"{path} family 'ref'{needle}" in err and "did not converge" not in err
+
+
+def test_laws_file_without_data_says_answers_are_not_checked_for_extrapolation(tmp_path, capsys):
+    """Issue 28 case 8: without 'data' the fitted range is unknown and no answer was flagged
+    '! extrapolated' — without a word. The plan says which law lacks it and what goes unchecked."""
+    path = fit_json(tmp_path / "fit.json")
+    doc = json.loads(path.read_text())
+    doc["families"][0]["supervised"]["data"] = {"N": [1e8, 2e9], "D": [1e9, 4e10]}
+    path.write_text(json.dumps(doc))
+    assert main(["--laws", str(path), *BASE, "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    missing = (f"{path} family 'ref' setting 0: the distillation law has no 'data' (N_S, D_S and L_T are not "
+               "checked for extrapolation)")
+    assert f"! {missing}" in capsys.readouterr().out.splitlines()
+    assert json.loads((tmp_path / "o" / "plan.json").read_text())["laws"]["fitted_range"]["missing"] == missing
+    del doc["families"][0]["supervised"]["data"]["D"]
+    path.write_text(json.dumps(doc))
+    assert main(["--laws", str(path), *BASE]) == 0
+    assert "; the supervised law's 'data' has no 'D' (D_T is not checked for extrapolation)" in capsys.readouterr().out
+    assert f"{path} family 'ref' setting 0 lacks them" in _one_line_error(capsys, ["--laws", str(path), *BASE,
+                                                                                  "--eq8-boot", "2"])

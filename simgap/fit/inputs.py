@@ -18,7 +18,8 @@ class FitNotConverged(RuntimeError):
 
 
 def column(values, name: str, *, positive: bool = True) -> np.ndarray:
-    """A 1-D float array; a NaN, inf or non-positive entry raises naming the column and row."""
+    """A 1-D float array; a NaN, inf or non-positive entry raises naming the column and its row,
+    counted from 1 as `simgap.fit.checks.where` and a user reading the table count them."""
     try:
         a = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError) as e:
@@ -26,10 +27,10 @@ def column(values, name: str, *, positive: bool = True) -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} is not finite")
+        raise FitInputError(f"column {name!r} row {i + 1}: value {float(a[i])!r} is not finite")
     if positive and (a <= 0).any():
         i = int(np.flatnonzero(a <= 0)[0])
-        raise FitInputError(f"column {name!r} row {i}: value {float(a[i])!r} must be > 0")
+        raise FitInputError(f"column {name!r} row {i + 1}: value {float(a[i])!r} must be > 0")
     return a
 
 

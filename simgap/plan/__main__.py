@@ -127,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     mine.add_argument("--teacher-loss", type=positive, help="your teacher's measured loss L_T, in the laws' unit "
                       "(nats/token on their data)")
     mine.add_argument("--teachers", metavar="FILE.csv", help="several teachers to rank: a CSV with a header and "
-                      "columns name (optional), size, tokens, or loss (size optional then)")
+                      "columns name (optional; each its own), size, tokens, or loss (size optional then)")
     ap.add_argument("--students-per-teacher", type=_at_least_one, default=1.0, metavar="K",
                     help="K students share one trained teacher: 1/K of its training is charged to this student "
                          "(scenarios trained and pretraining), and the smallest K at which distillation pays is "

@@ -31,6 +31,7 @@ class Ranges:
     teacher_tokens: tuple[float, float] | None = None
     teacher_loss: tuple[float, float] | None = None
     source: str = ""  # where the ranges come from, in words
+    missing: str = ""  # a laws file's 'data' that is absent, and what therefore goes unchecked ("" when none)
 
 
 # Busbridge et al. (2025), abstract and §3: "students and teachers ranging from 143M to 12.6B
@@ -116,8 +117,15 @@ def _params(section, what: str, where: str, cls):
     if not isinstance(fit, dict):
         reason = section.get("reason") or section.get("status") or "absent"
         raise PlanError(f"{where}: {what} law was not fitted ({reason})")
-    if not fit.get("converged") or fit.get("params") is None:
+    converged = fit.get("converged")
+    if converged is False:
         raise PlanError(f"{where}: {what} law fit did not converge ({fit.get('message', 'no message')}); not usable")
+    lacking = [k for k in ("converged", "params") if fit.get(k) is None]
+    if lacking:
+        raise PlanError(f"{where}: the {what} law's 'fit' has no {' or '.join(map(repr, lacking))} (expected "
+                        f"\"converged\": true and \"params\": {{{', '.join(f.name for f in fields(cls))}}})")
+    if converged is not True:
+        raise PlanError(f"{where}: the {what} law's fit.converged must be true or false, got {converged!r}")
     return _param_set(fit["params"], cls, f"{where}: {what} law")
 
 
@@ -180,6 +188,30 @@ def _eq8(dist: dict, where: str) -> tuple[Eq8Data | None, Eq8Check | None, dict]
     return eq8, check, cols
 
 
+# each law's data columns, and the quantity whose fitted range each gives
+_RANGE_COLUMNS = {"distillation": {"N": "N_S", "D": "D_S", "teacher_loss": "L_T"},
+                  "supervised": {"N": "N_T", "D": "D_T"}}
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _missing(where: str, sections: dict) -> str:
+    """The laws' 'data' (or columns of it) that the file lacks, and what is then never flagged
+    '! extrapolated', in one sentence naming the file and keys ("" when nothing is missing)."""
+    out = []
+    for law, section in sections.items():
+        data, columns = section.get("data"), _RANGE_COLUMNS[law]
+        lacking = list(columns) if data is None else [k for k in columns if k not in data]
+        if lacking:
+            head = f"the {law} law has no 'data'" if data is None else \
+                f"the {law} law's 'data' has no {_and([repr(k) for k in lacking])}"
+            out.append(f"{head} ({_and([columns[k] for k in lacking])} "
+                       f"{'is' if len(lacking) == 1 else 'are'} not checked for extrapolation)")
+    return f"{where}: {'; '.join(out)}" if out else ""
+
+
 def _laws_of(path, fam: dict, k: int, setting: dict, sup: SupervisedParams, sup_section: dict) -> Laws:
     where = f"{path} family {fam.get('family', '')!r} setting {k}"
     dsec = setting.get("distillation")
@@ -188,7 +220,8 @@ def _laws_of(path, fam: dict, k: int, setting: dict, sup: SupervisedParams, sup_
     sdata = _data(sup_section, f"{where}: supervised")
     sN, sD = _column(sdata, "N", f"{where}: supervised"), _column(sdata, "D", f"{where}: supervised")
     ranges = Ranges(_span(cols["N"]), _span(cols["D"]), _span(sN), _span(sD), _span(cols["teacher_loss"]),
-                    "the fitted data" if any(c is not None for c in (cols["N"], sN)) else "")
+                    "the fitted data" if any(c is not None for c in (cols["N"], sN)) else "",
+                    _missing(where, {"distillation": dsec, "supervised": sup_section}))
     sup_reps = _replicates(sup_section, SupervisedParams, f"{where}: supervised")
     reps = []
     for i, (d, own) in enumerate(_replicates(dsec, DistillParams, f"{where}: distillation")):

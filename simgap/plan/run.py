@@ -205,7 +205,8 @@ def design_section(L: Laws | None, req: PlanRequest) -> DesignSection:
 
 def eq8_section(L: Laws, req: PlanRequest) -> eq8.Eq8Extrapolation:
     if L.eq8_data is None:
-        raise PlanError("--eq8-boot needs --laws FILE whose distillation section holds its data and rmse_log")
+        raise PlanError(f"--eq8-boot needs --laws FILE whose distillation section holds its data and rmse_log "
+                        f"('data' with N, D and teacher_loss, and fit.rmse_log): {L.source} lacks them")
     e = L.eq8_data
     target = req.target_student if req.target_student is not None else 10 * max(e.N)
     return eq8.expected_error(L.supervised, L.distill, e.N, e.D, e.teacher_loss, e.rmse_log,

@@ -69,6 +69,8 @@ def _laws(plan: Plan) -> list[str]:
              f"distilled loss (> 0: distillation wins)"]
     if L.ranges.source:
         lines.append(f"fitted range ({L.ranges.source}); answers outside it are marked '! extrapolated'")
+    if L.ranges.missing:
+        lines.append(f"! {L.ranges.missing}")
     al = plan.allocation
     lines += [f"decisions: {next(iter(al.scenarios.values())).decision.basis}", ""]
     for name, c in al.scenarios.items():

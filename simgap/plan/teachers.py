@@ -26,7 +26,7 @@ import numpy as np
 
 from simgap import laws
 from simgap.fit.inputs import FitInputError
-from simgap.fit.checks import LINE
+from simgap.fit.checks import LINE, where
 from simgap.fit.reader import read_table
 from simgap.laws import DistillParams, SupervisedParams
 from simgap.plan import compute
@@ -85,7 +85,21 @@ def read_teachers(path, sup: SupervisedParams) -> tuple[Teacher, ...]:
                                     name=name if name and name != "nan" else f"line {line}"))
         except PlanError as e:
             raise PlanError(f"{path} line {line}: {e}") from None
+    _unique_names(path, cols, [t.name for t in out])
     return tuple(out)
+
+
+def _unique_names(path, cols: dict, names: list[str]) -> None:
+    """The ranking names each teacher by its name: one given to several rows is refused, naming them."""
+    rows: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        rows.setdefault(name, []).append(i)
+    for name, found in rows.items():
+        if len(found) > 1:
+            at = [where(cols, i) for i in found]
+            times = "twice" if len(at) == 2 else f"{len(at)} times"
+            raise PlanError(f"{path}: teacher name {name!r} is given {times}: {', '.join(at[:-1])} and {at[-1]}; "
+                            "give each teacher its own name")
 
 
 def plan_with_teacher(N_S: float, C: float, teacher: Teacher, sup: SupervisedParams, dist: DistillParams,
@@ -124,13 +138,16 @@ def rank_teachers(N_S: float, C: float, teachers, sup, dist, scenario: Scenario,
 
 
 def shared(scenario: Scenario, k: float) -> Scenario:
-    """The scenario with its teacher's training shared by k students (1/k charged to this one)."""
+    """The scenario with its teacher's training shared by k students (1/k charged to this one). A
+    teacher that exists (δ_pre = 0) has no training to share: its description says so."""
     if not (k >= 1):
         raise PlanError(f"students per teacher must be ≥ 1, got {k:g}")
     if k == 1:
         return scenario
+    words = (f", shared by {k:g} students (1/{k:g} of its training charged)" if scenario.delta_pre > 0 else
+             f"; its training is not charged, so sharing it among {k:g} students changes nothing")
     return replace(scenario, delta_pre=scenario.delta_pre / k, students_per_teacher=float(k),
-                   description=f"{scenario.description}, shared by {k:g} students (1/{k:g} of its training charged)")
+                   description=scenario.description + words)
 
 
 @dataclass(frozen=True)
