@@ -169,7 +169,7 @@ def teacher_optima_on_two_axes(
         bad = ~np.isfinite(a) | (a <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column {name!r} row {i}: value {float(a[i])!r} must be finite and > 0")
+            raise ValueError(f"column {name!r} row {i + 1}: value {float(a[i])!r} must be finite and > 0")
     Sk = None if student_knob is None else np.asarray(student_knob, float)
     Tk = None if teacher_knob is None else np.asarray(teacher_knob, float)
     out, on_knob = [], [] if Sk is not None and Tk is not None else None

@@ -85,7 +85,7 @@ def test_single_seed_gives_no_ci_and_bad_input_is_named():
     (r,) = optima.teacher_optima(S, T, L)
     assert np.isnan(r.optimal_teacher_ci[0]) and r.n_seeds == 1
     L[4] = np.nan
-    with pytest.raises(ValueError, match=r"'student_loss' row 4"):
+    with pytest.raises(ValueError, match=r"'student_loss' row 5"):
         optima.teacher_optima(S, T, L)
     with pytest.raises(ValueError, match="≥ 3 teacher sizes"):
         optima.teacher_optima([1, 1], [2, 4], [1.0, 0.9])
