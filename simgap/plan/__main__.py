@@ -128,6 +128,13 @@ def parser() -> argparse.ArgumentParser:
                       "(nats/token on their data)")
     mine.add_argument("--teachers", metavar="FILE.csv", help="several teachers to rank: a CSV with a header and "
                       "columns name (optional; each its own), size, tokens, or loss (size optional then)")
+    _add_costs_and_outputs(ap)
+    _add_design(ap)
+    return ap
+
+
+def _add_costs_and_outputs(ap: argparse.ArgumentParser) -> None:
+    """Shared teachers, the FLOPs model, the sweep and map, and where the plan goes."""
     ap.add_argument("--students-per-teacher", type=_at_least_one, default=1.0, metavar="K",
                     help="K students share one trained teacher: 1/K of its training is charged to this student "
                          "(scenarios trained and pretraining), and the smallest K at which distillation pays is "
@@ -145,6 +152,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--map-students", type=_count(2), default=5, help="student sizes (N_S/10..10·N_S) in the gain "
                     "map (≥ 2)")
     ap.add_argument("--no-sweep", action="store_true", help="skip the C sweep, crossovers and the gain map")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
+    ap.add_argument("--out", help="directory for plan.json and plots")
+    ap.add_argument("--no-plots", action="store_true", help="write plan.json only")
+
+
+def _add_design(ap: argparse.ArgumentParser) -> None:
+    """--design: how sure a pilot (a table, or one planned from the laws) makes the teacher law."""
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--design-students", type=_floats, help="a planned pilot from the laws instead of a table: "
                     "student sizes, comma-separated (with --design-teacher-ratios, --design-seeds, --noise-sd)")
@@ -158,10 +172,6 @@ def parser() -> argparse.ArgumentParser:
                     help="refits of Eq. 8 on re-drawn pilots: the extrapolation error to expect (needs --laws)")
     ap.add_argument("--noise-sd", type=positive, help="seed noise of the pilot, in loss units (default: measured "
                     "from its seeds)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
-    ap.add_argument("--out", help="directory for plan.json and plots")
-    ap.add_argument("--no-plots", action="store_true", help="write plan.json only")
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
