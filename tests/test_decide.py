@@ -16,6 +16,7 @@ from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
 from simgap.fit.results import OptimaSection, StudentOptimum, to_json
+from simgap.fit import verdicts
 from simgap.fit.verdicts import Assumption
 from simgap.optima import TeacherOptimumEstimate
 from simgap.plan import additions, design
@@ -464,3 +465,14 @@ def test_a_target_the_budget_left_cannot_decide_by_seeds_is_not_chased():
     assert decide._reach(family, cfg, [], 10.0, rate, (30.0, 3 * grid)) == pytest.approx(4.0)
     ranked = additions.rank(family, cfg, [], [target], [], [], reach=2.0)
     assert all(c.get("gains", [0])[0] == 0 for c in ranked)
+
+
+def test_seeds_factor_is_the_verdicts_own():
+    """The seeds a target needs, as --until-decided ranks it, is the figure its verdict states
+    (slope_pinned: the CI's farther end from the slope; the default config's series said ≈ 14.1×
+    in the table while the ranking used 4.8× from the symmetric half-width)."""
+    k, ci, tol = 4.65, (-0.593, 5.53), 0.3
+    a = verdicts.assumption("slope_pinned", k, ci, tol, "undecided")
+    rel = max(ci[1] - k, k - ci[0]) / k
+    assert additions.seeds_factor(a) == pytest.approx((rel / tol) ** 2)
+    assert "≈ 14.1× the seeds" in verdicts.more_data(rel, tol, 16)

@@ -23,6 +23,7 @@ from simgap.fit.cli import main as fit_main
 from simgap.laws import SupervisedParams
 from simgap.plan import additions
 from simgap.plan.teachers import read_teachers
+from test_decide import _optimum
 
 KERNEL = {"name": "k", "family": "kernel", "family_params": {"coefficients": 50},
           "grid": {"student_sizes": [4], "teacher_sizes": [2, 4, 8], "seeds": 2}, "fit": {"bootstrap": 0}}
@@ -90,7 +91,7 @@ def test_until_decided_only_proposes_teacher_sizes_the_family_has():
     """The midpoint between d32 and d40 (36) is no transformer width (head_dim 8): round 1 of the
     transformer preset crashed on it ("d_model=34 must be a multiple of head_dim=8")."""
     cfg = parse_config(edited(TRANSFORMER, "grid.teacher_sizes", [8, 16, 32, 64]))
-    optima = [{"optimal_teacher_size": 24.0, "interior": True}, {"optimal_teacher_size": 40.0, "interior": True}]
+    optima = [_optimum(16, 24.0), _optimum(24, 40.0)]
     found = [c for c in additions.candidates(cfg, [], optima, family_step=8) if c["kind"] == additions.TEACHERS]
     assert found and all(t % 8 == 0 and t not in (8, 16, 32, 64) for t in found[0]["teacher_sizes"])
 

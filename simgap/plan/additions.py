@@ -191,7 +191,8 @@ def seeds_factor(target: Assumption) -> float:
     name, est, tol, half = target.name, target.estimate, target.tolerance, target.half_width
     if not (math.isfinite(est) and math.isfinite(tol) and math.isfinite(half)) or not (name in EXACT or name == "slope_pinned"):
         return 1.0
-    if name == "slope_pinned":
+    if name == "slope_pinned":  # its verdict's rule: the CI's farther end from the slope (simgap.fit.assumptions)
+        half = max(target.ci[1] - est, est - target.ci[0])
         want = tol * abs(est)
     else:
         off = abs(est - EXACT[name])
