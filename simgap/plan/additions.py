@@ -205,7 +205,8 @@ def expected_shrinkage(addition: dict, target: Assumption, n_series: int, design
     """Fraction of the target's CI half-width the addition is expected to remove (0 … 1); 0 for a
     target it cannot move: one the analysis did not produce (only teachers, up to 3 sizes, make the
     optimum checks), one without a CI (seeds give one only to a 1-seed grid), one that needs more
-    than `reach`× the seeds (REACH, or less: what the budget left can pay for, simgap.decide). `design`: plan.design's shrinkage per kind in the target's series;
+    than `reach`× the seeds (REACH, or less: what the budget left can pay for, simgap.decide).
+    `design`: plan.design's shrinkage per kind in the target's series;
     `n_inner`: students with an interior optimum, the points a teacher law is fitted on."""
     kind, name = addition["kind"], target.name
     if not target.tested:

@@ -10,7 +10,7 @@ import numpy as np
 
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 from simgap.plan.compute import Allocation
-from simgap.plan.decide import Decision, Outside
+from simgap.plan.decisions import Decision, Outside
 from simgap.plan.design import Pilot, Prediction, prediction_dict
 from simgap.plan.eq8 import Eq8Extrapolation
 from simgap.plan.link import ImpliedOptimum, TeacherLawPair

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 
 from simgap.fit import read_table
-from simgap.plan import compute, decide, design, eq8, link, teachers
+from simgap.plan import compute, decisions, design, eq8, link, teachers
 from simgap.plan.compute import SCENARIOS, Allocation, PlanError
 from simgap.plan.load import Eq8Check, Laws
 from simgap.plan.results import (AllocationSection, Choice, DesignSection, LinkSection, Plan, SharingSection,
@@ -77,9 +77,9 @@ def scenario_of(name: str, req: PlanRequest) -> compute.Scenario:
 
 def choose(a: Allocation, description: str, L: Laws, req: PlanRequest, teacher=None) -> Choice:
     """An allocation with its decision and its extrapolation flags."""
-    d = decide.decide(a.student, a.compute, a.student_tokens, a.teacher, a.teacher_tokens, a.teacher_loss, L, _F(req),
+    d = decisions.decide(a.student, a.compute, a.student_tokens, a.teacher, a.teacher_tokens, a.teacher_loss, L, _F(req),
                       level=req.level, fixed_teacher_loss=teacher is not None and teacher.loss_given)
-    ext = decide.extrapolation(L.ranges, student_size=a.student, student_tokens=a.student_tokens,
+    ext = decisions.extrapolation(L.ranges, student_size=a.student, student_tokens=a.student_tokens,
                                teacher_size=a.teacher, teacher_tokens=a.teacher_tokens, teacher_loss=a.teacher_loss)
     return Choice(a, description, d, ext, teacher)
 

@@ -10,7 +10,7 @@ from plan_helpers import DIST, SUP
 from simgap import fit as fit_lib
 from simgap import laws
 from simgap.fit.resample import bootstrap
-from simgap.plan import decide
+from simgap.plan import decisions as decide
 from simgap.plan.compute import flops_per_token as F
 from simgap.plan.load import BUSBRIDGE_RANGES, Laws, Ranges, reference
 
