@@ -25,7 +25,7 @@ from simgap.fit.teacher import TeacherLawFit
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def summary(name: str, cfg, rows: list[dict], fits: TableFit) -> dict:
+def summary(name: str, rows: list[dict], fits: TableFit) -> dict:
     """What the docs may state about one preset's run, from the typed analysis."""
     [(fam, st)] = fits.settings()  # the presets recorded here have one family and one setting
     out = {"config": name, "runs": len(rows), "seeds": len({r["seed"] for r in rows}),
@@ -69,7 +69,7 @@ def summary(name: str, cfg, rows: list[dict], fits: TableFit) -> dict:
 def record(run: Path, out: Path) -> Path:
     cfg = load_config(run / "config.toml")
     rows = rows_lib.read_csv(run / "results.csv")
-    doc = summary(cfg.name, cfg, rows, report.fit_rows(cfg, rows))
+    doc = summary(cfg.name, rows, report.fit_rows(cfg, rows))
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "results.csv", out / f"{cfg.name}.csv")
     path = out / f"{cfg.name}.json"

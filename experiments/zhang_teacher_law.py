@@ -25,14 +25,12 @@ import figure_runs
 from simgap import figures
 from simgap.config import load_config
 from simgap.fit.results import ok, read_optima
+from simgap.fit.verdicts import same_key
 
 FIT_COLUMNS = ("run", "config", "family", "student_budget", "teacher_budget", "n_interior", "n_students", "slope",
                "slope_lo", "slope_hi", "intercept", "r2", "n_points")  # the fit's cells are empty without a line
 DEFAULT_RUNS = (figure_runs.SWEEP_ROOT / "default", figure_runs.SWEEP_ROOT / "kernel")
 
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def main(argv=None) -> int:
@@ -52,7 +50,7 @@ def main(argv=None) -> int:
                 continue
             for tl in setting.teacher_law:  # one fitted line per series (student budget, teachers' length)
                 opt = sorted((s for s in setting.optima.students if (math.isnan(tl.budget) or s.params.budget == tl.budget)
-                              and _same(s.teacher_budget, tl.teacher_budget)), key=lambda s: s.student_params)
+                              and same_key(s.teacher_budget, tl.teacher_budget)), key=lambda s: s.student_params)
                 sb, tb = opt[0].budget, opt[0].teacher_budget
                 if not any(s.params.interior for s in opt):
                     print(f"{cfg.name} (student budget {sb:g}, teacher budget {tb:g}): no interior optimum, no panel")
@@ -62,9 +60,7 @@ def main(argv=None) -> int:
                     print(f"{cfg.name}: no line: {tl.linear.reason}")
                 S, T = [s.student_params for s in opt], [s.params.optimal_teacher for s in opt]
                 title = f"{cfg.name} ({cfg.family})" + (f", student budget {sb:g}" if len(setting.teacher_law) > 1 else "")
-                panels.append({"title": title, "S": S, "T": T, "lo": [s.params.optimal_teacher_ci[0] for s in opt],
-                               "hi": [s.params.optimal_teacher_ci[1] for s in opt],
-                               "interior": [s.params.interior for s in opt], "linear": lin})
+                panels.append(figures.TeacherLawPanel(title, tuple(opt), lin))
                 points += [{"run": str(run), "config": cfg.name, "family": cfg.family, **s.row()} for s in opt]
                 fit_row = {"run": str(run), "config": cfg.name, "family": cfg.family, "student_budget": sb,
                            "teacher_budget": tb, "n_interior": sum(s.params.interior for s in opt),
@@ -72,7 +68,7 @@ def main(argv=None) -> int:
                 if lin is not None:
                     fit_row.update(slope=lin.slope, slope_lo=lin.slope_ci[0], slope_hi=lin.slope_ci[1],
                                    intercept=lin.intercept, r2=lin.r2, n_points=lin.n_points)
-                    print(f"{title}: T* = {lin.slope:.3g}·S {lin.intercept:+.4g} (slope {lin.ci:.0%} CI "
+                    print(f"{title}: {lin.describe()} (slope {lin.ci:.0%} CI "
                           f"[{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], R² {lin.r2:.3f}, {lin.n_points} interior "
                           f"optima of {len(opt)}); T*/S = {', '.join(f'{t / s:.2g}' for s, t in zip(S, T))}")
                 fits.append(fit_row)

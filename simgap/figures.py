@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from simgap import rows as rows_lib  # noqa: E402
+from simgap.fit.results import StudentOptimum  # noqa: E402
+from simgap.fit.teacher import TeacherLawFit  # noqa: E402
 from simgap.intervals import z_of  # noqa: E402
 from simgap.laws import ZHANG_LINEAR  # noqa: E402
 from simgap.plots import save_figure  # noqa: E402
@@ -193,36 +196,44 @@ def plot_length_fig12(table, optima, path, *, steps_per_sample: float, ci: float
     return save_figure(fig, path, dpi=DPI)
 
 
-def plot_teacher_laws(panels, path) -> Path:
+@dataclass(frozen=True)
+class TeacherLawPanel:
+    """One panel of Zhang et al.'s plot: a series' optima (in parameters) and its fitted linear law."""
+
+    title: str
+    students: tuple[StudentOptimum, ...]
+    linear: TeacherLawFit | None
+
+
+def plot_teacher_laws(panels: list[TeacherLawPanel], path) -> Path:
     """Zhang et al.'s plot, one panel per family (or budget series): each student's optimal teacher
     in parameters with its CI (hollow: an edge optimum, only a bound, kept out of the fit), the
-    fitted linear law, and their T* = 2.5·S and the line T* = S for scale.
-
-    `panels`: dicts with title, S, T, lo, hi, interior (arrays) and `linear` (TeacherLawFit or None)."""
+    fitted linear law, and their T* = 2.5·S and the line T* = S for scale."""
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.2), squeeze=False)
     for ax, p in zip(axes[0], panels):
-        S, T, lo, hi = (np.asarray(p[k], float) for k in ("S", "T", "lo", "hi"))
-        inner = np.asarray(p["interior"], bool)
+        S = np.array([o.student_params for o in p.students], float)
+        T = np.array([o.params.optimal_teacher for o in p.students], float)
+        lo, hi = np.array([o.params.optimal_teacher_ci for o in p.students], float).reshape(-1, 2).T
+        inner = np.array([o.params.interior for o in p.students], bool)
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(S[ok], T[ok], yerr=[T[ok] - lo[ok], hi[ok] - T[ok]], fmt="none", ecolor="gray", capsize=3)
         ax.plot(S[inner], T[inner], "o", color="C0", label="interior optimum")
         if (~inner).any():
             ax.plot(S[~inner], T[~inner], "^", mfc="none", color="C3", label="edge optimum (bound)")
         xs = np.linspace(0, S.max() * 1.1, 50)
-        lin = p.get("linear")
+        lin = p.linear
         if lin is not None:
             lo_k, hi_k = lin.slope_ci
             ax.plot(xs, lin(xs), "-", color="C1",
-                    label=f"fit T* = {lin.slope:.3g}·S {'+' if lin.intercept >= 0 else '−'} {abs(lin.intercept):.3g}\n"
-                          f"slope {lin.ci:.0%} CI [{lo_k:.3g}, {hi_k:.3g}], R² {lin.r2:.3f}")
+                    label=f"fit {lin.describe()}\nslope {lin.ci:.0%} CI [{lo_k:.3g}, {hi_k:.3g}], R² {lin.r2:.3f}")
         ax.plot(xs, ZHANG_LINEAR.slope * xs, "--", color="C2", lw=1, label=f"Zhang et al.: T* = {ZHANG_LINEAR.slope:.3g}·S")
         ax.plot(xs, xs, ":", color="k", lw=0.8, label="T* = S")
         ax.set_xlim(0, S.max() * 1.1)
         ax.set_ylim(0, max(np.nanmax(np.where(ok, hi, T)), T.max()) * 1.1)
         ax.set_xlabel("student parameters S")
         ax.set_ylabel("optimal teacher parameters T*")
-        ax.set_title(p["title"], fontsize=9)
+        ax.set_title(p.title, fontsize=9)
         ax.legend(fontsize=6.5)
     return save_figure(fig, path, dpi=DPI)
 

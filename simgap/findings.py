@@ -17,7 +17,7 @@ import numpy as np
 
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import Assumption, interval, num
+from simgap.fit.verdicts import Assumption, interval, num, same_key
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 
 Checks = tuple[Assumption, ...]  # one setting's tested assumptions (TableFit.checks)
@@ -116,7 +116,7 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
             lines.append(f"**Linear teacher law{tag}:** not fitted: {lin.reason}.")
             continue
         ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.interior
-                  and _same(o.teacher_budget, tl.teacher_budget) and _same(o.params.budget, tl.budget)]
+                  and same_key(o.teacher_budget, tl.teacher_budget) and same_key(o.params.budget, tl.budget)]
         lines.append(
             f"**Linear teacher law{tag}** (in parameters): {lin.describe()}, "
             f"slope {int(lin.ci * 100)} % CI {interval(lin.slope_ci)} (over seeds), "
@@ -130,9 +130,6 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
                          f"to S, as Zhang et al.'s law? " + verdict_phrase(_one(found, "linear", **keys)) + ".")
     return lines
 
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def law_fits(sup, st: SettingFit, found: Checks) -> list[str]:

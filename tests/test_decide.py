@@ -15,7 +15,7 @@ from simgap import rows as rows_lib
 from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
-from simgap.fit.results import OptimaSection, StudentOptimum, to_json
+from simgap.fit.results import OptimaSection, StudentOptimum, assumption_from_json, to_json
 from simgap.fit import verdicts
 from simgap.fit.verdicts import Assumption
 from simgap.optima import TeacherOptimumEstimate
@@ -320,7 +320,7 @@ def test_max_minutes_is_a_cap_a_round_predicted_to_overrun_it_is_not_started(tmp
 
 
 def _target(d: dict) -> Assumption:
-    return Assumption.from_json(d)
+    return assumption_from_json(d)
 
 
 def _optimum(student: float, teacher: float, interior: bool = True) -> StudentOptimum:

@@ -206,7 +206,7 @@ def test_the_record_is_what_the_current_code_gives(preset):  # laws: 1,476 rows,
     rr = experiment_scripts.load("record_results")
     cfg = load_config(ROOT / "configs" / f"{preset}.toml")
     rows = rows_lib.read_csv(RESULTS / f"{preset}.csv")
-    now = rr.summary(preset, cfg, rows, report.fit_rows(cfg, rows))
+    now = rr.summary(preset, rows, report.fit_rows(cfg, rows))
     assert _close(now, record(preset)), "docs/results is stale: re-record with experiments/record_results.py"
 
 

@@ -24,7 +24,7 @@ from simgap.config import FitOptions
 from simgap.fit.objectives import LOG_FLOOR
 from simgap.fit.results import LawSection, OptimaSection, ok
 from simgap.fit.teacher import TeacherLawFit, wls
-from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, undecided
+from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, same_key, undecided
 from simgap.intervals import expanded_level, percentile_interval
 from simgap.optima import refine_log_quadratic, seed_curves
 
@@ -143,8 +143,7 @@ class SeriesOptima:
     n_seeds: int
 
     def is_series(self, budget: float, teacher_budget: float) -> bool:
-        same = lambda a, b: a == b or (math.isnan(a) and math.isnan(b))  # noqa: E731
-        return same(self.budget, budget) and same(self.teacher_budget, teacher_budget)
+        return same_key(self.budget, budget) and same_key(self.teacher_budget, teacher_budget)
 
     def interior(self) -> dict:
         return {s: v for s, v in self.found.items() if v[2]}

@@ -12,7 +12,7 @@ ones; they report ≤ 1 % relative error on runs with L_S < 2.3 from fits on L_S
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
 import numpy as np

@@ -20,7 +20,7 @@ from simgap.fit.agreement import SeriesAgreement
 from simgap.fit.resample import Bootstrap, Extrapolation
 from simgap.fit.solver import LawFit
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import Assumption
+from simgap.fit.verdicts import QUESTIONS, Assumption
 from simgap.laws import PropertyCheck, TeacherOptimum
 from simgap.optima import TeacherOptimumEstimate
 
@@ -305,13 +305,27 @@ class LoadedFit:
         return tuple(o for s in self.settings if ok(s.optima) for o in s.optima.students)
 
 
+def assumption_from_json(d: dict) -> Assumption:
+    """An `Assumption` from its to_json (laws.json, fit.json, decide.json): null → NaN; a field the
+    record lacks takes its default."""
+    f = lambda v: math.nan if v is None else float(v)  # noqa: E731
+    law, question = QUESTIONS.get(d["name"], ("", ""))
+    ref = d.get("reference")
+    return Assumption(d.get("law", law), d["name"], d.get("question", question), f(d.get("estimate")),
+                      tuple(map(f, d.get("ci") or (None, None))), f(d.get("tolerance")), d.get("verdict", "undecided"),
+                      d.get("needs", ""), d.get("effect", ""), d.get("subject", ""), d.get("where", ""),
+                      d.get("family", ""), tuple((d.get("setting") or {}).items()), f(d.get("student")),
+                      f(d.get("budget")), f(d.get("teacher_budget")),
+                      None if ref is None else (f(ref["budget"]), f(ref["teacher_budget"])), d.get("tested", True))
+
+
 def load(path) -> LoadedFit:
     """The one reader of fit.json and laws.json: what `decide`, `plan` and the figure scripts read."""
     doc = json.loads(Path(path).read_text())
     failed = isinstance(doc, dict) and isinstance(doc.get("fits"), dict) and "error" in doc["fits"]
     settings = () if failed else read_optima(path)  # an analysis that could not fit: no optima
     try:
-        found = tuple(Assumption.from_json(a) for a in doc.get("assumptions", ()))
+        found = tuple(assumption_from_json(a) for a in doc.get("assumptions", ()))
     except (TypeError, KeyError, ValueError, AttributeError) as e:
         raise ValueError(f"{path}: damaged assumptions ({type(e).__name__}: {e})") from None
     return LoadedFit(str(path), found, tuple(settings))

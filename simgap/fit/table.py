@@ -35,6 +35,7 @@ from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, T
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.sections import agreement_section, distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
+from simgap.fit.verdicts import same_key
 from simgap.optima import teacher_optima, teacher_optima_on_two_axes
 
 TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
@@ -137,7 +138,7 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, runs: SettingRuns,
             if with_knob:  # a knob not one-to-one with the sizes is located on its own
                 by_knob += ek if ek is not None else on(knobs, t)[0]
             budgets = sorted({x.budget for x in e}, key=lambda b: (math.isnan(b), b))
-            laws_ += [teacher_law_section(b, [x for x in e if _same(x.budget, b)], opt, teacher_budget=t,
+            laws_ += [teacher_law_section(b, [x for x in e if same_key(x.budget, b)], opt, teacher_budget=t,
                                           seeds=next((sr for sr in seeds if sr.is_series(b, t)), None))
                       for b in budgets]
     except FitInputError:
@@ -166,8 +167,8 @@ def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str, keys)
     out = []
     for p, t in zip(ests, tb_of):
         last = np.flatnonzero(m & (size == p.student_size) & _equal(key, p.budget))[-1]
-        k = next((o for o, ot in zip(by_knob, tb_of) if o.student_size == knob[last] and _same(o.budget, p.budget)
-                  and _same(ot, t)), p)
+        k = next((o for o, ot in zip(by_knob, tb_of) if o.student_size == knob[last] and same_key(o.budget, p.budget)
+                  and same_key(ot, t)), p)
         b = budget[last]
         sel = np.zeros(len(m), bool) if sm is None else sm & (knob == knob[last]) & _equal(budget, b)
         out.append(StudentOptimum(float(knob[last]), p.student_size, float(b), t,
@@ -175,9 +176,6 @@ def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str, keys)
                                   float(np.mean(sup_loss[sel])) if sel.any() else math.nan, p, k))
     return tuple(out)
 
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _equal(a: np.ndarray, b: float) -> np.ndarray:

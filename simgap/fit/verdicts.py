@@ -17,6 +17,11 @@ from dataclasses import dataclass
 
 NAN = math.nan
 
+
+def same_key(a: float, b: float) -> bool:
+    """Two series keys are the same: equal, or both NaN ("not split by it")."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
 VERDICTS = ("holds", "fails", "undecided")
 
 # name -> (law, question). Scripts and tests rely on these names.
@@ -60,10 +65,9 @@ class Assumption:
 
     def about(self, name: str, *, family: str | None = None, setting=None, **keys: float) -> bool:
         """Is this the `name` check of this family, setting and series/student (NaN matches NaN)?"""
-        same = lambda a, b: a == b or (math.isnan(a) and math.isnan(b))  # noqa: E731
         return (self.name == name and (family is None or self.family == family)
                 and (setting is None or self.setting == tuple(setting))
-                and all(same(getattr(self, k), float(v)) for k, v in keys.items()))
+                and all(same_key(getattr(self, k), float(v)) for k, v in keys.items()))
 
     def to_json(self) -> dict:
         return {"law": self.law, "name": self.name, "question": self.question, "estimate": self.estimate,
@@ -73,19 +77,6 @@ class Assumption:
                 "teacher_budget": self.teacher_budget,
                 "reference": None if self.reference is None else dict(zip(("budget", "teacher_budget"), self.reference)),
                 "tested": self.tested}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Assumption":
-        """The inverse of to_json (null → NaN); a field the record lacks takes its default."""
-        f = lambda v: math.nan if v is None else float(v)  # noqa: E731
-        ref = d.get("reference")
-        return cls(d.get("law", QUESTIONS.get(d["name"], ("", ""))[0]), d["name"],
-                   d.get("question", QUESTIONS.get(d["name"], ("", ""))[1]), f(d.get("estimate")),
-                   tuple(map(f, d.get("ci") or (None, None))), f(d.get("tolerance")), d.get("verdict", "undecided"),
-                   d.get("needs", ""), d.get("effect", ""), d.get("subject", ""), d.get("where", ""), d.get("family", ""),
-                   tuple((d.get("setting") or {}).items()), f(d.get("student")), f(d.get("budget")),
-                   f(d.get("teacher_budget")), None if ref is None else (f(ref["budget"]), f(ref["teacher_budget"])),
-                   d.get("tested", True))
 
     def key(self) -> tuple:
         """Its identity across analyses, from its typed keys (NaN as None, so equal keys compare equal)."""

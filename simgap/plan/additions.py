@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from simgap import engine, flops as flops_lib
-from simgap.fit.results import StudentOptimum
+from simgap.fit.results import StudentOptimum, assumption_from_json
 from simgap.fit.verdicts import Assumption
 from simgap.plan import design
 from simgap.plan.compute import PlanError
@@ -46,7 +46,7 @@ REACH = 100  # more than this many times the seeds: "more seeds alone will not d
 
 def assumptions_of(records: list[dict]) -> list[Assumption]:
     """A round's recorded targets or verdicts (decide.json holds each as Assumption.to_json) read back."""
-    return [a if isinstance(a, Assumption) else Assumption.from_json(a) for a in records]
+    return [a if isinstance(a, Assumption) else assumption_from_json(a) for a in records]
 
 
 def extend(grid: engine.Grid, addition: dict) -> engine.Grid:

@@ -121,12 +121,19 @@ def pilot_from_columns(cols: dict, noise_sd: float | None = None) -> Pilot:
                  (f_ns, f_nt, f_ds, f_dt))
 
 
-def estimate(students, teachers, mean_curves, target: float) -> dict:
-    """simgap's estimator on replicated seed-mean curves: mean_curves[i] has shape (R, n_teachers_i).
+@dataclass(frozen=True)
+class Estimates:
+    """simgap's estimator on R replicated pilots: each replicate's optima and its linear teacher law."""
 
-    Returns per replicate the refined optima (R, n_students), interior flags, and the OLS linear
-    law's slope, intercept and T*(target) fitted on the interior optima (NaN with < 2 of them).
-    """
+    optima: np.ndarray  # (R, n_students) refined optimal teachers
+    interior: np.ndarray  # (R, n_students) bool
+    slope: np.ndarray  # (R,) OLS slope on the interior optima (NaN with < 2 of them)
+    intercept: np.ndarray  # (R,)
+    target: np.ndarray  # (R,) T*(target) from that law
+
+
+def estimate(students, teachers, mean_curves, target: float) -> Estimates:
+    """simgap's estimator on replicated seed-mean curves: mean_curves[i] has shape (R, n_teachers_i)."""
     opt, inner = [], []
     for ts, c in zip(teachers, mean_curves):
         log_t = np.log(np.asarray(ts, float))
@@ -137,8 +144,7 @@ def estimate(students, teachers, mean_curves, target: float) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         slope, intercept = wls(x, T, w)  # OLS on the interior optima (weights 0/1), one per replicate
     slope = np.where(w.sum(1) >= 2, slope, np.nan)
-    return {"optima": T, "interior": w.astype(bool), "slope": slope, "intercept": intercept,
-            "target": slope * target + intercept}
+    return Estimates(T, w.astype(bool), slope, intercept, slope * target + intercept)
 
 
 def edge_advice(pilot: Pilot, interior) -> str:
@@ -162,7 +168,7 @@ def edge_advice(pilot: Pilot, interior) -> str:
             f"on both sides; no CI or ranked additions until then")
 
 
-def simulate(pilot: Pilot, target: float, n_rep: int, rng: np.random.Generator) -> dict:
+def simulate(pilot: Pilot, target: float, n_rep: int, rng: np.random.Generator) -> Estimates:
     """Estimates from n_rep pilots drawn around the plug-in curves (seed means: noise sd/√n_seeds)."""
     sem = pilot.noise_sd / math.sqrt(pilot.n_seeds)
     draws = [np.asarray(c)[None, :] + rng.normal(0.0, sem, (n_rep, len(c))) for c in pilot.curves]
@@ -198,15 +204,14 @@ class Prediction:
 def predict(pilot: Pilot, target: float, *, n_boot: int = 1000, ci: float = 0.9, seed: int = 0,
             with_draws: bool = False):
     """The pilot's estimate and the parametric-bootstrap CIs of the slope and of T*(target)
-    (with_draws: also the simulated pilots' slopes and intercepts, for a plot's band)."""
+    (with_draws: also the simulated pilots' Estimates, for a plot's band)."""
     if not (math.isfinite(target) and target > 0):
         raise PlanError(f"target student size must be finite and > 0, got {target!r}")
     own = estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
     sim = simulate(pilot, target, n_boot, np.random.default_rng(seed))
-    p = Prediction(float(own["slope"][0]), float(own["intercept"][0]), float(target), float(own["target"][0]),
-                   _interval(sim["slope"], ci), _interval(sim["target"], ci), ci,
-                   float(np.isfinite(sim["slope"]).mean()), n_boot)
-    return (p, {"slope": sim["slope"], "intercept": sim["intercept"]}) if with_draws else p
+    p = Prediction(float(own.slope[0]), float(own.intercept[0]), float(target), float(own.target[0]),
+                   _interval(sim.slope, ci), _interval(sim.target, ci), ci, float(np.isfinite(sim.slope).mean()), n_boot)
+    return (p, sim) if with_draws else p
 
 
 def _add_seeds(p: Pilot, k: int) -> tuple[Pilot, float]:
@@ -218,8 +223,8 @@ def _add_student(p: Pilot, factor: float = 2.0) -> tuple[Pilot, float]:
     """A student `factor` × the largest, its U the largest student's shifted by the fitted law."""
     own = estimate(p.students, p.teachers, [np.asarray(c)[None, :] for c in p.curves], 1.0)
     s_new = p.students[-1] * factor
-    t_old = own["optima"][0, -1]
-    t_new = own["slope"][0] * s_new + own["intercept"][0]
+    t_old = own.optima[0, -1]
+    t_new = own.slope[0] * s_new + own.intercept[0]
     shift = t_new / t_old if np.isfinite(t_new) and t_new > 0 else factor
     ts = tuple(t * shift for t in p.teachers[-1])
     f_ns, f_nt, f_ds, f_dt = p.scale

@@ -16,7 +16,6 @@ Protocols (`TeacherProtocol`):
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

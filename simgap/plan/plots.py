@@ -159,7 +159,7 @@ def write_plots(plan, out: Path) -> tuple[str, ...]:
     paths = []
     d = plan.design
     if d is not None and d.status == "ok":
-        paths.append(plot_design(d.students, d.optima, d.interior, d.draws["slope"], d.draws["intercept"],
+        paths.append(plot_design(d.students, d.optima, d.interior, d.draws.slope, d.draws.intercept,
                                  d.prediction.target, d.prediction.ci, out / "design.png",
                                  implied=d.eq8_implied_target_teacher))
     if plan.laws is not None:

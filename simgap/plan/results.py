@@ -11,7 +11,7 @@ import numpy as np
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 from simgap.plan.compute import Allocation
 from simgap.plan.decisions import Decision, Outside
-from simgap.plan.design import Pilot, Prediction, prediction_dict
+from simgap.plan.design import Estimates, Pilot, Prediction, prediction_dict
 from simgap.plan.eq8 import Eq8Extrapolation
 from simgap.plan.link import ImpliedOptimum, TeacherLawPair
 from simgap.plan.load import Laws
@@ -128,7 +128,7 @@ class DesignSection:
     pilot: Pilot | None = field(default=None, repr=False)
     optima: np.ndarray | None = field(default=None, repr=False)  # the pilot's own optima and interior flags
     interior: np.ndarray | None = field(default=None, repr=False)
-    draws: dict | None = field(default=None, repr=False)  # simulated slopes and intercepts (the plot's band)
+    draws: Estimates | None = field(default=None, repr=False)  # the simulated pilots (the plot's band)
 
     def to_json(self) -> dict:
         d = {"table": self.table, "students": list(self.students), "n_seeds": self.n_seeds, "noise_sd": self.noise_sd,

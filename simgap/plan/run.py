@@ -180,14 +180,14 @@ def design_section(L: Laws | None, req: PlanRequest) -> DesignSection:
                                       req.design_seeds, req.noise_sd, req.protocol, req.tokens_per_param)
     target = req.target_student if req.target_student is not None else 10 * pilot.students[-1]
     own = design.estimate(pilot.students, pilot.teachers, [np.asarray(c)[None, :] for c in pilot.curves], target)
-    inner = own["interior"][0]
+    inner = own.interior[0]
     head = dict(table=str(req.design_table or "planned from the laws"), students=tuple(pilot.students),
                 n_seeds=pilot.n_seeds, noise_sd=pilot.noise_sd)
     if inner.sum() < 2:
         return DesignSection(**head, status="no_teacher_law", reason=design.edge_advice(pilot, inner))
     base, draws = design.predict(pilot, target, n_boot=req.design_boot, seed=req.seed, with_draws=True)
     S_in = np.asarray(pilot.students)[inner]
-    power = (link.fit_both(S_in, own["optima"][0][inner]).power(target).item()
+    power = (link.fit_both(S_in, own.optima[0][inner]).power(target).item()
              if len(S_in) >= 3 else None)
     ext = None
     if L is not None and not L.is_reference:
@@ -200,7 +200,7 @@ def design_section(L: Laws | None, req: PlanRequest) -> DesignSection:
                          additions=tuple(design.rank_additions(pilot, target, n_boot=req.design_boot, seed=req.seed,
                                                                base=base)),
                          eq8_extrapolation=ext, eq8_implied_target_teacher=implied, pilot=pilot,
-                         optima=own["optima"][0], interior=inner, draws=draws)
+                         optima=own.optima[0], interior=inner, draws=draws)
 
 
 def eq8_section(L: Laws, req: PlanRequest) -> eq8.Eq8Extrapolation:
