@@ -148,7 +148,7 @@ def measure(setup: Setup, curves: dict[int, np.ndarray], replicates: int, seeds_
         runs = SettingRuns(S, np.ones(len(S)), T, L, K, *np.full((3, len(S)), np.nan))
         [series] = seed_optima(runs, FitOptions(optima_boot=setup.n_boot, ci=setup.ci, seed=r))
         law = fit.fit_teacher_law(nn, [e.optimal_teacher for e in est], edge=[not e.interior for e in est],
-                                  replicates=series.replicates(list(nn)), level=series.level, ci=setup.ci)
+                                  replicates=series.replicates(list(nn)), n_seeds=series.n_seeds, ci=setup.ci)
         lo, hi = law.slope_ci
         slopes.append(law.slope), slope_cis.append((lo, hi))
         s_true.append(lo <= true_slope <= hi), s_one.append(lo <= 1.0 <= hi)

@@ -138,6 +138,8 @@ def law_fits(sup, st: SettingFit, found: Checks) -> list[str]:
         f = sup.fit
         lines.append(f"**Supervised law** L(N, D): fitted on {f.n_points} runs, RMSE of log residuals "
                      f"{f.rmse_log:.3g}, max relative error {f.max_rel_error:.2%}" + (f" ({f.note})" if f.note else "") + ".")
+        if sup.identification_note:
+            lines.append(f"Its parameters are {sup.identification_note}.")
         if f.fixed:
             lines.append("Held fixed in the supervised fit: " + ", ".join(f"{k} = {v:g}" for k, v in f.fixed) + ".")
         if not f.describes_data:

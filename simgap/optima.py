@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgap.intervals import expanded_level, percentile_interval
+from simgap.intervals import seed_interval
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _estimate(log_t: np.ndarray, L: np.ndarray, boot, ci: float, student_size: f
         boot_curves, boot_diff = boot
         valid = np.all(np.isfinite(boot_curves), axis=1)
         b_ref, b_i = refine_log_quadratic(log_t, boot_curves[valid])
-        opt_ci = tuple(float(np.exp(q)) for q in percentile_interval(b_ref, expanded_level(ci, n_seeds)))
+        opt_ci = tuple(float(np.exp(q)) for q in seed_interval(b_ref, ci, n_seeds, float(refined[0])))
         # The argmin was chosen on the same data, so a plain CI at that teacher is biased upwards
         # (the minimum of noisy means). Use a simultaneous band over all teachers instead: the
         # ci-quantile q of max_j |boot_diff_j − mean_diff_j| bounds every teacher's error at

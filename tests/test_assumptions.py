@@ -151,13 +151,37 @@ def _law_counts(simulation: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("c", CALIBRATIONS, ids=lambda c: c.check)
+@pytest.mark.parametrize("c", CALIBRATIONS, ids=lambda c: f"{c.check}-{c.holds}")
 def test_law_checks_calibrated(c):
-    """50 tables where the assumption holds, 50 where it is violated by the stated amount (measured:
-    experiments/verdict_calibration.py, docs/verdicts.md)."""
-    true, violated = _law_counts(c.holds)[c.check], _law_counts(c.violated)[c.check]
-    assert share(true, "fails") <= false_fail_limit(sum(true.values())), true
-    assert share(violated, "fails") >= 0.8, violated
+    """50 tables where the assumption holds: called "fails" in ≤ 10 % (the nominal rate); 50 where it is
+    violated by the stated amount: "fails" in ≥ 80 % (measured: experiments/verdict_calibration.py,
+    docs/verdicts.md). Shapes without a violation (γ or E.6 not identified) are calibrated for the first."""
+    true = _law_counts(c.holds)[c.check]
+    assert share(true, "fails") <= 0.1, true
+    if c.violated:
+        violated = _law_counts(c.violated)[c.check]
+        assert share(violated, "fails") >= 0.8, violated
+
+
+def test_unidentified_gamma_is_undecided_not_fails():
+    """A D = 20·N grid identifies αγ only: whatever γ the bootstrap settles on, chinchilla_form is
+    undecided, and its `needs` and the fit's identification say γ is not identified (measured by
+    the profile, simgap.fit.identify)."""
+    opt = FitOptions(n_boot=20)
+    for i in range(2):
+        r = fit_table(SIMULATIONS["eq1_d20"].make(np.random.default_rng(i)), opt)
+        [a] = [a for a in r.assumptions if a.name == "chinchilla_form"]
+        assert a.verdict == "undecided" and "not identified" in a.needs, a
+        assert "gamma" in r.families[0].supervised.identification.unidentified()
+
+
+def test_e6_untested_when_the_supervised_limit_is_not_pinned():
+    """A user's pilot with supervised runs only at the students' two ratios: App. E.6's D → ∞
+    supervised limit is not pinned, so E.6 is not counted and Busbridge et al.'s own law is not
+    called "fails" (before: 4 of 10 such tables)."""
+    r = fit_table(SIMULATIONS["eq8_user"].make(np.random.default_rng(1)), FitOptions(n_boot=20, n_top=3, n_random=1))
+    [a] = [a for a in r.assumptions if a.name == "limit_properties"]
+    assert a.verdict != "fails" and "E.6 not tested" in a.effect, a
 
 
 def test_nested_law_gradient_and_eq8_at_eta_zero():
@@ -208,7 +232,8 @@ def test_eq8_checks_fast():
     assert "E.6 not tested" in found["limit_properties"].effect and "ratio" in found["limit_properties"].needs
 
 
-@pytest.mark.parametrize("c", [c for c in CALIBRATIONS if c.check in ("limit_properties", "extrapolates")],
+@pytest.mark.parametrize("c", [c for c in CALIBRATIONS if c.check in ("limit_properties", "extrapolates")
+                               and c.violated],
                          ids=lambda c: c.check)
 def test_eq8_violations_fast(c):
     """One table of each stated violation (simgap.fit.calibration) is called fails, with few refits."""

@@ -229,10 +229,12 @@ def test_an_irreducible_loss_ci_ending_at_the_fits_floor_of_e_contains_zero():
     N, D = (a.ravel() for a in np.meshgrid([12.0, 16.0, 24.0], [4e5, 8e5, 1.6e6]))
     fit = SimpleNamespace(fixed=(), n_points=9, names=("log_E", "log_A", "log_B", "alpha", "beta", "gamma"),
                           raw_params=SimpleNamespace(gamma=1.0, E=0.22), data={"N": N, "D": D, "loss": np.linspace(0.8, 1.0, 9)})
-    sup = SimpleNamespace(fit=fit, ci={"gamma": (0.9, 1.1), "E": (1.39e-11, 0.404)})
+    boot = SimpleNamespace(samples={"gamma": np.linspace(0.9, 1.1, 100), "E": np.geomspace(1.39e-11, 0.404, 100)})
+    sup = SimpleNamespace(fit=fit, ci={"gamma": (0.9, 1.1), "E": (1.39e-11, 0.404)}, bootstrap=boot, identification=None)
     (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
     assert check.verdict == "undecided" and check.ci[0] == 0.0
     sup.ci["E"] = (0.05, 0.404)  # a CI that really excludes E_true still fails
+    boot.samples["E"] = np.linspace(0.05, 0.404, 100)
     (check,) = [a for a in supervised_checks(sup, 0.0, FitOptions(), "") if a.name == "irreducible_loss"]
     assert check.verdict == "fails"
 
@@ -258,7 +260,8 @@ def test_supervised_checks_are_undecided_when_the_runs_do_not_identify_the_law()
     fit = SimpleNamespace(fixed=(), n_points=80, names=("log_E", "log_A", "log_C", "alpha", "gamma"),
                           raw_params=SimpleNamespace(gamma=1.52, E=0.067),
                           data={"N": N, "D": np.full(80, 1.2e6), "loss": np.linspace(0.4, 1.2, 80)})
-    sup = SimpleNamespace(fit=fit, ci={"gamma": (1.52, 1.52), "E": (0.065, 0.072)})
+    boot = SimpleNamespace(samples={"gamma": np.full(100, 1.52), "E": np.linspace(0.065, 0.072, 100)})
+    sup = SimpleNamespace(fit=fit, ci={"gamma": (1.52, 1.52), "E": (0.065, 0.072)}, bootstrap=boot, identification=None)
     checks = supervised_checks(sup, 0.0, FitOptions(), "")
     assert [a.verdict for a in checks] == ["undecided", "undecided"] and "2 distinct" in checks[0].needs
     fit.data["N"] = np.repeat([600.0, 1240.0, 2500.0, 4016.0, 8000.0, 16000.0], [14, 14, 13, 13, 13, 13])

@@ -13,6 +13,7 @@ supervised law's bootstrap over points. gap_exists reads the dip's paired, simul
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from simgap.fit.objectives import LOG_FLOOR
 from simgap.fit.results import LawSection, OptimaSection, ok
 from simgap.fit.teacher import TeacherLawFit, wls
 from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, same_key, undecided
-from simgap.intervals import expanded_level, percentile_interval
+from simgap.intervals import mc_widened, seed_interval
 from simgap.optima import refine_log_quadratic, seed_curves
 
 
@@ -67,7 +68,7 @@ class _SeedBoot:
     def __init__(self, seeds: np.ndarray, n_boot: int, ci: float, rng_seed: int):
         self.seeds = np.unique(seeds)
         self.idx = np.random.default_rng(rng_seed).integers(0, len(self.seeds), (n_boot, len(self.seeds)))
-        self.level = expanded_level(ci, len(self.seeds)) if len(self.seeds) > 1 else math.nan
+        self.ci = ci
 
     def optimum(self, axis, loss, seed) -> tuple[float, np.ndarray, bool] | None:
         """(log optimum, its replicates, interior) of one student's curve; None below 3 teachers."""
@@ -84,8 +85,8 @@ class _SeedBoot:
         reps[seen] = refine_log_quadratic(log_t, boot[seen])[0]
         return float(point[0]), reps, bool(0 < i[0] < len(t) - 1)
 
-    def interval(self, samples) -> tuple[float, float]:
-        return (math.nan, math.nan) if math.isnan(self.level) else percentile_interval(samples, self.level)
+    def interval(self, samples, point: float) -> tuple[float, float]:
+        return seed_interval(samples, self.ci, len(self.seeds), point)
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -139,7 +140,7 @@ class SeriesOptima:
     budget: float  # NaN: optima not split by budget
     teacher_budget: float  # NaN: teachers of one training length
     found: dict  # student size -> (log optimum, its replicates, interior); students with ≥ 3 teachers
-    level: float  # the percentile level of a `ci` interval from these seeds (NaN: one seed)
+    ci: float
     n_seeds: int
 
     def is_series(self, budget: float, teacher_budget: float) -> bool:
@@ -151,12 +152,12 @@ class SeriesOptima:
     def replicates(self, students) -> np.ndarray | None:
         """Replicates × students of T* (NaN where a resample misses a student); None with one seed
         or a student this series did not locate."""
-        if math.isnan(self.level) or any(s not in self.found for s in students):
+        if self.n_seeds < 2 or any(s not in self.found for s in students):
             return None
         return np.exp(_common_replicates([self.found[s][1] for s in students]))
 
-    def interval(self, samples) -> tuple[float, float]:
-        return (math.nan, math.nan) if math.isnan(self.level) else percentile_interval(samples, self.level)
+    def interval(self, samples, point: float) -> tuple[float, float]:
+        return seed_interval(samples, self.ci, self.n_seeds, point)
 
 
 def seed_optima(runs: SettingRuns, opt: FitOptions) -> list[SeriesOptima]:
@@ -171,7 +172,7 @@ def seed_optima(runs: SettingRuns, opt: FitOptions) -> list[SeriesOptima]:
         found = {s: boot.optimum(runs.teacher[m & (runs.student == s)], runs.loss[m & (runs.student == s)],
                                  runs.seed[m & (runs.student == s)]) for s in np.unique(runs.student[m])}
         out.append(SeriesOptima(math.nan if b is None else b, math.nan if tb is None else tb,
-                                {s: v for s, v in found.items() if v is not None}, boot.level, len(boot.seeds)))
+                                {s: v for s, v in found.items() if v is not None}, opt.ci, len(boot.seeds)))
     return out
 
 
@@ -193,9 +194,10 @@ def teacher_law_checks(series: list[SeriesOptima], teacher_laws, opt: FitOptions
             out += [undecided("linear", need, tolerance=opt.tolerance("linear"), **kw),
                     undecided("slope_pinned", need, tolerance=opt.tolerance("slope_pinned"), **kw)]
             continue
+        source = _CI_SOURCE.get(lin.ci_over, lin.ci_over)
         out.append(equivalence("linear", pw.slope, pw.slope_ci, 1.0, opt.tolerance("linear"), sr.n_seeds,
-                               effect="exponent p of T* ∝ S^p (1: proportional)", **kw))
-        out.append(_pinned(lin.slope, lin.slope_ci, opt.tolerance("slope_pinned"), sr.n_seeds, **kw))
+                               effect=f"exponent p of T* ∝ S^p (1: proportional; {source})", **kw))
+        out.append(_pinned(lin.slope, lin.slope_ci, opt.tolerance("slope_pinned"), sr.n_seeds, source, **kw))
     return out + _ratio_checks(series, opt, where, many_b, many_tb)
 
 
@@ -204,10 +206,15 @@ def _common_replicates(reps: list[np.ndarray]) -> np.ndarray:
     return np.stack(reps, axis=1)
 
 
-def _pinned(k: float, ci, tol: float, n_seeds: int, **kw) -> Assumption:
+_CI_SOURCE = {"seeds": "seed bootstrap",
+              "residuals": "one seed: least-squares t-interval from the residuals, assuming the students' optima err "
+                           "independently"}
+
+
+def _pinned(k: float, ci, tol: float, n_seeds: int, source: str = "seed bootstrap", **kw) -> Assumption:
     """slope_pinned: a precision target, so it holds or is undecided (more seeds always pin it)."""
     lo, hi = ci
-    kw["effect"] = "slope of the linear teacher law T* = k·S + b (seed bootstrap); tolerance relative to k"
+    kw["effect"] = f"slope of the linear teacher law T* = k·S + b ({source}); tolerance relative to k"
     if not (math.isfinite(lo) and math.isfinite(hi)) or k == 0:
         return undecided("slope_pinned", "a CI: ≥ 2 seeds", k, ci, tol, **kw)
     rel = max(abs(hi - k), abs(k - lo)) / abs(k)
@@ -239,16 +246,18 @@ def _ratio_checks(series: list[SeriesOptima], opt: FitOptions, where: str, many_
         reps = _common_replicates([found[s][1] for s in common] + [base[s][1] for s in common])
         k = len(common)
         d_boot = (reps[:, :k] - reps[:, k:]).mean(axis=1)
-        out.append(equivalence("ratio_independent_of_budget", math.exp(d), tuple(np.exp(sr.interval(d_boot))),
+        out.append(equivalence("ratio_independent_of_budget", math.exp(d), tuple(np.exp(sr.interval(d_boot, d))),
                                1.0, tol, sr.n_seeds, **kw))
     return out
 
 
 def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOptions,
-                 where: str) -> list[Assumption]:
+                 where: str, supervised_replicates: tuple[Callable, ...] = ()) -> list[Assumption]:
     """break_at_fixed_ratio per student budget: the slope of log L_T* (each student's best teacher on
     the teacher-loss axis, all sizes and lengths) on log L~_S = supervised_loss(N, D) (the fitted
-    supervised law; None when there is none) is 1."""
+    supervised law; None when there is none) is 1. With `supervised_replicates` (the supervised
+    law's bootstrap refits), seed replicate i reads L~_S from refit i (cycled), so the CI carries the
+    supervised law's uncertainty too."""
     tol = opt.tolerance("break_at_fixed_ratio")
     effect = "slope of log L_T* on log L~_S across students (1: a fixed ratio)"
     if not np.isfinite(runs.teacher_loss).all():
@@ -283,9 +292,38 @@ def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOp
             continue
         y = -np.array([found[s][0] for s in S])  # log L_T* = −log(quality*)
         reps = -_common_replicates([found[s][1] for s in S])
-        out.append(equivalence("break_at_fixed_ratio", float(_slope(x, y)), boot.interval(_slope(x, reps)), 1.0, tol,
+        xr = x
+        if supervised_replicates:
+            tokens = [runs.student_tokens[m & (runs.student == s)][0] for s in S]
+            per = np.log([[float(f(s, d)) for s, d in zip(S, tokens)] for f in supervised_replicates])
+            xr = per[np.arange(len(reps)) % len(per)]
+        k = float(_slope(x, y))
+        out.append(equivalence("break_at_fixed_ratio", k, boot.interval(_slope(xr, reps), k), 1.0, tol,
                                len(boot.seeds), **kw))
     return out
+
+
+def _identified_gamma(a: Assumption, sup: LawSection, tol: float) -> Assumption:
+    """chinchilla_form decided by the bootstrap CI only where the profile of γ agrees
+    (simgap.fit.identify): fails needs γ = 1 rejected, holds needs 1 ± tol rejected; a bootstrap
+    started at one optimum of a flat valley is tight however little the runs say about γ. An
+    undecided γ the runs do not identify says so: more runs of the same grid would not decide it."""
+    ident = sup.identification
+    if ident is None:
+        return a
+    if a.verdict == "fails" and ident.rejected("gamma", 1.0):
+        return a
+    if a.verdict == "holds" and ident.rejected("gamma", 1 - tol) and ident.rejected("gamma", 1 + tol):
+        return a
+    if a.verdict == "undecided" and ident.identified("gamma"):
+        return a
+    lo, hi = ident.flat_range("gamma")
+    held = {"fails": "γ = 1 fits as well as the fit, ", "holds": f"γ = {1 - tol:g} or {1 + tol:g} fits as well, "}
+    why = (f"γ is not identified by these runs: {held.get(a.verdict, '')}γ from (at least) {lo:.3g} to {hi:.3g} fits "
+           f"as well (likelihood ratio ≤ {ident.critical:.2f}), whatever the bootstrap CI (refits from one optimum) "
+           "says; supervised runs at ≥ 2 budgets per size (D varied apart from N) identify it"
+           + (f" ({sup.fit.note})" if sup.fit.note else ""))
+    return dataclasses.replace(a, verdict="undecided", needs=why)
 
 
 def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: FitOptions,
@@ -315,8 +353,9 @@ def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: 
     elif "gamma" not in sup.ci:
         out.append(undecided("chinchilla_form", "a bootstrap (bootstrap > 0)", p.gamma, tolerance=tol, **kw))
     else:
-        out.append(equivalence("chinchilla_form", p.gamma, sup.ci["gamma"], 1.0, tol, n, unit="runs",
-                               effect="gamma of L = E + (A/N^α + B/D^β)^γ", **kw))
+        out.append(_identified_gamma(equivalence("chinchilla_form", p.gamma, sup.ci["gamma"], 1.0, tol, n, unit="runs",
+                                                 decide_ci=mc_widened(sup.bootstrap.samples["gamma"], opt.ci),
+                                                 effect="gamma of L = E + (A/N^α + B/D^β)^γ", **kw), sup, tol))
     if irreducible is None:
         return out
     reducible = float(np.min(sup.fit.data["loss"])) - irreducible
@@ -333,6 +372,8 @@ def supervised_checks(sup: LawSection | object, irreducible: float | None, opt: 
         # E lives in log coordinates, floored at LOG_FLOOR["E"] (1e-11): a CI end there is E = 0, so
         # E_true = 0 is inside the CI (the mlp preset was called "fails" on a lower end of 1.4e-11)
         lo = 0.0 if lo <= 10 * LOG_FLOOR["E"] else lo
+        wlo, whi = mc_widened(sup.bootstrap.samples["E"], opt.ci)
+        wlo = 0.0 if wlo <= 10 * LOG_FLOOR["E"] else wlo
         out.append(equivalence("irreducible_loss", p.E - irreducible, (lo - irreducible, hi - irreducible), 0.0, tol,
-                               n, unit="runs", **kw))
+                               n, unit="runs", decide_ci=(wlo - irreducible, whi - irreducible), **kw))
     return out

@@ -48,7 +48,7 @@ class Calibration:
 
     check: str
     holds: str  # a Simulation name
-    violated: str
+    violated: str | None  # None: a table shape where the check is calibrated only for false "fails"
     violation: str
 
 
@@ -59,6 +59,9 @@ def _with_irreducible(table: dict, value: float) -> dict:
 def _scaled_A(k: float) -> laws.DistillParams:
     return dataclasses.replace(laws.BUSBRIDGE_DISTILL, A=k * laws.BUSBRIDGE_DISTILL.A)
 
+
+_D20_SIZES = (4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 96.0)
+_USER = sim.Eq8Truth(student_ratios=(20.0, 80.0), noise=3e-3, supervised_on_ratios=11)
 
 SIMULATIONS = {s.name: s for s in (
     Simulation("eq1", "Eq. 1 with γ = 1 (E = 0.2), 6 sizes × 3 budgets × 3 seeds, 1 % noise per run",
@@ -79,6 +82,17 @@ SIMULATIONS = {s.name: s for s in (
                lambda r: sim.eq8_table(sim.Eq8Truth(student_ratios=(20.0, 80.0)), 1, r)),
     Simulation("eq8_two_ratios_A'x0.5", "the same with Eq. 8's A' × 0.5 (App. E.6 broken by −0.13 to −0.25 nats)",
                lambda r: sim.eq8_table(sim.Eq8Truth(student_ratios=(20.0, 80.0), distill=_scaled_A(0.5)), 1, r)),
+    Simulation("eq1_d20", "Eq. 1 with γ = 1 on a Chinchilla-style grid: D = 20·N at 10 sizes (4-96), 3 seeds, 1 % "
+               "noise (γ not identified: only αγ is)",
+               lambda r: sim.supervised_table(sim.SupervisedTruth(ratio=20.0, sizes=_D20_SIZES), 3, r)),
+    Simulation("eq8_user", "a user's pilot from Busbridge et al.'s laws: supervised runs at 11 sizes and the "
+               "students' 20 and 80 tokens per parameter only, 4 students × 2 ratios × 7 teachers × 2 teacher "
+               "lengths, 2 seeds, 0.3 % noise (268 rows)",
+               lambda r: sim.eq8_table(_USER, 2, r)),
+    Simulation("eq8_user_0.1%", "the same at 0.1 % noise",
+               lambda r: sim.eq8_table(dataclasses.replace(_USER, noise=1e-3), 2, r)),
+    Simulation("eq8_user_eta_0.01", "the same (0.3 %) with the excess × (N_T/N̄_T)^0.01",
+               lambda r: sim.eq8_table(dataclasses.replace(_USER, eta=0.01), 2, r)),
     Simulation("eq8_two_ratios_A'x2", "the same with Eq. 8's A' × 2 (App. E.6 broken by ≈ +0.065 nats)",
                lambda r: sim.eq8_table(sim.Eq8Truth(student_ratios=(20.0, 80.0), distill=_scaled_A(2.0)), 1, r)),
 )}
@@ -90,18 +104,34 @@ CALIBRATIONS = (
                 "η = 0.01 (≈ 0.047 nats from the smallest to the largest teacher)"),
     Calibration("limit_properties", "eq8_two_ratios", "eq8_two_ratios_A'x0.5",
                 "App. E.6 broken by −0.13 to −0.25 nats (A' × 0.5)"),
+    Calibration("chinchilla_form", "eq1_d20", None, "— (γ is not identified: never fails)"),
+    Calibration("limit_properties", "eq8_user", None, "— (E.6 cannot be tested on these runs)"),
+    Calibration("limit_properties", "eq8_user_0.1%", None, "— (E.6 cannot be tested on these runs)"),
+    Calibration("teacher_only_through_loss", "eq8_user", "eq8_user_eta_0.01",
+                "η = 0.01 (≈ 0.047 nats from the smallest to the largest teacher)"),
+    Calibration("extrapolates", "eq8_user", None, "—"),
     Calibration("extrapolates", "eq8", "eq8_size_break",
                 "excess × (N_S/5e8)^−0.1 beyond 5e8 (−7 % at 1e9): Eq. 8 over-predicts the held-out runs "
                 "by 1.3 %"),
 )
 
 
-def verdict_counts(simulation: Simulation, n_tables: int, first_seed: int = 0) -> dict[str, collections.Counter]:
-    """check name -> Counter of its verdicts over `n_tables` tables (rng seeds first_seed, first_seed + 1, …)."""
+def verdict_counts(simulation: Simulation, n_tables: int, first_seed: int = 0,
+                   fit_seeds: tuple[int, ...] = (0,)) -> dict[str, collections.Counter]:
+    """check name -> Counter of its verdicts over `n_tables` tables (rng seeds first_seed, first_seed + 1, …),
+    fitted with the first of `fit_seeds` (the solver's and bootstrap's --seed). Each further fit seed
+    refits the same table and counts, under "<check> --seed <s>", "same" or "<a>-><b>" for every verdict."""
     out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for i in range(first_seed, first_seed + n_tables):
-        for a in fit_table(simulation.make(np.random.default_rng(i)), simulation.opt).assumptions:
+        table = simulation.make(np.random.default_rng(i))
+        base = fit_table(table, dataclasses.replace(simulation.opt, seed=fit_seeds[0])).assumptions
+        for a in base:
             out[a.name][a.verdict] += 1
+        for s in fit_seeds[1:]:
+            again = fit_table(table, dataclasses.replace(simulation.opt, seed=s)).assumptions
+            for a, b in zip(base, again):
+                assert a.key() == b.key(), (a.key(), b.key())
+                out[f"{a.name} --seed {s}"]["same" if a.verdict == b.verdict else f"{a.verdict}->{b.verdict}"] += 1
     return dict(out)
 
 

@@ -60,6 +60,8 @@ def summarize(result: TableFit) -> str:
             f = sec.fit
             lines.append(f"supervised law ({f.n_points} pts, {f.fit_time_s:.1f} s): {_params(sec)}")
             lines.append(f"  rmse(log) {f.rmse_log:.2e}, max rel err {f.max_rel_error:.2%}" + (f"; {f.note}" if f.note else ""))
+            if sec.identification_note:
+                lines.append(f"  {sec.identification_note}")
             if ok(sec.extrapolation):
                 ex = sec.extrapolation
                 lines.append(f"  extrapolation to {ex.n_test} held-out stronger runs: max rel err {ex.max_rel_error:.2%}")

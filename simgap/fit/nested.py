@@ -22,6 +22,7 @@ from simgap.fit.resample import bootstrap
 from simgap.fit.results import LawSection
 from simgap.fit.solver import fit_law
 from simgap.fit.verdicts import Assumption, equivalence, undecided
+from simgap.intervals import mc_widened
 from simgap.laws import DistillParams
 
 
@@ -69,9 +70,11 @@ class TeacherSizeLaw(DistillationLaw):
 
 
 def teacher_only_check(ds: LawSection, teacher_size: np.ndarray, teacher_budget: np.ndarray, opt: FitOptions,
-                       where: str) -> Assumption:
+                       where: str, supervised_fit=None) -> Assumption:
     """η of the nested law, read in nats: how much the student loss moves from the smallest to the
-    largest teacher at a fixed L_T (the mean Eq. 8 excess × ((N_T,max/N_T,min)^η − 1))."""
+    largest teacher at a fixed L_T (the mean Eq. 8 excess × ((N_T,max/N_T,min)^η − 1)). With
+    `supervised_fit`, every bootstrap replicate refits the supervised law too (its uncertainty
+    reaches η's CI)."""
     tol = opt.tolerance("teacher_only_through_loss")
     kw = dict(effect="student-loss change (nats) from the smallest to the largest teacher at a fixed L_T, "
                      "from η of Eq. 8 × (N_T/N̄_T)^η", where=where)
@@ -98,7 +101,9 @@ def teacher_only_check(ds: LawSection, teacher_size: np.ndarray, teacher_budget:
     eta = nested.raw_params.eta
     if opt.n_boot <= 0:
         return undecided("teacher_only_through_loss", "a bootstrap (bootstrap > 0)", nats(eta), tolerance=tol, **kw)
-    lo, hi = bootstrap(nested, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed).interval("eta")
+    b = bootstrap(nested, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=supervised_fit)
+    lo, hi = b.interval("eta")
+    wlo, whi = mc_widened(b.samples["eta"], opt.ci)
     kw["effect"] += f"; η = {eta:.3g} [{lo:.3g}, {hi:.3g}]"
     return equivalence("teacher_only_through_loss", nats(eta), (nats(lo), nats(hi)), 0.0, tol, f.n_points,
-                       unit="runs", **kw)
+                       unit="runs", decide_ci=(nats(wlo), nats(whi)), **kw)

@@ -77,10 +77,16 @@ class LawSection:
     students: tuple[StudentCheck, ...] = ()  # distillation: the students checked
     predicted: np.ndarray | None = field(default=None, repr=False, compare=False)  # the law at its data
     misfit: Misfit | None = None  # the residuals' largest systematic shift (distillation)
+    identification: object = None  # supervised: profiles of its exponents (simgap.fit.identify.Identification)
 
     @property
     def ci(self) -> dict[str, tuple[float, float]]:
         return self.bootstrap.intervals() if self.bootstrap else {}
+
+    @property
+    def identification_note(self) -> str:
+        """Which parameters the runs do not identify, and what would (empty when all are)."""
+        return "" if self.identification is None else self.identification.describe()
 
     @property
     def property_checks(self) -> list[tuple[StudentCheck, PropertyCheck]]:
@@ -113,6 +119,8 @@ class LawSection:
             out["all_properties_pass"] = self.all_properties_pass
         if self.misfit is not None:
             out["largest_misfit"] = self.misfit
+        if self.identification is not None:
+            out["identification"] = self.identification.to_json()
         return out
 
 

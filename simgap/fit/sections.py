@@ -14,6 +14,7 @@ import numpy as np
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.agreement import SeriesAgreement, TeacherProtocol, agreement
+from simgap.fit.identify import profile
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
 from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
 from simgap.fit.results import LawSection, Misfit, OptimaSection, Skipped, StudentCheck, TeacherLawSection, ok
@@ -43,8 +44,10 @@ def supervised_section(N, D, loss, opt: FitOptions) -> LawSection | Skipped:
         if opt.n_boot > 0:
             b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed,
                           derived={"predicted_loss_at_query": lambda p, _: float(laws.supervised_loss(*q, p))})
+        tol = opt.tolerance("chinchilla_form")
+        ident = profile(f, {"alpha": (), "beta": (), "gamma": (1 - tol, 1.0, 1 + tol)}, ci=opt.ci, seed=opt.seed)
         return LawSection(f, b, _extrapolation(f, loss, N, opt), query=q,
-                          predicted_loss_at_query=float(laws.supervised_loss(*q, f.raw_params)))
+                          predicted_loss_at_query=float(laws.supervised_loss(*q, f.raw_params)), identification=ident)
 
     return guarded(run)
 
@@ -118,10 +121,13 @@ def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt
         if not np.all(np.isfinite(sigma) & (sigma > 0)):
             sigma = None
     reps = None if seeds is None else seeds.replicates(S.tolist())
-    level = None if reps is None else seeds.level
+    n_seeds = None if reps is None else seeds.n_seeds
+    # one seed: no seed-to-seed spread to resample; the CI is the least-squares t-interval from the
+    # residuals instead (it assumes the optima's errors independent: docs/verdicts.md, "One seed")
+    one_seed = seeds is not None and seeds.n_seeds == 1
     fits = {form: guarded(lambda form=form: fit_teacher_law(
-        S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, replicates=reps, level=level,
-        ci=opt.ci)) for form in ("linear", "loglog")}
+        S, T, form=form, sigma=sigma, edge=edge, exclude_edge=opt.exclude_edge, replicates=reps, n_seeds=n_seeds,
+        ci=opt.ci, residual_ci=one_seed)) for form in ("linear", "loglog")}
     return TeacherLawSection(budget, fits["linear"], fits["loglog"], teacher_budget)
 
 

@@ -110,6 +110,7 @@ class SupervisedTruth:
     sizes: tuple[float, ...] = (6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
     budgets: tuple[float, ...] = (1e3, 4e3, 1.6e4)
     run_sd: float = 0.01
+    ratio: float | None = None  # D = ratio·N for every run instead of the budget grid (γ then not identified)
 
     def loss(self, N, D) -> np.ndarray:
         return self.E + (self.A / np.asarray(N, float) ** self.alpha + self.B / np.asarray(D, float) ** self.beta) ** self.gamma
@@ -118,6 +119,9 @@ class SupervisedTruth:
 def supervised_table(truth: SupervisedTruth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Supervised rows (student_size, student_tokens, seed, loss, irreducible_loss)."""
     N, D, seed = (a.ravel() for a in np.meshgrid(truth.sizes, truth.budgets, np.arange(n_seeds), indexing="ij"))
+    if truth.ratio is not None:
+        N, seed = (a.ravel() for a in np.meshgrid(truth.sizes, np.arange(n_seeds), indexing="ij"))
+        D = truth.ratio * N
     loss = truth.loss(N, D) * (1 + rng.normal(0, truth.run_sd, len(N)))
     return {"student_size": N, "student_tokens": D, "seed": seed.astype(float), "loss": loss,
             "irreducible_loss": np.full(len(N), truth.E)}
@@ -144,12 +148,22 @@ class Eq8Truth:
     size_break: float = 5e8
     noise: float = 1e-3  # relative, log-normal, per run and (the same again) per seed
     student_ratios: tuple[float, ...] = (20.0,)  # students' tokens per parameter: one ratio confounds N and D
+    # supervised runs: None, a size × data grid (N 1e7-1e10 × D 1e9-6.4e10, the law identified); k,
+    # k sizes over the same N range at the students' tokens per parameter only (a user's Chinchilla-
+    # style pilot: D moves with N, so γ and the A/N^α vs B/D^β split are weakly identified)
+    supervised_on_ratios: int | None = None
 
     def excess(self, N, D, LT, NT) -> np.ndarray:
         """L_S − L_T of a student of size N trained on D tokens, for teachers of sizes NT and losses LT."""
         log_ex = laws.log_distill_excess(N, D, LT, laws.BUSBRIDGE_SUPERVISED, self.distill)
         log_ex = log_ex + self.eta * (np.log(NT) - np.log(NT).mean())
         return np.exp(log_ex - self.extra_exponent * max(0.0, np.log(N / self.size_break)))
+
+
+def _supervised_grid(truth: Eq8Truth) -> list[tuple[float, float]]:
+    if truth.supervised_on_ratios is None:
+        return list(itertools.product(np.geomspace(1e7, 1e10, 7), (1e9, 4e9, 1.6e10, 6.4e10)))
+    return [(N, r * N) for N in np.geomspace(1e7, 1e10, truth.supervised_on_ratios) for r in truth.student_ratios]
 
 
 def eq8_table(truth: Eq8Truth, n_seeds: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -168,10 +182,9 @@ def eq8_table(truth: Eq8Truth, n_seeds: int, rng: np.random.Generator) -> dict[s
     NT = np.geomspace(1e9, 1e12, 7)
     for s in range(n_seeds):
         offset = rng.normal(0, noise)
-        for N in np.geomspace(1e7, 1e10, 7):
-            for D in (1e9, 4e9, 1.6e10, 6.4e10):
-                L = float(laws.supervised_loss(N, D, sup)) * np.exp(offset + rng.normal(0, noise))
-                add(run_kind="supervised", seed=s, student_size=N, student_tokens=D, student_loss=L)
+        for N, D in _supervised_grid(truth):
+            L = float(laws.supervised_loss(N, D, sup)) * np.exp(offset + rng.normal(0, noise))
+            add(run_kind="supervised", seed=s, student_size=N, student_tokens=D, student_loss=L)
         for N, r in itertools.product(np.geomspace(1e8, 1e9, 4), truth.student_ratios):
             for tpp in (20.0, 80.0):
                 LT = laws.supervised_loss(NT, tpp * NT, sup)

@@ -300,8 +300,10 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
         found += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where, n_seeds)
     if ok(optima):
         sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
+        sup_reps = tuple(lambda N, D, p=p: laws.supervised_loss(N, D, p)
+                         for p, _ in (sup.bootstrap.replicates if ok(sup) and sup.bootstrap else ()))
         found += gap_checks(optima, opt, where) + teacher_law_checks(seeds, teacher_laws, opt, where) + \
-            break_checks(runs, sup_loss, opt, where)
+            break_checks(runs, sup_loss, opt, where, sup_reps)
     st = SettingFit(key, int(m.sum()), optima, teacher_laws, dist, agreement_section(sup, dist, optima))
     return st, found
 

@@ -120,22 +120,40 @@ def more_data(half_width: float, target: float, n_units: int, unit: str = "seeds
             + " if the CI shrinks as 1/√" + unit)
 
 
+def _rule(ci, exact: float, tolerance: float) -> str:
+    lo, hi = ci
+    if exact - tolerance <= lo and hi <= exact + tolerance:
+        return "holds"
+    if lo > exact or hi < exact:
+        return "fails"
+    return "undecided"
+
+
 def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, n_units: int,
-                unit: str = "seeds", **kw) -> Assumption:
+                unit: str = "seeds", decide_ci=None, **kw) -> Assumption:
     """The two-sided rule: the assumption holds exactly at `exact`; holds in practice within
-    ±tolerance of it. Undecided says how many more units would decide it either way."""
+    ±tolerance of it. Undecided says how many more units would decide it either way.
+    `decide_ci` (simgap.intervals.mc_widened): the CI with its ends moved out by their Monte Carlo
+    error; a verdict it does not give too would flip with the bootstrap's draws, so it is undecided."""
     lo, hi = ci
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return undecided(name, "a CI: ≥ 2 seeds (and a bootstrap)", estimate, ci, tolerance, **kw)
-    if exact - tolerance <= lo and hi <= exact + tolerance:
-        return assumption(name, estimate, ci, tolerance, "holds", **kw)
-    if lo > exact or hi < exact:
-        return assumption(name, estimate, ci, tolerance, "fails", **kw)
+    verdict = _rule(ci, exact, tolerance)
+    if verdict != "undecided" and decide_ci is not None and _rule(decide_ci, exact, tolerance) != verdict:
+        return assumption(name, estimate, ci, tolerance, "undecided",
+                          f"a CI end within its Monte Carlo error of the threshold ({mc_text(ci, decide_ci)}): "
+                          "more bootstrap replicates, or more data", **kw)
+    if verdict != "undecided":
+        return assumption(name, estimate, ci, tolerance, verdict, **kw)
     half, off = (hi - lo) / 2, abs(estimate - exact)
     # holds needs half ≤ tolerance − off; fails needs half < off: whichever is nearer
     target = max(tolerance - off, off)
     return assumption(name, estimate, ci, tolerance, "undecided",
                       f"a CI half-width ≤ {target:.3g} (now {half:.3g}): {more_data(half, target, n_units, unit)}", **kw)
+
+
+def mc_text(ci, wide) -> str:
+    return f"the ends could be {wide[0]:.3g} and {wide[1]:.3g} with other bootstrap draws"
 
 
 def num(x: float) -> str:
