@@ -53,6 +53,7 @@ class Unit:
     kind: str  # "teacher" | "supervised" | "distilled"
     members: tuple[Member, ...]
     needs: tuple[TeacherKey, ...]  # trained teachers it reads (distilled from, or pruned from)
+    tables: bool = True  # distilled: teacher outputs from a table where the family allows (`teacher_tables`)
 
 
 @dataclass(frozen=True)
@@ -65,18 +66,17 @@ class Spec:
     teacher_padded: int  # their teachers' padded width; 0 without a teacher
     budget: int  # samples (tokens) per member
     batch_size: int
+    tables: bool = True  # the unit's `tables`: False keeps a teacher forward pass per step
 
 
 # --- one member -----------------------------------------------------------------------------
 
-TEACHER_TABLES = True  # False: a teacher forward pass per step (tests compare the two)
-
-
-def teacher_tables(family) -> bool:
+def teacher_tables(family, allowed: bool = True) -> bool:
     """Whether distilled students read their teacher's outputs from a table computed once on
     every input (families with `finite_inputs`, see simgap.families.base): the step loses its
-    teacher forward pass, and one program serves every teacher width of a student bucket."""
-    return TEACHER_TABLES and not family.closed_form and hasattr(family, "finite_inputs")
+    teacher forward pass, and one program serves every teacher width of a student bucket.
+    `allowed=False` (a plan's `tables`) keeps the per-step teacher pass the tables are checked against."""
+    return allowed and not family.closed_form and hasattr(family, "finite_inputs")
 
 
 def _sgd_train(spec: Spec, x: Inputs, task, keys, batches=None):
@@ -86,7 +86,7 @@ def _sgd_train(spec: Spec, x: Inputs, task, keys, batches=None):
     family, kind, batch_size = spec.family, spec.kind, spec.batch_size
     steps = family.steps(spec.budget, batch_size)
     data_key = keys["teacher_data" if kind == "teacher" else "student_data"]
-    table = kind == "distilled" and teacher_tables(family)
+    table = kind == "distilled" and teacher_tables(family, spec.tables)
     if table or batches is not None:  # every input once, and (table) the teacher's outputs on it
         x_PxI, y_P = family.finite_inputs(task)
     if table:
@@ -189,8 +189,9 @@ def _pair_runs(grid: Grid, size: int, teacher_size: int) -> bool:
     return grid.student_init != "pruned_from_teacher" or teacher_size > size
 
 
-def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
-    """Teacher units first, then supervised, then distilled; deterministic order and ids."""
+def plan(family, grid: Grid, train: TrainSpec, tables: bool = True) -> list[Unit]:
+    """Teacher units first, then supervised, then distilled; deterministic order and ids.
+    tables=False: distilled units run a teacher forward pass per step, never a teacher table."""
     prune.check_student_init(family, grid)
     bucket = family.bucket_size
     seeds = tuple(grid.seeds)
@@ -206,7 +207,7 @@ def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
             supervised.setdefault((bucket(n), b), []).extend(Member(n, None, b, None, s) for s in seeds)
         for t, tb, s in itertools.product(grid.teacher_sizes, grid.teacher_budgets, seeds):
             if _pair_runs(grid, n, t):  # with teacher tables, every teacher width in one bucket
-                tkey = 0 if teacher_tables(family) else bucket(t)
+                tkey = 0 if teacher_tables(family, tables) else bucket(t)
                 distilled.setdefault((bucket(n), tkey, b), []).append(Member(n, t, b, _budget(family, t, tb), s))
 
     def sources(kind, ms):
@@ -222,7 +223,7 @@ def plan(family, grid: Grid, train: TrainSpec) -> list[Unit]:
     for (p, _, b), ms in sorted(distilled.items()):
         tp = teacher_padded(family, ms)
         needs = tuple(sorted({m.teacher for m in ms} | sources("distilled", ms)))
-        units.append(Unit(f"distilled-s{p}-t{tp}-b{b}-{grid.student_init}", "distilled", tuple(ms), needs))
+        units.append(Unit(f"distilled-s{p}-t{tp}-b{b}-{grid.student_init}", "distilled", tuple(ms), needs, tables))
     return units
 
 
@@ -248,7 +249,8 @@ def spec_of(family, unit: Unit, train: TrainSpec) -> Spec:
     """The static half of a unit's bucket program."""
     first = unit.members[0]
     tpadded = teacher_padded(family, unit.members) if first.teacher_size is not None else 0
-    return Spec(family, unit.kind, family.bucket_size(first.size), tpadded, first.budget, train.batch_size)
+    return Spec(family, unit.kind, family.bucket_size(first.size), tpadded, first.budget, train.batch_size,
+                unit.tables)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -311,11 +313,11 @@ def _init_of(kind: str, student_init: str) -> str:
 
 
 def run_grid(family, grid: Grid, train: TrainSpec, teachers=None,
-             on_unit: Callable[[Unit, list[dict]], None] | None = None) -> list[dict]:
-    """Every unit of `plan` in order; `teachers` may be pre-filled (resume)."""
+             on_unit: Callable[[Unit, list[dict]], None] | None = None, tables: bool = True) -> list[dict]:
+    """Every unit of `plan` in order; `teachers` may be pre-filled (resume); `tables` as for `plan`."""
     teachers = {} if teachers is None else teachers
     out = []
-    for unit in plan(family, grid, train):
+    for unit in plan(family, grid, train, tables):
         rows = run_unit(family, unit, grid, train, teachers)
         if on_unit is not None:
             on_unit(unit, rows)

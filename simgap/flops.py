@@ -23,7 +23,7 @@ def estimate_flops(family, unit: Unit, grid: Grid, train: TrainSpec) -> float:
     one teacher forward pass over every input per member), for time estimates and waste."""
     total = 0.0
     tpadded = teacher_padded(family, unit.members) if unit.kind == "distilled" else 0
-    table = unit.kind == "distilled" and teacher_tables(family)
+    table = unit.kind == "distilled" and teacher_tables(family, unit.tables)
     for m in unit.members:
         seen = family.samples_seen(m.budget, train.batch_size)
         seen = 0.0 if math.isinf(seen) else seen

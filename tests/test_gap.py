@@ -1,62 +1,98 @@
-"""simgap.gap (what experiments/mlp_gap.py and transformer_gap.py run): summaries come from
-simgap.optima, and the scripts run from a fresh interpreter without path tricks."""
+"""experiments/mlp_gap.py and transformer_gap.py, end to end on tiny grids: they train through the
+sweep (`simgap.sweep.run_sweep`, one run directory per student init) and print each student's
+optimum and U-curve as the sweep's laws.json holds them, so the scripts and `python -m
+simgap.sweep` cannot disagree; `--results` reprints a finished sweep from a fresh interpreter."""
 
-import math
 import runpy
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+import pytest
+import tomli_w
 
-from simgap import gap, optima, rows as rows_lib
+from simgap.fit.results import load
 
 ROOT = Path(__file__).resolve().parent.parent
+MLP = {  # seconds: one student, three teachers, 40 steps (as tests/test_figures.py)
+    "name": "gap-mlp", "family": "mlp", "family_params": {"classes": 4},
+    "grid": {"student_sizes": [4], "teacher_sizes": [4, 8, 16], "student_budgets": [512 * 40],
+             "teacher_budgets": [512 * 40], "seeds": 2},
+    "train": {"learning_rate": 3e-3, "batch_size": 512},
+    "fit": {"bootstrap": 0},
+}
+TRANSFORMER = {  # Zhang et al.'s protocol at the scale of seconds: pruned from each (larger) teacher
+    "name": "gap-transformer", "family": "transformer",
+    "family_params": {"source": "markov", "depth": 1, "head_dim": 4, "held_out_sequences": 64,
+                      "source_params": {"vocab_size": 8, "order": 2, "support": 2, "zipf": 3.0, "seq_len": 8}},
+    "grid": {"student_sizes": [4], "teacher_sizes": [8, 12, 16], "student_budgets": [16 * 8 * 10],
+             "teacher_budgets": [16 * 8 * 20], "seeds": 2, "student_init": "pruned_from_teacher",
+             "supervised": False},
+    "train": {"learning_rate": 1e-2, "batch_size": 16},
+    "distill": {"lam": 0.5},
+    "fit": {"bootstrap": 0},
+}
 
 
-def u_rows(noise=0.01, seeds=6):
-    """A U in log teacher size with its minimum at teacher 32 (student 8), known noise."""
-    rng = np.random.default_rng(0)
-    out = []
-    for s in range(seeds):
-        for t in (16, 32, 64, 128):
-            loss = 3.0 + 0.05 * math.log(t / 32) ** 2 + noise * rng.normal()
-            out.append(rows_lib.empty_row(run_kind="distilled", family="mlp", seed=s, student_size=8,
-                                          teacher_size=t, student_params=100, teacher_params=10 * t,
-                                          student_loss=loss, student_init="pruned_from_teacher", lam=0.5))
-        out.append(rows_lib.empty_row(run_kind="supervised", family="mlp", seed=s, student_size=8,
-                                      student_params=100, student_loss=1.2, student_init="pruned_from_teacher"))
+def _script(name: str, argv: list[str], monkeypatch, capsys) -> str:
+    """experiments/NAME.py run as a script (its own __main__), returning what it printed."""
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))  # as `python experiments/NAME.py` has it
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(ROOT / "experiments" / f"{name}.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert done.value.code == 0, out
     return out
 
 
-def test_summary_is_simgap_optima():
-    for noise in (0.01, 0.2):  # a clear U, and the same U drowned in seed noise
-        rows = u_rows(noise)
-        text = gap.summarize(rows, n_boot=200)
-        dist = [r for r in rows if r["run_kind"] == "distilled"]
-        col = lambda c: np.array([r[c] for r in dist], float)
-        (o,) = optima.teacher_optima(col("student_size"), col("teacher_size"), col("student_loss"),
-                                     col("seed"), n_boot=200)
-        (p,) = optima.teacher_optima(col("student_params"), col("teacher_params"), col("student_loss"),
-                                     col("seed"), n_boot=200)
-        assert f"T* = {o.optimal_teacher:.3g} [{o.optimal_teacher_ci[0]:.3g}, " in text
-        assert ("interior" if o.interior else f"edge ({o.edge})") in text
-        assert f"{o.dip_depth:+.4f}" in text
-        assert ("] beyond noise" if o.dip_beyond_noise else "] not beyond noise") in text
-        assert f"T*/S in params {p.optimal_teacher / 100:.2f}" in text and "supervised 1.2000" in text
-        if noise == 0.01:
-            assert o.interior and o.dip_beyond_noise and abs(o.optimal_teacher - 32) < 4
-        else:
-            assert not (o.interior and o.dip_beyond_noise)
+def _config(tmp_path, raw) -> str:
+    path = tmp_path / f"{raw['name']}.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return str(path)
 
 
-def test_scripts_summarise_a_results_csv(tmp_path, monkeypatch, capsys):
-    csv = tmp_path / "results.csv"
-    csv.write_text(rows_lib.to_csv(u_rows()))
-    # from a fresh interpreter in another directory: no path tricks, configs found by name
-    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "mlp_gap.py"), "mlp_zhang", "--results",
-                          str(csv)], capture_output=True, text=True, cwd=tmp_path, check=True).stdout
-    assert "student_init = pruned_from_teacher" in out and "interior" in out, out
-    monkeypatch.setattr(sys, "argv", ["transformer_gap.py", "--results", str(csv)])
-    runpy.run_path(str(ROOT / "experiments" / "transformer_gap.py"), run_name="__main__")
-    assert capsys.readouterr().out.count("T* = ") == 1
+def _prints_the_sweeps_optima(out: str, run: Path) -> None:
+    """Every student of the run's laws.json with its optimum, verdict and one line per teacher."""
+    students = load(run / "laws.json").students
+    assert students, run
+    for o in students:
+        k = o.knob
+        assert f"student {o.student_size:g} ({o.student_params:g} params" in out
+        assert f"T* = {k.optimal_teacher:.3g}" in out and f"dip {o.params.dip_depth:+.4f}" in out
+        assert ("interior" if k.interior else f"edge ({k.edge})") in out and "gap_exists " in out
+        for t, m in zip(k.teacher_sizes, k.mean_loss):
+            assert f"    teacher {t:<6g} loss {m:.4f} ± " in out
+
+
+def test_mlp_gap_runs_one_sweep_per_init_and_prints_their_optima(tmp_path, monkeypatch, capsys):
+    out_dir = tmp_path / "gap"
+    out = _script("mlp_gap", [_config(tmp_path, MLP), "--init", "random", "pruned_from_largest",
+                              "--out", str(out_dir)], monkeypatch, capsys)
+    for init in ("random", "pruned_from_largest"):
+        run = out_dir / init
+        assert (run / "report.md").stat().st_size > 0 and f"student_init = {init}" in out
+        _prints_the_sweeps_optima(out, run)
+    # a finished sweep, summarised from a fresh interpreter in another directory: no path tricks
+    again = subprocess.run([sys.executable, str(ROOT / "experiments" / "mlp_gap.py"), "--results",
+                            str(out_dir / "random")], capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert again.strip() and again.strip() in out
+
+
+def test_transformer_gap_runs_zhangs_protocol_through_the_sweep(tmp_path, monkeypatch, capsys):
+    """The script end to end on Zhang et al.'s protocol, on an MLP grid (its teachers' programs are
+    compiled already by the test above): the transformer family's sweep is the slow test below and
+    tests/test_presets.py's shrunk transformer preset."""
+    zhang = {**MLP, "name": "gap-mlp-zhang", "grid": {**MLP["grid"], "student_sizes": [2],
+                                                      "student_init": "pruned_from_teacher"}, "distill": {"lam": 0.5}}
+    out = _script("transformer_gap", [_config(tmp_path, zhang), "--out", str(tmp_path / "gap")], monkeypatch, capsys)
+    assert "student_init = pruned_from_teacher" in out and "lam = 0.5" in out
+    _prints_the_sweeps_optima(out, tmp_path / "gap" / "pruned_from_teacher")
+    assert "(default transformer)" in _script("transformer_gap", ["--help"], monkeypatch, capsys)
+
+
+@pytest.mark.slow  # 6 transformer compiles: about 30-80 s on 2 busy cores
+def test_transformer_gap_on_a_transformer_grid(tmp_path, monkeypatch, capsys):
+    out = _script("transformer_gap", [_config(tmp_path, TRANSFORMER), "--out", str(tmp_path / "gap")],
+                  monkeypatch, capsys)
+    assert "student_init = pruned_from_teacher" in out
+    _prints_the_sweeps_optima(out, tmp_path / "gap" / "pruned_from_teacher")

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("fitting", ("simgap.fit", "simgap.fit.*", "simgap.plots")),
     ("analysis", ("simgap.findings", "simgap.report", "simgap.figures")),
     ("planning", ("simgap.plan", "simgap.plan.*")),
-    ("entry points", ("simgap.sweep", "simgap.decide", "simgap.gap", "simgap.fit.cli", "simgap.fit.__main__",
+    ("entry points", ("simgap.sweep", "simgap.decide", "simgap.fit.cli", "simgap.fit.__main__",
                       "simgap.plan.__main__", "experiments.*")),
 ]
 

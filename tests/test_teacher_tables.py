@@ -14,18 +14,16 @@ TRAIN = TrainSpec(learning_rate=3e-3, batch_size=512)
 COLUMNS = ("student_loss", "teacher_loss", "kl_to_teacher", "accuracy", "diverged", "flops")
 
 
-def _rows(monkeypatch, tables: bool) -> dict:
-    monkeypatch.setattr(engine, "TEACHER_TABLES", tables)
-    rows = engine.run_grid(get_family("mlp", classes=4), GRID, TRAIN)
+def _rows(tables: bool) -> dict:
+    rows = engine.run_grid(get_family("mlp", classes=4), GRID, TRAIN, tables=tables)
     return {(r["run_kind"], r["student_size"], r["teacher_size"], r["seed"]): r for r in rows}
 
 
-def test_tables_merge_teacher_buckets_and_cut_padded_flops(monkeypatch):
+def test_tables_merge_teacher_buckets_and_cut_padded_flops():
     family = get_family("mlp", classes=4)
     counts = {}
     for tables in (False, True):
-        monkeypatch.setattr(engine, "TEACHER_TABLES", tables)
-        units = engine.plan(family, GRID, TRAIN)
+        units = engine.plan(family, GRID, TRAIN, tables=tables)
         padded = sum(flops.estimate_flops(family, u, GRID, TRAIN) for u in units)
         useful = sum(flops.useful_flops(family, u, TRAIN) for u in units)
         counts[tables] = (sum(u.kind == "distilled" for u in units), padded / useful)
@@ -33,8 +31,8 @@ def test_tables_merge_teacher_buckets_and_cut_padded_flops(monkeypatch):
     assert counts[True][1] < counts[False][1]
 
 
-def test_tables_give_the_per_step_teacher_path_rows(monkeypatch):
-    before, after = _rows(monkeypatch, False), _rows(monkeypatch, True)
+def test_tables_give_the_per_step_teacher_path_rows():
+    before, after = _rows(False), _rows(True)
     assert before.keys() == after.keys() and len(before) == 2 * 2 + 2 * 2
     for key, old in before.items():
         for c in COLUMNS:

@@ -1,20 +1,18 @@
-"""Read fitted laws from simgap's fit.json (`python -m simgap.fit`) or a sweep's laws.json (key "fits").
+"""The planner's laws: Busbridge et al.'s reference, or the fitted laws of simgap's fit.json
+(`python -m simgap.fit`) or a sweep's laws.json, as `simgap.fit.results_laws` reads them back.
 
-Everything the planner needs from the file is read here into typed fields (the laws, their
-bootstrap replicates, the data ranges they were fitted on, Eq. 8's data and extrapolation check);
-nothing downstream reads raw JSON. A file of the wrong shape gets one PlanError sentence naming
-the field.
+Everything the planner needs is gathered here into typed fields (the laws, their bootstrap
+replicates, the data ranges they were fitted on, Eq. 8's data and extrapolation check); no
+planner module reads JSON. A file of the wrong shape gets one PlanError sentence naming the field.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
-
+from simgap.fit.results import Skipped
+from simgap.fit.results_laws import FittedLaw, LawsFileError, Unreadable, read_laws
 from simgap.laws import BUSBRIDGE_DISTILL, BUSBRIDGE_SUPERVISED, DistillParams, SupervisedParams
 from simgap.plan.compute import PlanError
 
@@ -86,106 +84,24 @@ def reference(name: str) -> Laws:
     return Laws(sup, dist, f"reference {name}", BUSBRIDGE_RANGES, (), BUSBRIDGE_FIT_ERROR)
 
 
-def _obj(x, where: str) -> dict:
-    if not isinstance(x, dict):
-        raise PlanError(f"{where} must be a JSON object, got {type(x).__name__}")
-    return x
+def _span(v: tuple[float, ...] | None) -> tuple[float, float] | None:
+    return None if v is None else (min(v), max(v))
 
 
-def _list(x, where: str) -> list:
-    if not isinstance(x, list):
-        raise PlanError(f"{where} must be a JSON list, got {type(x).__name__}")
-    return x
-
-
-def _param_set(p, cls, where: str):
-    p = _obj(p, where)
-    try:
-        values = {f.name: float(p[f.name]) for f in fields(cls)}
-    except (KeyError, TypeError, ValueError) as e:
-        raise PlanError(f"{where}: parameters are malformed ({type(e).__name__}: {e})") from None
-    bad = [k for k, v in values.items() if not math.isfinite(v)]
-    if bad:
-        raise PlanError(f"{where}: parameter {bad[0]} is not finite")
-    return cls(**values)
-
-
-def _params(section, what: str, where: str, cls):
-    if not isinstance(section, dict):
-        raise PlanError(f"{where}: no {what} law in the file")
-    fit = section.get("fit")
-    if not isinstance(fit, dict):
-        reason = section.get("reason") or section.get("status") or "absent"
-        raise PlanError(f"{where}: {what} law was not fitted ({reason})")
-    converged = fit.get("converged")
-    if converged is False:
-        raise PlanError(f"{where}: {what} law fit did not converge ({fit.get('message', 'no message')}); not usable")
-    lacking = [k for k in ("converged", "params") if fit.get(k) is None]
-    if lacking:
-        raise PlanError(f"{where}: the {what} law's 'fit' has no {' or '.join(map(repr, lacking))} (expected "
-                        f"\"converged\": true and \"params\": {{{', '.join(f.name for f in fields(cls))}}})")
-    if converged is not True:
-        raise PlanError(f"{where}: the {what} law's fit.converged must be true or false, got {converged!r}")
-    return _param_set(fit["params"], cls, f"{where}: {what} law")
-
-
-def _column(data: dict, key: str, where: str) -> np.ndarray | None:
-    if key not in data:
+def _eq8(dist: FittedLaw) -> Eq8Data | None:
+    """Eq. 8's rows and rmse when the file holds them all (--eq8-boot refits them)."""
+    cols = (dist.N, dist.D, dist.teacher_loss)
+    if any(c is None for c in cols) or not math.isfinite(dist.rmse_log):
         return None
-    try:
-        v = np.asarray(data[key], float).reshape(-1)
-    except (TypeError, ValueError):
-        raise PlanError(f"{where}: data column {key!r} must be a list of numbers") from None
-    if len(v) == 0 or not np.all(np.isfinite(v)) or not np.all(v > 0):
-        raise PlanError(f"{where}: data column {key!r} must hold finite numbers > 0")
-    return v
+    return Eq8Data(*cols, dist.rmse_log)
 
 
-def _span(v: np.ndarray | None) -> tuple[float, float] | None:
-    return None if v is None else (float(v.min()), float(v.max()))
-
-
-def _data(section: dict, where: str) -> dict:
-    d = section.get("data")
-    return {} if d is None else _obj(d, f"{where}: 'data'")
-
-
-def _replicates(section: dict, cls, where: str) -> list:
-    """A law's bootstrap refits: a list of parameter sets (a distillation entry may carry the
-    supervised parameters its replicate refitted, under "supervised"). Absent → []."""
-    reps = section.get("replicates")
-    if reps is None:
-        return []
-    out = []
-    for i, r in enumerate(_list(reps, f"{where}: 'replicates'")):
-        r = _obj(r, f"{where}: replicate {i}")
-        body = r.get("distillation", r) if cls is DistillParams else r.get("supervised", r)
-        own_sup = r.get("supervised") if cls is DistillParams else None
-        out.append((_param_set(body, cls, f"{where}: replicate {i}"),
-                    None if own_sup is None else _param_set(own_sup, SupervisedParams, f"{where}: replicate {i}")))
-    return out
-
-
-def _eq8(dist: dict, where: str) -> tuple[Eq8Data | None, Eq8Check | None, dict]:
-    data = _data(dist, where)
-    cols = {k: _column(data, k, where) for k in ("N", "D", "teacher_loss")}
-    fit = _obj(dist.get("fit"), f"{where}: 'fit'")
-    rmse = fit.get("rmse_log")
-    eq8 = None
-    if all(v is not None for v in cols.values()) and rmse is not None:
-        if not (isinstance(rmse, (int, float)) and math.isfinite(rmse) and rmse > 0):
-            raise PlanError(f"{where}: fit.rmse_log must be a number > 0, got {rmse!r}")
-        if len({len(v) for v in cols.values()}) != 1:
-            raise PlanError(f"{where}: data columns N, D, teacher_loss differ in length")
-        eq8 = Eq8Data(*(tuple(map(float, cols[k])) for k in ("N", "D", "teacher_loss")), float(rmse))
-    ext = dist.get("extrapolation")
-    check = None
-    if isinstance(ext, dict):
-        num = lambda k: float(ext[k]) if isinstance(ext.get(k), (int, float)) else math.nan  # noqa: E731
-        check = (Eq8Check("ok", num("max_rel_error"), num("mean_rel_error"), int(ext.get("n_train") or 0),
-                          int(ext.get("n_test") or 0)) if ext.get("status") == "ok"
-                 else Eq8Check(str(ext.get("reason") or ext.get("status") or "absent")))
-    return eq8, check, cols
+def _check(ext) -> Eq8Check | None:
+    if ext is None:
+        return None
+    if isinstance(ext, Skipped):
+        return Eq8Check(ext.reason)
+    return Eq8Check("ok", ext.max_rel_error, ext.mean_rel_error, ext.n_train, ext.n_test)
 
 
 # each law's data columns, and the quantity whose fitted range each gives
@@ -197,37 +113,30 @@ def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _missing(where: str, sections: dict) -> str:
+def _missing(where: str, laws: dict[str, FittedLaw]) -> str:
     """The laws' 'data' (or columns of it) that the file lacks, and what is then never flagged
     '! extrapolated', in one sentence naming the file and keys ("" when nothing is missing)."""
     out = []
-    for law, section in sections.items():
-        data, columns = section.get("data"), _RANGE_COLUMNS[law]
-        lacking = list(columns) if data is None else [k for k in columns if k not in data]
+    for law, fitted in laws.items():
+        columns = _RANGE_COLUMNS[law]
+        lacking = list(columns) if not fitted.has_data else [k for k in columns if getattr(fitted, k) is None]
         if lacking:
-            head = f"the {law} law has no 'data'" if data is None else \
+            head = f"the {law} law has no 'data'" if not fitted.has_data else \
                 f"the {law} law's 'data' has no {_and([repr(k) for k in lacking])}"
             out.append(f"{head} ({_and([columns[k] for k in lacking])} "
                        f"{'is' if len(lacking) == 1 else 'are'} not checked for extrapolation)")
     return f"{where}: {'; '.join(out)}" if out else ""
 
 
-def _laws_of(path, fam: dict, k: int, setting: dict, sup: SupervisedParams, sup_section: dict) -> Laws:
-    where = f"{path} family {fam.get('family', '')!r} setting {k}"
-    dsec = setting.get("distillation")
-    dist = _params(dsec, "distillation", where, DistillParams)
-    eq8, check, cols = _eq8(dsec, where)
-    sdata = _data(sup_section, f"{where}: supervised")
-    sN, sD = _column(sdata, "N", f"{where}: supervised"), _column(sdata, "D", f"{where}: supervised")
-    ranges = Ranges(_span(cols["N"]), _span(cols["D"]), _span(sN), _span(sD), _span(cols["teacher_loss"]),
-                    "the fitted data" if any(c is not None for c in (cols["N"], sN)) else "",
-                    _missing(where, {"distillation": dsec, "supervised": sup_section}))
-    sup_reps = _replicates(sup_section, SupervisedParams, f"{where}: supervised")
-    reps = []
-    for i, (d, own) in enumerate(_replicates(dsec, DistillParams, f"{where}: distillation")):
-        s = own or (sup_reps[i][0] if len(sup_reps) > i else sup)
-        reps.append((s, d))
-    return Laws(sup, dist, where, ranges, tuple(reps), None, eq8, check)
+def _laws_of(dist: FittedLaw, sup: FittedLaw) -> Laws:
+    """One setting's laws; a distillation replicate without its own supervised refit takes the
+    supervised law's replicate of the same index (else its fit)."""
+    ranges = Ranges(_span(dist.N), _span(dist.D), _span(sup.N), _span(sup.D), _span(dist.teacher_loss),
+                    "the fitted data" if any(c is not None for c in (dist.N, sup.N)) else "",
+                    _missing(dist.where, {"distillation": dist, "supervised": sup}))
+    reps = tuple((own or (sup.replicates[i][0] if len(sup.replicates) > i else sup.params), d)
+                 for i, (d, own) in enumerate(dist.replicates))
+    return Laws(sup.params, dist.params, dist.where, ranges, reps, None, _eq8(dist), _check(dist.extrapolation))
 
 
 def load_laws(path, family: str | None = None, setting: int | None = None) -> Laws:
@@ -237,39 +146,26 @@ def load_laws(path, family: str | None = None, setting: int | None = None) -> La
     Any missing, unconverged or malformed law raises PlanError with one sentence.
     """
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PlanError(f"cannot read laws from {str(path)!r}: {e}") from None
-    fits = doc.get("fits", doc) if isinstance(doc, dict) else None
-    if isinstance(fits, dict) and "error" in fits:
-        raise PlanError(f"{path}: the sweep's law fits failed ({fits['error']})")
-    fams = fits.get("families") if isinstance(fits, dict) else None
-    if not fams:
-        raise PlanError(f"{path} is not a simgap fit.json or laws.json (no 'families')")
-    fams = [_obj(f, f"{path}: each entry of 'families'") for f in _list(fams, f"{path}: 'families'")]
-    names = [f.get("family", "") for f in fams]
+        fams = read_laws(path)
+    except LawsFileError as e:
+        raise PlanError(str(e)) from None
+    names = [f.family for f in fams]
     if family is not None:
         if family not in names:
             raise PlanError(f"{path}: no family {family!r}; families: {', '.join(map(repr, names))}")
-        fams = [fams[names.index(family)]]
+        fams = (fams[names.index(family)],)
     last_error = None
     for fam in fams:
-        where = f"{path} family {fam.get('family', '')!r}"
-        settings = _list(fam.get("settings") or [], f"{where}: 'settings'")
-        idx = range(len(settings)) if setting is None else [setting]
-        if setting is not None and not 0 <= setting < len(settings):
-            raise PlanError(f"{where}: no setting {setting} (it has {len(settings)})")
-        try:
-            sup = _params(fam.get("supervised"), "supervised", where, SupervisedParams)
-        except PlanError as e:
-            last_error = e
+        if setting is not None and not 0 <= setting < len(fam.settings):
+            raise PlanError(f"{fam.where}: no setting {setting} (it has {len(fam.settings)})")
+        if isinstance(fam.supervised, Unreadable):
+            last_error = PlanError(fam.supervised.reason)
             continue
-        if not settings:
-            last_error = PlanError(f"{where}: no distillation law (no settings with distilled rows)")
-        for k in idx:
-            try:
-                st = _obj(settings[k], f"{where}: setting {k}")
-                return _laws_of(path, fam, k, st, sup, fam["supervised"])
-            except PlanError as e:
-                last_error = e
+        if not fam.settings:
+            last_error = PlanError(f"{fam.where}: no distillation law (no settings with distilled rows)")
+        for k in range(len(fam.settings)) if setting is None else [setting]:
+            dist = fam.settings[k]
+            if not isinstance(dist, Unreadable):
+                return _laws_of(dist, fam.supervised)
+            last_error = PlanError(dist.reason)
     raise last_error or PlanError(f"{path}: no family has a distillation law")
