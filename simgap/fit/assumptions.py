@@ -306,17 +306,17 @@ def break_checks(runs: SettingRuns, supervised_loss: Callable | None, opt: FitOp
 def _identified_gamma(a: Assumption, sup: LawSection, tol: float) -> Assumption:
     """chinchilla_form decided by the bootstrap CI only where the profile of γ agrees
     (simgap.fit.identify): fails needs γ = 1 rejected, holds needs 1 ± tol rejected; a bootstrap
-    started at one optimum of a flat valley is tight however little the runs say about γ. An
-    undecided γ the runs do not identify says so: more runs of the same grid would not decide it."""
+    started at one optimum of a flat valley is tight however little the runs say about γ. A γ the
+    runs do not identify (half and twice the estimate fit as well) is undecided whatever the CI, and
+    says so: more runs of the same grid would not decide it."""
     ident = sup.identification
     if ident is None:
         return a
-    if a.verdict == "fails" and ident.rejected("gamma", 1.0):
-        return a
-    if a.verdict == "holds" and ident.rejected("gamma", 1 - tol) and ident.rejected("gamma", 1 + tol):
-        return a
-    if a.verdict == "undecided" and ident.identified("gamma"):
-        return a
+    if ident.identified("gamma"):
+        if a.verdict == "fails" and ident.rejected("gamma", 1.0) or a.verdict == "undecided":
+            return a
+        if a.verdict == "holds" and ident.rejected("gamma", 1 - tol) and ident.rejected("gamma", 1 + tol):
+            return a
     lo, hi = ident.flat_range("gamma")
     held = {"fails": "γ = 1 fits as well as the fit, ", "holds": f"γ = {1 - tol:g} or {1 + tol:g} fits as well, "}
     why = (f"γ is not identified by these runs: {held.get(a.verdict, '')}γ from (at least) {lo:.3g} to {hi:.3g} fits "
