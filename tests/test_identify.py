@@ -83,3 +83,17 @@ def test_one_seed_teacher_law_has_residual_intervals_that_cover():
         hits += f.slope_ci[0] <= 2.5 <= f.slope_ci[1]
         assert f.ci_over == "residuals"
     assert 0.84 <= hits / 400 <= 0.97, hits
+
+
+def test_the_calibration_scripts_run_end_to_end(tmp_path, capsys):
+    """experiments/few_seeds.py and experiments/verdict_calibration.py (with its seed-flip table) on
+    one small table each."""
+    import experiment_scripts
+
+    experiment_scripts.load("few_seeds").main(["--tables", "1", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert out.count("\n| 2 | ") == 1
+    vc = experiment_scripts.load("verdict_calibration")
+    vc.main(["--tables", "1", "--only", "eq1_d20", "--fit-seeds", "0,1", "--out", str(tmp_path / "c.json")])
+    out = capsys.readouterr().out
+    assert "`chinchilla_form` | eq1_d20 | 0/1" in out and "`chinchilla_form --seed 1` | 1/1" in out
