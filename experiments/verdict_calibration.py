@@ -25,6 +25,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tables", type=int, default=50)
     ap.add_argument("--out", type=Path, default=Path("calibration.json"))
     ap.add_argument("--only", default="", help="comma-separated simulation names (default: all)")
+    ap.add_argument("--first", type=int, default=0, help="the first table's rng seed (shards of one calibration "
+                    "run side by side with --first 0, 25, …; their counts add up)")
     ap.add_argument("--fit-seeds", default="0", help="comma-separated fit seeds: the first is counted, the "
                     "others refit each table and count verdicts that moved")
     a = ap.parse_args(argv)
@@ -38,7 +40,8 @@ def main(argv=None) -> None:
         rec = done.setdefault(name, {"tables": 0, "seconds": 0.0, "about": SIMULATIONS[name].about, "counts": {}})
         while rec["tables"] < a.tables:
             t0 = time.time()
-            for check, c in verdict_counts(SIMULATIONS[name], 1, first_seed=rec["tables"], fit_seeds=seeds).items():
+            for check, c in verdict_counts(SIMULATIONS[name], 1, first_seed=a.first + rec["tables"],
+                                              fit_seeds=seeds).items():
                 for verdict, k in c.items():
                     rec["counts"].setdefault(check, {}).setdefault(verdict, 0)
                     rec["counts"][check][verdict] += k
