@@ -23,7 +23,7 @@ from simgap.fit.resample import bootstrap, split_weak_strong
 from simgap.fit.results import LawSection, ok
 from simgap.fit.nested import teacher_only_check
 from simgap.fit.solver import d_power_of_n
-from simgap.fit.verdicts import Assumption, assumption, mc_text, more_data, undecided
+from simgap.fit.verdicts import Assumption, assumption, by_rule, mc_undecided, more_data, undecided
 from simgap.intervals import mc_widened, percentile_interval
 
 EXTRAPOLATION_BOOT = 50  # refits for the bias CI (a second Eq. 8 fit per table: kept cheaper than the law's own)
@@ -73,16 +73,14 @@ def limit_check(ds: LawSection, sup: LawSection, opt: FitOptions, where: str) ->
         return undecided("limit_properties", "a bootstrap (bootstrap > 0)" + untested, point, tolerance=tol, **kw)
     students = [(c.N, c.D) for c in ds.students]
     counts = [failed(laws.check_properties(s or sup.fit.raw_params, p, students)) for p, s in ds.bootstrap.replicates]
-    lo, hi = percentile_interval(counts, opt.ci)
-    wlo, whi = mc_widened(counts, opt.ci)
-    if hi <= tol or lo > tol:
-        if whi <= tol or wlo > tol:
-            return assumption("limit_properties", point, (lo, hi), tol, "holds" if hi <= tol else "fails",
-                              untested.lstrip("; "), **kw)
-        return assumption("limit_properties", point, (lo, hi), tol, "undecided", "a CI end within its Monte Carlo "
-                          f"error of the threshold ({mc_text((lo, hi), (wlo, whi))}): more bootstrap replicates"
-                          + untested, **kw)
-    return assumption("limit_properties", point, (lo, hi), tol, "undecided",
+    ci = percentile_interval(counts, opt.ci)
+    holds, fails = (lambda c: c[1] <= tol), (lambda c: c[0] > tol)
+    verdict, wide = by_rule(ci, holds, fails), mc_widened(counts, opt.ci)
+    if verdict != "undecided":
+        if by_rule(wide, holds, fails) == verdict:
+            return assumption("limit_properties", point, ci, tol, verdict, untested.lstrip("; "), **kw)
+        return mc_undecided("limit_properties", point, ci, wide, tol, untested, **kw)
+    return assumption("limit_properties", point, ci, tol, "undecided",
                       f"a tighter Eq. 8 fit: {np.mean(np.array(counts) > tol):.0%} of the bootstrap refits break a "
                       "limit property; more runs (seeds, teachers around each student's optimum) narrow them"
                       + untested, **kw)
@@ -116,14 +114,12 @@ def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: in
     lo, hi = b.interval("bias")
     if not math.isfinite(lo):
         return undecided("extrapolates", "bootstrap refits that converge", estimate, tolerance=tol, **kw)
-    wide = mc_widened(b.samples["bias"], opt.ci)
-    holds = lambda c: -tol <= c[0] and c[1] <= tol  # noqa: E731
-    fails = lambda c: c[0] > tol or c[1] < -tol  # noqa: E731
-    if holds((lo, hi)) or fails((lo, hi)):
-        if holds(wide) or fails(wide):
-            return assumption("extrapolates", estimate, (lo, hi), tol, "holds" if holds((lo, hi)) else "fails", **kw)
-        return assumption("extrapolates", estimate, (lo, hi), tol, "undecided", "a CI end within its Monte Carlo "
-                          f"error of the tolerance ({mc_text((lo, hi), wide)}): more bootstrap replicates", **kw)
+    holds, fails = (lambda c: -tol <= c[0] and c[1] <= tol), (lambda c: c[0] > tol or c[1] < -tol)
+    verdict, wide = by_rule((lo, hi), holds, fails), mc_widened(b.samples["bias"], opt.ci)
+    if verdict != "undecided":
+        if by_rule(wide, holds, fails) == verdict:
+            return assumption("extrapolates", estimate, (lo, hi), tol, verdict, **kw)
+        return mc_undecided("extrapolates", estimate, (lo, hi), wide, tol, **kw)
     # the CI is asymmetric: the factor r it must shrink by (about the estimate) for the near end to
     # clear the tolerance on the estimate's side (fails) or both ends to fall inside it (holds)
     e = estimate

@@ -120,13 +120,22 @@ def more_data(half_width: float, target: float, n_units: int, unit: str = "seeds
             + " if the CI shrinks as 1/√" + unit)
 
 
+def by_rule(ci, holds, fails) -> str:
+    """The verdict a check's own tests give an interval: holds(ci), fails(ci) or neither."""
+    return "holds" if holds(ci) else "fails" if fails(ci) else "undecided"
+
+
 def _rule(ci, exact: float, tolerance: float) -> str:
-    lo, hi = ci
-    if exact - tolerance <= lo and hi <= exact + tolerance:
-        return "holds"
-    if lo > exact or hi < exact:
-        return "fails"
-    return "undecided"
+    return by_rule(ci, lambda c: exact - tolerance <= c[0] and c[1] <= exact + tolerance,
+                   lambda c: c[0] > exact or c[1] < exact)
+
+
+def mc_undecided(name: str, estimate: float, ci, wide, tolerance: float, extra: str = "", **kw) -> Assumption:
+    """A verdict the interval gives but its Monte Carlo-widened ends (`wide`) do not: it would flip
+    with the bootstrap's draws (another --seed), so it is undecided."""
+    return assumption(name, estimate, ci, tolerance, "undecided", "a CI end within its Monte Carlo error of the "
+                      f"threshold (the ends could be {wide[0]:.3g} and {wide[1]:.3g} with other bootstrap draws): more "
+                      "bootstrap replicates, or more data" + extra, **kw)
 
 
 def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, n_units: int,
@@ -140,9 +149,7 @@ def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, 
         return undecided(name, "a CI: ≥ 2 seeds (and a bootstrap)", estimate, ci, tolerance, **kw)
     verdict = _rule(ci, exact, tolerance)
     if verdict != "undecided" and decide_ci is not None and _rule(decide_ci, exact, tolerance) != verdict:
-        return assumption(name, estimate, ci, tolerance, "undecided",
-                          f"a CI end within its Monte Carlo error of the threshold ({mc_text(ci, decide_ci)}): "
-                          "more bootstrap replicates, or more data", **kw)
+        return mc_undecided(name, estimate, ci, decide_ci, tolerance, **kw)
     if verdict != "undecided":
         return assumption(name, estimate, ci, tolerance, verdict, **kw)
     half, off = (hi - lo) / 2, abs(estimate - exact)
@@ -150,10 +157,6 @@ def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, 
     target = max(tolerance - off, off)
     return assumption(name, estimate, ci, tolerance, "undecided",
                       f"a CI half-width ≤ {target:.3g} (now {half:.3g}): {more_data(half, target, n_units, unit)}", **kw)
-
-
-def mc_text(ci, wide) -> str:
-    return f"the ends could be {wide[0]:.3g} and {wide[1]:.3g} with other bootstrap draws"
 
 
 def num(x: float) -> str:
