@@ -87,8 +87,9 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, ex
             run.finish(unit, unit_rows, set(run.teachers) - before)
             n_div = sum(bool(r["diverged"]) for r in unit_rows)
             bar.update(len(unit.members))
-            bar.write(f"[{i + 1}/{len(units)}] {unit.uid}: {len(unit.members)} runs in "
-                      f"{time.perf_counter() - t0:.1f} s" + (f", {n_div} DIVERGED" if n_div else ""))
+            (echo if bar.disable else bar.write)(  # above a live bar; through `echo` without one
+                f"[{i + 1}/{len(units)}] {unit.uid}: {len(unit.members)} runs in "
+                f"{time.perf_counter() - t0:.1f} s" + (f", {n_div} DIVERGED" if n_div else ""))
         bar.close()
         if not writer:
             return []
