@@ -40,11 +40,14 @@ from simgap.plan.summary import summarize
 
 __all__ = ["Plan", "Run", "TableFit", "fit", "load", "plan", "sweep"]
 ALL_SCENARIOS = ("free", "inference", "trained")  # scenario="all" (pretraining on request)
+DESIGN_RATIOS = (16.0, 32.0, 64.0, 128.0, 256.0, 512.0)  # a planned pilot's teachers, as multiples of each student
 
 
 class TableFit(fit_results.TableFit):
-    """What `simgap.fit` returns: a simgap.fit.results.TableFit (every field, `to_json`) that shows
-    its verdicts. `print(simgap.fit("pilot.csv"))` prints report.md's "Law assumptions" table."""
+    """A fit that shows its verdicts: `print(simgap.fit("pilot.csv"))` prints the "Law assumptions" table.
+
+    What `simgap.fit` returns: a simgap.fit.results.TableFit (every field, `to_json`) whose print() and
+    notebook display are report.md's "Law assumptions" table and optimal teachers (report.fit_markdown)."""
 
     def __str__(self) -> str:
         return report.fit_markdown(self)
@@ -60,8 +63,10 @@ class TableFit(fit_results.TableFit):
 
 
 class Plan(plan_results.Plan):
-    """What `simgap.plan` returns: a simgap.plan.results.Plan that shows the CLI's text.
-    `print(simgap.plan("busbridge", student=1e9, compute=1e22))` prints the decision with its interval."""
+    """A plan that shows its decisions: `print(simgap.plan("busbridge", student=1e9, compute=1e22))`.
+
+    What `simgap.plan` returns: a simgap.plan.results.Plan whose print() and notebook display are the text
+    `python -m simgap.plan` prints (simgap.plan.summary): each decision with its interval."""
 
     def __str__(self) -> str:
         return summarize(self)
@@ -81,7 +86,8 @@ def _typed(cls, x):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """A sweep's run directory, read back on demand: `run = simgap.load("runs/default-…")`.
+    """A sweep's run directory, read back on demand: `run = simgap.load("runs/default-20250101-120000")`.
+
     `.results` results.csv as numpy columns, `.fit` the analysis' TableFit (from the directory's
     cache of fits, simgap.fit.memo: refitted only if simgap's code changed since), `.optima` each
     student's optimal teacher with its CIs (optima.csv), `.report_path` its report.md."""
@@ -172,7 +178,9 @@ def _tolerances(tolerances) -> tuple[tuple[str, float], ...]:
 def sweep(config="default", *, out=None, seeds: int | None = None, until_decided: bool = False,
           decide: tuple[str, ...] = (), max_minutes: float = 30.0, max_flops: float = math.inf,
           tolerances: Mapping[str, float] | None = None, progress: bool = True, echo=print) -> Run:
-    """Train a config's grid, analyse it, and return the run: `run = simgap.sweep("default", seeds=2)`.
+    """Train a config's grid, analyse it and return the run: `run = simgap.sweep("default", seeds=2)`.
+
+    `config`: a preset name, a TOML path, a parsed TOML dict or a SweepConfig (`resolve_config`);
     `out`: the run directory (default runs/<name>-<time>; an existing one is resumed); `until_decided`:
     then add runs round by round until the undecided assumptions (or those named in `decide`) are
     decided, within `max_minutes` and `max_flops` (docs/verdicts.md); `echo`: where progress lines go."""
@@ -210,8 +218,9 @@ def fit_options(*, fix=None, tolerances=None, bootstrap: int = FitOptions.n_boot
                 seed: int = FitOptions.seed, size_column: str = "student_size", extrapolate_by: str = "loss",
                 extrapolate_threshold: float | None = None, teacher_series: str | None = None,
                 huber_delta: float = FitOptions.huber_delta) -> FitOptions:
-    """`simgap.fit`'s keywords (and `python -m simgap.fit`'s flags) as FitOptions; `fix` holds law
-    parameters fixed: `fit_options(fix={"supervised": {"E": 0, "gamma": 1}, "distillation": {"gamma": 1}})`
+    """`simgap.fit`'s keywords (and `python -m simgap.fit`'s flags) as FitOptions: `fit_options(bootstrap=0)`.
+
+    `fix` holds law parameters fixed, {"supervised": {"E": 0, "gamma": 1}, "distillation": {"gamma": 1}}
     (or (name, value) pairs per law); `tolerances`: {assumption: tolerance} (docs/verdicts.md)."""
     fix = dict(fix or {})
     unknown = set(fix) - {"supervised", "distillation"}
@@ -235,7 +244,8 @@ def table_columns(table):
         return {str(c): _column(table[c]) for c in table.columns}
     if isinstance(table, Mapping):
         return dict(table)
-    raise TypeError(f"table: expected a CSV path, a pandas DataFrame or a mapping of columns, got {type(table).__name__}")
+    raise TypeError(f"table: expected a CSV path, a pandas DataFrame or a mapping of columns, "
+                    f"got {type(table).__name__}")
 
 
 def _column(series) -> np.ndarray:
@@ -246,10 +256,11 @@ def _column(series) -> np.ndarray:
 
 
 def fit(table, *, options: FitOptions | None = None, **keywords) -> TableFit:
-    """Fit every law a table allows and test each law's assumptions:
-    `simgap.fit("pilot.csv", bootstrap=50, tolerances={"linear": 0.05})`. `table`: a CSV path, a
-    pandas DataFrame or a mapping column -> sequence, read and checked as `python -m simgap.fit`
-    reads its CSV; `keywords`: those of `fit_options` (fix, tolerances, bootstrap, ci, seed, …)."""
+    """Fit every law a table allows and test its assumptions: `f = simgap.fit("pilot.csv", bootstrap=50)`.
+
+    `table`: a CSV path, a pandas DataFrame or a mapping column -> sequence, read and checked as
+    `python -m simgap.fit` reads its CSV; `keywords`: those of `fit_options` (fix, tolerances,
+    bootstrap, ci, seed, size_column, …), e.g. `simgap.fit(df, tolerances={"linear": 0.05})`."""
     return _typed(TableFit, fit_table(table_columns(table), options or fit_options(**keywords)))
 
 
@@ -281,8 +292,9 @@ def plan_laws(laws, family: str | None = None, setting: int | None = None) -> La
 def plan(laws=None, *, student: float | None = None, compute: float | None = None, scenario: str = "all",
          teachers=None, design=None, sweep: bool = True, family: str | None = None, setting: int | None = None,
          size_unit: float | None = None, **request) -> Plan:
-    """Which teacher, how to spend the compute, distil or not, each with its interval:
-    `simgap.plan(fit, student=1e9, compute=1e22)`. `laws`: see `plan_laws`; `teachers`: a CSV of your
+    """Which teacher, how to spend the compute, distil or not: `simgap.plan(fit, student=1e9, compute=1e22)`.
+
+    Each decision comes with its interval. `laws`: see `plan_laws`; `teachers`: a CSV of your
     checkpoints to rank; `design`: a pilot CSV whose teacher law's CI and ranked additions to report
     (with laws=None: that alone); `sweep=False` skips the compute sweep and gain map; `request`:
     any other field of simgap.plan.run.PlanRequest (students_per_teacher, teacher_size, seed, …)."""
@@ -291,6 +303,7 @@ def plan(laws=None, *, student: float | None = None, compute: float | None = Non
         raise PlanError("student= and compute= are required with laws")
     if L is None and design is None and not request.get("design_students"):
         raise PlanError("give laws (a fit, a run, a laws file or 'busbridge') or a pilot table (design=)")
+    request.setdefault("design_ratios", DESIGN_RATIOS)  # the CLI's default, so both ask the same question
     req = PlanRequest(student=math.nan if student is None else float(student),
                       compute=math.nan if compute is None else float(compute),
                       scenarios=ALL_SCENARIOS if scenario == "all" else (scenario,),
@@ -301,10 +314,11 @@ def plan(laws=None, *, student: float | None = None, compute: float | None = Non
 
 
 def load(path) -> Run | TableFit:
-    """A finished analysis read back: a run directory (or its laws.json) as a `Run`; a fit.json
-    as the `TableFit` it records, refitted from the table it names with the options it records
-    (the same numbers: every fit is seeded; fit.json holds the laws' parameters, not the solver's
-    state a TableFit keeps). `run = simgap.load("runs/default-20250101-120000")`."""
+    """A finished analysis read back: `run = simgap.load("runs/default-20250101-120000")`.
+
+    A run directory (or its laws.json) as a `Run`; a fit.json as the `TableFit` it records, refitted
+    from the table it names with the options it records (the same numbers: every fit is seeded;
+    fit.json holds the laws' parameters, not the solver's state a TableFit keeps)."""
     path = Path(path)
     if path.is_dir() or (path.name == "laws.json" and (path.parent / "config.toml").exists()):
         run = Run(path if path.is_dir() else path.parent)

@@ -255,7 +255,8 @@ def _setting(fit: TableFit, setting: int, what: str, section: str):
     st = found[setting][1]
     sec = getattr(st, section)
     if not ok(sec):
-        raise ValueError(f"no {what} to draw: " + (sec.reason if sec is not None else "the table has no columns for it"))
+        why = sec.reason if sec is not None else "the table has no columns for it"
+        raise ValueError(f"no {what} to draw: {why}")
     return st
 
 

@@ -184,7 +184,8 @@ def fit_markdown(fits: TableFit) -> str:
         if ok(st.optima):
             table = optima_table(st.optima.students)
             if len(settings) > 1:  # which setting, as the report's "### Setting" heading names it
-                table[0] += " (" + ", ".join(f"{k} = {v}" for k, v in ({"family": fam.family} | st.key).items()) + ")"
+                where = ({"family": fam.family} | st.key).items()
+                table[0] += " (" + ", ".join(f"{k} = {v}" for k, v in where) + ")"
             L += table
     return "\n".join(L).strip() + "\n"
 

@@ -159,7 +159,7 @@ def _add_design(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--design-students", type=_floats, help="a planned pilot from the laws instead of a table: "
                     "student sizes, comma-separated (with --design-teacher-ratios, --design-seeds, --noise-sd)")
-    ap.add_argument("--design-teacher-ratios", type=_floats, default=(16.0, 32.0, 64.0, 128.0, 256.0, 512.0),
+    ap.add_argument("--design-teacher-ratios", type=_floats, default=api.DESIGN_RATIOS,
                     help="teacher sizes of a planned pilot, as multiples of each student")
     ap.add_argument("--design-seeds", type=_count(1), default=5, help="seeds of a planned pilot")
     ap.add_argument("--target-student", type=positive, help="student size for the design's T* CI (default 10x "

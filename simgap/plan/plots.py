@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from simgap.plots import new_figure, plot_agreement, save_figure  # noqa: F401  (plot_agreement: the planner draws it too)
+from simgap.plots import new_figure, plot_agreement, save_figure  # noqa: F401  (plot_agreement: the planner's too)
 
 
 def student_vs_teacher_figure(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], *,
@@ -153,8 +153,9 @@ def design_figure(students, optima, interior, slopes, intercepts, target: float,
 
 
 def figures(plan) -> dict[str, Figure]:
-    """Every figure a `Plan` has data for, by name (design, student_vs_teacher, gain_map, allocation),
-    drawn from its fields: `simgap.plan.plots.figures(simgap.plan("busbridge", student=1e9, compute=1e22))`."""
+    """Every figure a plan has data for, by name: `figures(simgap.plan("busbridge", student=1e9, compute=1e22))`.
+
+    design, student_vs_teacher, gain_map, allocation: each drawn from the plan's fields, as `write_plots` saves them."""
     out = {}
     d = plan.design
     if d is not None and d.status == "ok":
