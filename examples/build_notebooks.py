@@ -145,9 +145,13 @@ NOTEBOOKS = {"validate_your_pilot.ipynb": PILOT, "until_decided_sweep.ipynb": SW
 
 def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in examples/ (as Jupyter would), raising on the first failing cell."""
-    from nbclient import NotebookClient  # only to execute; building needs nbformat alone
+    from jupyter_client import KernelManager  # only to execute; building needs nbformat alone
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbclient import NotebookClient
 
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    # this Python's own ipykernel (the one simgap is installed in), whatever kernels are installed elsewhere
+    km = KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+    NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(HERE)}}).execute()
     return nb
 
 
