@@ -28,6 +28,7 @@ import numpy as np
 from simgap import report
 from simgap import rows as rows_lib
 from simgap.config import CONFIG_DIR, ConfigError, FitOptions, SweepConfig, load_config, parse_config, parse_tolerances
+from simgap.cpu import tune_cpu
 from simgap.fit import results as fit_results
 from simgap.fit.memo import Memo
 from simgap.fit.results import StudentOptimum, ok
@@ -93,6 +94,9 @@ class Run:
     student's optimal teacher with its CIs (optima.csv), `.report_path` its report.md."""
 
     path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))  # a str is welcome; frozen, so set once here
 
     @functools.cached_property
     def config(self) -> SweepConfig:
@@ -184,16 +188,15 @@ def sweep(config="default", *, out=None, seeds: int | None = None, until_decided
     `out`: the run directory (default runs/<name>-<time>; an existing one is resumed); `until_decided`:
     then add runs round by round until the undecided assumptions (or those named in `decide`) are
     decided, within `max_minutes` and `max_flops` (docs/verdicts.md); `echo`: where progress lines go."""
+    if decide and not until_decided:
+        raise ConfigError("decide=… only applies with until_decided=True")
+    tune_cpu()  # before JAX starts: one XLA device per core, Eigen dots (simgap.cpu); later it changes nothing
     # lazy: the sweep's modules start JAX (≈ 2 s and its thread pools); simgap.fit and simgap.plan never need it
     from simgap import cache, distributed, runner
     from simgap import decide as decide_lib  # lazy: imports the engine, as above
-    from simgap.cpu import tune_cpu  # lazy: as above
 
-    tune_cpu()  # one XLA device per core, Eigen dots (simgap.cpu); changes nothing once JAX has started
     cache.enable_compile_cache()
     distributed.initialize()  # joins a multi-process JAX runtime when launched as one (no-op otherwise)
-    if decide and not until_decided:
-        raise ConfigError("decide=… only applies with until_decided=True")
     decide_lib.check_names(tuple(decide))
     cfg = with_tolerances(resolve_config(config, seeds), tolerances)
     out = Path(out) if out is not None else default_out(cfg)
