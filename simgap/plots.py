@@ -1,23 +1,27 @@
-"""Figures for the fit CLI and the sweep: each function takes data and a path and writes one PNG;
-`write_plots` draws every figure a `TableFit` has data for."""
+"""Figures for the fit CLI, the sweep and a notebook. Each `*_figure` function draws one
+matplotlib `Figure` from data; `plot_*` saves it to a PNG (the worker jobs, the CLIs and the report);
+`u_curves(fit)`, `teacher_law(fit)` and `distill_parity(fit)` draw the same figures from a `TableFit`
+for a notebook; `write_plots` writes every figure a `TableFit` has data for.
+
+Figures are made without pyplot: nothing is registered in a global figure list, so a notebook
+shows each figure once (as the value it returned) and a long sweep never leaks figures."""
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from simgap import laws, workers
+from simgap.fit.agreement import Agreement, SeriesAgreement
+from simgap.fit.resample import split_weak_strong
+from simgap.fit.results import TableFit, ok
+from simgap.intervals import z_of
+from simgap.laws import DistillParams, SupervisedParams
 
-from simgap import laws, workers  # noqa: E402
-from simgap.fit.agreement import Agreement, SeriesAgreement  # noqa: E402
-from simgap.fit.resample import split_weak_strong  # noqa: E402
-from simgap.fit.results import TableFit, ok  # noqa: E402
-from simgap.intervals import z_of  # noqa: E402
-from simgap.laws import DistillParams, SupervisedParams  # noqa: E402
 
 def job(plot, *args, **kwargs) -> tuple:
     """A figure to draw later, maybe in another process: (a plot function of this module, args, kwargs)."""
@@ -30,21 +34,29 @@ def run_job(job: tuple) -> Path:
     return plot(*args, **kwargs)
 
 
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize, **kw):
+    """(figure, axes) outside pyplot's figure list (module docstring): what every simgap plot draws on."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
+
+
 def save_figure(fig, path, dpi: int = 110) -> Path:
-    """Lay out, write and close one figure (the one way every simgap PNG is saved)."""
+    """Lay out and write one figure (the one way every simgap PNG is saved)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:  # a figure drawn through pyplot (simgap.figures) is released
+        pyplot.close(fig)
     return path
 
 
-def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss vs teacher size") -> Path:
+def u_curves_figure(optima, *, ci: float = 0.9, title: str = "Student loss vs teacher size") -> Figure:
     """(a) One line per student size: seed-mean loss with a ±z·SEM band; the refined optimum is
     marked (filled: interior, open: edge of the teacher grid)."""
     z = z_of(ci)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = new_figure(figsize=(6.4, 4.4))
     for o in optima:
         t, m, sem = (np.asarray(v, float) for v in (o.teacher_sizes, o.mean_loss, o.sem_loss))
         label = f"student {o.student_size:g}" + (f", budget {o.budget:g}" if math.isfinite(o.budget) else "")
@@ -61,19 +73,25 @@ def plot_u_curves(optima, path, *, ci: float = 0.9, title: str = "Student loss v
     ax.set_title(f"{title}\nband: {ci:.0%} CI of the seed mean; star: refined optimum (hollow: grid edge)",
                  fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_teacher_law(
-    optima, path, *, linear=None, power=None, title: str = "Optimal teacher vs student size",
-) -> Path:
+def plot_u_curves(*args, **kwargs) -> Path:
+    """`u_curves_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(u_curves_figure(*data, **kwargs), path)
+
+
+def teacher_law_figure(
+    optima, *, linear=None, power=None, title: str = "Optimal teacher vs student size",
+) -> Figure:
     """(b) Optimal teacher per student (TeacherOptimumEstimate) with CIs; edge-of-grid optima as
     open triangles; the fitted linear law T* = k·S + b and power law T* = c·S^p (TeacherLawFit)."""
     S = np.array([o.student_size for o in optima], float)
     T = np.array([o.optimal_teacher for o in optima], float)
     edge = np.array([not o.interior for o in optima], bool)
     lo, hi = np.array([o.optimal_teacher_ci for o in optima], float).reshape(-1, 2).T
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    fig, ax = new_figure(figsize=(5.6, 4.4))
     ok = np.isfinite(lo) & np.isfinite(hi)
     if ok.any():
         ax.errorbar(S[ok], T[ok], yerr=[T[ok] - lo[ok], hi[ok] - T[ok]], fmt="none", ecolor="gray", capsize=3)
@@ -93,13 +111,19 @@ def plot_teacher_law(
     ax.set_ylabel("optimal teacher size")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fitted vs observed") -> Path:
+def plot_teacher_law(*args, **kwargs) -> Path:
+    """`teacher_law_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(teacher_law_figure(*data, **kwargs), path)
+
+
+def parity_figure(observed, predicted, *, title: str = "Distillation law: fitted vs observed") -> Figure:
     """(c) Predicted vs observed loss with the identity line and ±1 % lines."""
     o, p = np.asarray(observed, float), np.asarray(predicted, float)
-    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    fig, ax = new_figure(figsize=(4.8, 4.6))
     lo, hi = min(o.min(), p.min()), max(o.max(), p.max())
     xs = np.array([lo, hi])
     ax.plot(xs, xs, "k-", lw=1)
@@ -111,19 +135,25 @@ def plot_parity(observed, predicted, path, *, title: str = "Distillation law: fi
     ax.set_ylabel("predicted loss")
     ax.set_title(f"{title}\nmax rel. err {rel.max():.2%}, mean {rel.mean():.2%}", fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_distill_curves(
-    N, D, teacher_loss, student_loss, path, *, supervised: SupervisedParams,
+def plot_parity(*args, **kwargs) -> Path:
+    """`parity_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(parity_figure(*data, **kwargs), path)
+
+
+def distill_curves_figure(
+    N, D, teacher_loss, student_loss, *, supervised: SupervisedParams,
     distill: DistillParams, title: str = "Student loss vs teacher loss",
-) -> Path:
+) -> Figure:
     """(d) Observed student loss vs teacher loss per student (N, D), the fitted broken power law
     through them, the supervised baseline L̃_S (dashed) and the break d1·L̃_S (dotted)."""
     sup, dist = supervised, distill
     N, D = np.asarray(N, float), np.asarray(D, float)
     LT, LS = np.asarray(teacher_loss, float), np.asarray(student_loss, float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = new_figure(figsize=(6.4, 4.6))
     students = sorted(set(zip(N.tolist(), D.tolist())))
     lt_grid = np.geomspace(LT.min() * 0.9, LT.max() * 1.1, 300)
     for j, (n, d) in enumerate(students):
@@ -142,14 +172,20 @@ def plot_distill_curves(
     ax.set_ylabel("student loss L_S")
     ax.set_title(f"{title} (dashed: supervised L~_S; dotted: d1·L~_S)", fontsize=9)
     ax.legend(fontsize=6, ncol=2)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = "Supervised law") -> Path:
+def plot_distill_curves(*args, **kwargs) -> Path:
+    """`distill_curves_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(distill_curves_figure(*data, **kwargs), path)
+
+
+def supervised_figure(N, D, loss, *, params: SupervisedParams, title: str = "Supervised law") -> Figure:
     """(e) Loss vs student size, one colour per data budget, with the fitted law."""
     p = params
     N, D, L = np.asarray(N, float), np.asarray(D, float), np.asarray(loss, float)
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    fig, ax = new_figure(figsize=(5.6, 4.4))
     xs = np.geomspace(N.min() * 0.8, N.max() * 1.25, 200)
     for j, d in enumerate(sorted(set(D.tolist()))):
         m = D == d
@@ -163,18 +199,24 @@ def plot_supervised(N, D, loss, path, *, params: SupervisedParams, title: str = 
     e = "≈0" if p.E < 1e-6 else f"{p.E:.3g}"
     ax.set_title(f"{title}: E={e}, α={p.alpha:.3g}, γ={p.gamma:.3g}", fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised: SupervisedParams,
-                   held_out=None, title: str = "Distillation law residuals") -> Path:
+def plot_supervised(*args, **kwargs) -> Path:
+    """`supervised_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(supervised_figure(*data, **kwargs), path)
+
+
+def residuals_figure(N, D, teacher_loss, observed, predicted, *, supervised: SupervisedParams,
+                   held_out=None, title: str = "Distillation law residuals") -> Figure:
     """(f) log(predicted/observed) against N_S, D_S and L_T/L~_S: a law that describes the data
     leaves residuals without structure in any of them; held-out (stronger) runs in red."""
     N, D, LT = (np.asarray(v, float) for v in (N, D, teacher_loss))
     r = np.log(np.asarray(predicted, float) / np.asarray(observed, float))
     ratio = LT / laws.supervised_loss(N, D, supervised)
     held = np.zeros(len(r), bool) if held_out is None else np.asarray(held_out, bool)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
+    fig, axes = new_figure(1, 3, figsize=(11, 3.6), sharey=True)
     for ax, x, name in zip(axes, (N, D, ratio), ("student size N_S", "student data D_S", "L_T / L~_S")):
         ax.plot(x[~held], r[~held], "o", ms=3, alpha=0.6, label="fitted on")
         if held.any():
@@ -185,7 +227,63 @@ def plot_residuals(N, D, teacher_loss, observed, predicted, path, *, supervised:
     axes[0].set_ylabel("log(predicted / observed)")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title}: RMSE {np.sqrt(np.mean(r**2)):.3g}, max |r| {np.abs(r).max():.3g}", fontsize=9)
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_residuals(*args, **kwargs) -> Path:
+    """`residuals_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(residuals_figure(*data, **kwargs), path)
+
+
+def _teacher_law_args(st, tl) -> tuple[list, dict]:
+    """One teacher-law series' optima and teacher_law_figure's keywords (its title, its fitted laws)."""
+    title = "Optimal teacher vs student size" + (
+        f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
+    ests = [o for o in st.optima.per_student if o.budget == tl.budget
+            or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
+    return ests, dict(title=title, linear=tl.linear if ok(tl.linear) else None,
+                      power=tl.loglog if ok(tl.loglog) else None)
+
+
+def _setting(fit: TableFit, setting: int, what: str, section: str):
+    """The `setting`-th setting of distilled rows (as `fit.settings()` lists them) and its `section`,
+    which must have run: a figure of a section that did not says why."""
+    found = fit.settings()
+    if not 0 <= setting < len(found):
+        raise ValueError(f"setting {setting}: this fit has {len(found)} setting(s) of distilled rows")
+    st = found[setting][1]
+    sec = getattr(st, section)
+    if not ok(sec):
+        why = sec.reason if sec is not None else "the table has no columns for it"
+        raise ValueError(f"no {what} to draw: {why}")
+    return st
+
+
+def _laid_out(fig: Figure) -> Figure:
+    fig.tight_layout()
+    return fig
+
+
+def u_curves(fit: TableFit, setting: int = 0) -> Figure:
+    """The U-curves a report draws, for a notebook: `simgap.plots.u_curves(simgap.fit("pilot.csv"))`."""
+    st = _setting(fit, setting, "optima", "optima")
+    return _laid_out(u_curves_figure(st.optima.per_student, ci=fit.options.ci))
+
+
+def teacher_law(fit: TableFit, setting: int = 0, series: int = 0) -> Figure:
+    """Optimal teacher vs student with the fitted laws (one teacher-length series): `teacher_law(fit)`."""
+    st = _setting(fit, setting, "optima", "optima")
+    if not 0 <= series < len(st.teacher_law):
+        raise ValueError(f"series {series}: this setting has {len(st.teacher_law)} teacher-law series")
+    ests, kw = _teacher_law_args(st, st.teacher_law[series])
+    return _laid_out(teacher_law_figure(ests, **kw))
+
+
+def distill_parity(fit: TableFit, setting: int = 0) -> Figure:
+    """Eq. 8's predictions against the runs it was fitted on: `simgap.plots.distill_parity(fit)`."""
+    ds = _setting(fit, setting, "distillation law", "distillation").distillation
+    return _laid_out(parity_figure(ds.fit.data["loss"], ds.predicted))
 
 
 def write_plots(result: TableFit, out_dir) -> list[str]:
@@ -206,13 +304,8 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
                 jobs.append(job(plot_u_curves, st.optima.per_student, out_dir / f"{stag}_u_curves.png",
                                       ci=result.options.ci))
                 for bi, tl in enumerate(st.teacher_law):
-                    title = "Optimal teacher vs student size" + (
-                        f" ({st.optima.budget_kind} = {tl.budget:g})" if math.isfinite(tl.budget) else "")
-                    ests = [o for o in st.optima.per_student if o.budget == tl.budget
-                            or not (math.isfinite(o.budget) or math.isfinite(tl.budget))]
-                    jobs.append(job(plot_teacher_law, ests, out_dir / f"{stag}_b{bi}_teacher_law.png",
-                                          title=title, linear=tl.linear if ok(tl.linear) else None,
-                                          power=tl.loglog if ok(tl.loglog) else None))
+                    ests, kw = _teacher_law_args(st, tl)
+                    jobs.append(job(plot_teacher_law, ests, out_dir / f"{stag}_b{bi}_teacher_law.png", **kw))
             ds = st.distillation
             if ok(ds):
                 d, s, p = ds.fit.data, sup.fit.raw_params, ds.fit.raw_params
@@ -228,10 +321,10 @@ def write_plots(result: TableFit, out_dir) -> list[str]:
     return [str(p) for p in workers.map(run_job, jobs)]
 
 
-def plot_ci_history(history: dict, path, *, title: str = "--until-decided: CI half-width per round") -> Path:
+def ci_history_figure(history: dict, *, title: str = "--until-decided: CI half-width per round") -> Figure:
     """Each targeted assumption's CI half-width (relative to its width before round 1) against the
     FLOPs the rounds added; `history` maps a target to [(cumulative FLOPs, half-width), ...]."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = new_figure(figsize=(6.5, 4))
     for name, pts in history.items():
         pts = [(f, h) for f, h in pts if h is not None and math.isfinite(h) and h > 0]
         if pts:  # relative to its first finite CI (a target with no CI before round 1 starts later)
@@ -245,16 +338,22 @@ def plot_ci_history(history: dict, path, *, title: str = "--until-decided: CI ha
         ax.legend(fontsize=7)
     else:
         ax.text(0.5, 0.5, "no targeted assumption had a CI to compare", ha="center", transform=ax.transAxes)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws agree?") -> Path:
+def plot_ci_history(*args, **kwargs) -> Path:
+    """`ci_history_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(ci_history_figure(*data, **kwargs), path)
+
+
+def agreement_figure(agreement: Agreement, *, title: str = "Do the two laws agree?") -> Figure:
     """Measured optima with their CIs, the T*(S) curve the fitted Eq. 8 implies, and the linear law
     fitted to the measured optima."""
     a = agreement
     S, T = np.asarray(a.students), np.asarray(a.measured)
     ci = np.asarray(a.measured_ci, float).reshape(len(S), 2)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = new_figure(figsize=(6.4, 4.4))
     has_ci = np.all(np.isfinite(ci), axis=1)
     yerr = np.abs(np.stack([T - ci[:, 0], ci[:, 1] - T]))
     ax.errorbar(S[has_ci], T[has_ci], yerr=yerr[:, has_ci], fmt="o", color="k", capsize=3, label="measured T* (CI)")
@@ -272,7 +371,13 @@ def plot_agreement(agreement: Agreement, path, *, title: str = "Do the two laws 
     ax.set_title(f"{title}\nmax |implied/measured − 1| = {a.max_rel_error:.0%}; "
                  f"{a.n_inside_ci}/{len(S)} implied inside measured CIs", fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_agreement(*args, **kwargs) -> Path:
+    """`agreement_figure(*data, **kwargs)` saved to the path given last (a worker job's call)."""
+    *data, path = args
+    return save_figure(agreement_figure(*data, **kwargs), path)
 
 
 def plot_agreements(series: tuple[SeriesAgreement, ...], out: Path) -> list[Path | None]:

@@ -117,7 +117,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
          f"Runs: {kinds['teacher']} teachers, {kinds['supervised']} supervised baselines, "
          f"{kinds['distilled']} distilled students; {n_div} diverged (kept in results.csv, excluded from fits).",
          ""]
-    L += _assumptions_section(fits)
+    L += assumptions_section(fits)
     L += ["## Findings", ""]
     if error:
         L += [f"Law fits could not run: {error}", ""]
@@ -137,7 +137,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         paths = agree_paths[i] if i < len(agree_paths) else [None] * len(st.agreement)
         L += findings.laws_agree(st, paths) + [""]
         L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st, found) + [""]
-        L += _optima_table(st.optima.students if ok(st.optima) else ())
+        L += optima_table(st.optima.students if ok(st.optima) else ())
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
           "neighbours; its CI is a bootstrap over seeds (a seed's whole curve resampled together). The dip "
           "is loss(largest teacher) − loss(optimum), paired by seed.", "",
@@ -163,7 +163,7 @@ def _grid_of(rows: list[dict], g) -> str:
             f"{len(values('seed', rows_lib.RUN_KINDS))} seeds")
 
 
-def _assumptions_section(fits: TableFit | None) -> list[str]:
+def assumptions_section(fits: TableFit | None) -> list[str]:
     """Each law's assumptions with a verdict (simgap.fit.assumptions; tolerances: docs/verdicts.md)."""
     if fits is None:
         return []
@@ -173,6 +173,21 @@ def _assumptions_section(fits: TableFit | None) -> list[str]:
             f"**holds** when the CI lies inside the stated tolerance, else **undecided** (with what would decide "
             f"it). {counts['holds']} hold, {counts['fails']} fail, {counts['undecided']} undecided.", ""] + \
         markdown_table(fits.assumptions) + [""]
+
+
+def fit_markdown(fits: TableFit) -> str:
+    """A fit in report.md's words, by report.md's own renderers: its "Law assumptions" table, its
+    warnings and each setting's optimal teachers (how `simgap.fit`'s result shows in a notebook)."""
+    L = assumptions_section(fits) + [x for w in fits.warnings for x in (f"**Warning:** {w}.", "")]
+    settings = fits.settings()
+    for fam, st in settings:
+        if ok(st.optima):
+            table = optima_table(st.optima.students)
+            if len(settings) > 1:  # which setting, as the report's "### Setting" heading names it
+                where = ({"family": fam.family} | st.key).items()
+                table[0] += " (" + ", ".join(f"{k} = {v}" for k, v in where) + ")"
+            L += table
+    return "\n".join(L).strip() + "\n"
 
 
 def _time_section(t: dict) -> list[str]:
@@ -197,8 +212,8 @@ def _time_section(t: dict) -> list[str]:
     return L
 
 
-def _optima_table(students) -> list[str]:
-    """One row per StudentOptimum: the same fields as optima.csv."""
+def optima_table(students) -> list[str]:
+    """report.md's "Optimal teacher per student": one row per StudentOptimum, the fields of optima.csv."""
     L = ["## Optimal teacher per student", "",
          "| student | params | budget | teacher budget | T* (size) | CI | T* (params) | interior | dip (nats) | dip CI | beyond noise | supervised loss | best distilled loss |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -1,5 +1,6 @@
 """`python -m simgap.fit TABLE.csv --out DIR`: fit the laws a table allows; writes fit.json, plots
-and a plain-text summary (one line per finding)."""
+and a plain-text summary (one line per finding). The command line of `simgap.fit(table, ...)`
+(simgap.api): it parses its flags, calls the API, and writes and prints what it returns."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ import math
 import sys
 from pathlib import Path
 
-from simgap import plots
+from simgap import api, plots
 from simgap.config import FitOptions, parse_tolerances
 from simgap.fit.inputs import FitInputError
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.results import LawSection, TableFit, TeacherLawSection, ok, to_json
-from simgap.fit.table import fit_table
 from simgap.fit.teacher import TeacherLawFit
 from simgap.fit.verdicts import interval, summary_lines
 
@@ -156,15 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--huber-delta must be > 0, got {args.huber_delta}")
     out = Path(args.out)
     try:
-        opt = FitOptions(huber_delta=args.huber_delta, n_boot=args.bootstrap, ci=args.ci, seed=args.seed,
-                         size_column=args.size_column,
-                         teacher_size_column=args.size_column.replace("student", "teacher"),
-                         extrapolate_by=args.extrapolate_by, extrapolate_threshold=args.extrapolate_threshold,
-                         teacher_series_column=args.teacher_series,
-                         fixed_supervised=args.fix_supervised, fixed_distillation=args.fix_distillation,
-                         tolerances=parse_tolerances(args.tolerance))
+        opt = api.fit_options(huber_delta=args.huber_delta, bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
+                              size_column=args.size_column, extrapolate_by=args.extrapolate_by,
+                              extrapolate_threshold=args.extrapolate_threshold, teacher_series=args.teacher_series,
+                              fix={"supervised": args.fix_supervised, "distillation": args.fix_distillation},
+                              tolerances=dict(parse_tolerances(args.tolerance)))
         _check_out_dir(out)
-        result = fit_table(args.table, opt)
+        result = api.fit(args.table, options=opt)
         doc = to_json(result)
         if not args.no_plots:
             doc["plots"] = plots.write_plots(result, out)

@@ -1,4 +1,7 @@
-"""`python -m simgap.plan`: which teacher, how to spend the compute, and is the pilot big enough."""
+"""`python -m simgap.plan`: which teacher, how to spend the compute, and is the pilot big enough.
+
+The command line of `simgap.plan(laws, ...)` (simgap.api): it checks its flags, calls the API, and
+writes plan.json and the plots (simgap.plan.plots) and prints the plan (simgap.plan.summary)."""
 
 from __future__ import annotations
 
@@ -10,16 +13,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from simgap import api
 from simgap.fit.results import to_json
-
 from simgap.plan import link
 from simgap.plan.compute import SCENARIOS, PlanError
-from simgap.plan.load import REFERENCES, load_laws, reference
+from simgap.plan.load import REFERENCES
 from simgap.plan.plots import write_plots
-from simgap.plan.run import PlanRequest, make_plan
 from simgap.plan.summary import summarize
 
-ALL = ("free", "inference", "trained")  # --scenario all (pretraining on request)
 PROTOCOLS = {"tokens-per-param": "tokens_per_param", "fixed-tokens": "fixed_tokens", "compute-optimal": "compute_optimal"}
 
 
@@ -73,10 +74,6 @@ def _floats(text: str) -> tuple[float, ...]:
 # argparse reads "-1e9" as an option (its negative-number pattern has no exponent): accept it as a
 # value, so `--student -1e9` is refused for being negative rather than for a missing argument.
 _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
-
-
-def _or_nan(x: float | None) -> float:
-    return math.nan if x is None else x
 
 
 class _Parser(argparse.ArgumentParser):
@@ -162,7 +159,7 @@ def _add_design(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--design", metavar="TABLE.csv", help="pilot table: CI of the teacher law and ranked additions")
     ap.add_argument("--design-students", type=_floats, help="a planned pilot from the laws instead of a table: "
                     "student sizes, comma-separated (with --design-teacher-ratios, --design-seeds, --noise-sd)")
-    ap.add_argument("--design-teacher-ratios", type=_floats, default=(16.0, 32.0, 64.0, 128.0, 256.0, 512.0),
+    ap.add_argument("--design-teacher-ratios", type=_floats, default=api.DESIGN_RATIOS,
                     help="teacher sizes of a planned pilot, as multiples of each student")
     ap.add_argument("--design-seeds", type=_count(1), default=5, help="seeds of a planned pilot")
     ap.add_argument("--target-student", type=positive, help="student size for the design's T* CI (default 10x "
@@ -172,6 +169,17 @@ def _add_design(ap: argparse.ArgumentParser) -> None:
                     help="refits of Eq. 8 on re-drawn pilots: the extrapolation error to expect (needs --laws)")
     ap.add_argument("--noise-sd", type=positive, help="seed noise of the pilot, in loss units (default: measured "
                     "from its seeds)")
+
+
+def _request(args, protocol: link.TeacherProtocol) -> dict:
+    """The flags that go to simgap.plan.run.PlanRequest as they are (simgap.plan's **request)."""
+    return dict(student_tokens=args.student_tokens, protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
+                sweep_points=args.sweep_points, map_students=args.map_students,
+                design_students=args.design_students or (), design_ratios=args.design_teacher_ratios,
+                design_seeds=args.design_seeds, target_student=args.target_student, design_boot=args.design_boot,
+                eq8_boot=args.eq8_boot, noise_sd=args.noise_sd, seed=args.seed, teacher_size=args.teacher_size,
+                teacher_tokens=args.teacher_tokens if args.teacher_size is not None else None,
+                teacher_loss=args.teacher_loss, students_per_teacher=args.students_per_teacher)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,21 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         protocol = link.TeacherProtocol(PROTOCOLS[args.teacher_protocol], args.teacher_tokens_per_param,
                                         float("nan") if args.teacher_tokens is None else args.teacher_tokens,
                                         args.compute_multiple)
-        L = (reference(args.reference) if args.reference else load_laws(args.laws, args.family, args.setting)
-             if args.laws else None)
-        req = PlanRequest(student=_or_nan(args.student), compute=_or_nan(args.compute), student_tokens=args.student_tokens,
-                          scenarios=ALL if args.scenario == "all" else (args.scenario,),
-                          protocol=protocol, flops_c1=args.flops_c1, flops_c2=args.flops_c2,
-                          size_unit=args.size_unit or (1e6 if args.reference else 1.0),
-                          sweep_points=args.sweep_points, map_students=args.map_students, design_table=args.design,
-                          design_students=args.design_students or (),
-                          design_ratios=args.design_teacher_ratios, design_seeds=args.design_seeds,
-                          target_student=args.target_student, design_boot=args.design_boot, eq8_boot=args.eq8_boot,
-                          noise_sd=args.noise_sd, seed=args.seed, teacher_size=args.teacher_size,
-                          teacher_tokens=args.teacher_tokens if args.teacher_size is not None else None,
-                          teacher_loss=args.teacher_loss, teachers_csv=args.teachers,
-                          students_per_teacher=args.students_per_teacher)
-        plan = make_plan(L, req, sweeps=not args.no_sweep)
+        laws = args.reference or (Path(args.laws) if args.laws else None)  # a path, never a reference's name
+        plan = api.plan(laws, family=args.family, setting=args.setting, student=args.student,
+                        compute=args.compute, scenario=args.scenario, teachers=args.teachers, design=args.design,
+                        sweep=not args.no_sweep, size_unit=args.size_unit, **_request(args, protocol))
         if args.out:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)

@@ -1,22 +1,21 @@
-"""The plan's figures: each function takes computed results and a path and writes one PNG."""
+"""The plan's figures. Each `*_figure` function draws one matplotlib `Figure` from computed results;
+`figures(plan)` draws every figure a `Plan` has data for (what a notebook shows, e.g.
+`figures(plan)["gain_map"]`) and `write_plots` saves them as PNGs (the CLI's --out)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from simgap.plots import plot_agreement, save_figure  # noqa: E402,F401  (plot_agreement: the planner draws it too)
+from simgap.plots import new_figure, plot_agreement, save_figure  # noqa: F401  (plot_agreement: the planner's too)
 
 
-def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], path, *,
-                            title: str, interior: bool = True, fitted: tuple[float, float] | None = None) -> Path:
+def student_vs_teacher_figure(teachers, student_loss, supervised_loss: float, optimum: tuple[float, float], *,
+                            title: str, interior: bool = True, fitted: tuple[float, float] | None = None) -> Figure:
     """L_S against teacher size for one student, the optimum starred, supervised training dashed."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = new_figure(figsize=(6.4, 4.4))
     ax.plot(teachers, student_loss, "-", color="C0", label="distilled student L_S")
     ax.axhline(supervised_loss, ls="--", color="gray", label=f"supervised, same tokens: {supervised_loss:.4f}")
     edge = "" if interior else " (at the edge of the searched sizes: a bound)"
@@ -31,12 +30,12 @@ def plot_student_vs_teacher(teachers, student_loss, supervised_loss: float, opti
     ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: dict | None = None,
+def gain_map_figure(students, computes, gain_by_scenario: dict, *, flagged: dict | None = None,
                   ties: dict | None = None, requested: tuple[float, float] | None = None,
-                  fitted: tuple[float, float] | None = None) -> Path:
+                  fitted: tuple[float, float] | None = None) -> Figure:
     """Gain = supervised − distilled L_S over (N_S, C), one panel per scenario (blue: distillation wins).
 
     Grey: C too small for that student (no plan). The colour scale is set by the 95th
@@ -45,7 +44,7 @@ def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: 
     allocations (edge, floor or unconverged); black line: the crossover (gain = 0); dashed: the
     student sizes the laws were fitted on (outside them the map extrapolates)."""
     names = list(gain_by_scenario)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
+    fig, axes = new_figure(1, len(names), figsize=(4.4 * len(names), 4.0), squeeze=False)
     X, Y = np.meshgrid(np.asarray(computes), np.asarray(students))
     for ax, name in zip(axes[0], names):
         gain = np.asarray(gain_by_scenario[name], float)
@@ -76,17 +75,17 @@ def plot_gain_map(students, computes, gain_by_scenario: dict, path, *, flagged: 
         cb.set_label("gain (nats/token)", fontsize=7)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: float | None = None,
-                    fitted_tokens: tuple[float, float] | None = None) -> Path:
+def allocation_figure(allocations_by_scenario: dict, *, requested_compute: float | None = None,
+                    fitted_tokens: tuple[float, float] | None = None) -> Figure:
     """Per scenario against C: top, the shares of the spend (student training, teacher inference,
     teacher training) with N_T/N_S on the right axis; bottom, D_S, D_T and N_T. The requested C is
     the dotted line; flagged allocations (edge, floor, unconverged) are red x's; the green band is
     the token range the laws were fitted on (outside it the answer extrapolates)."""
     names = list(allocations_by_scenario)
-    fig, axes = plt.subplots(2, len(names), figsize=(4.4 * len(names), 6.6), squeeze=False, sharex="col")
+    fig, axes = new_figure(2, len(names), figsize=(4.4 * len(names), 6.6), squeeze=False, sharex="col")
     parts = ("student_training", "teacher_inference", "teacher_training")
     for j, name in enumerate(names):
         al = allocations_by_scenario[name]
@@ -123,11 +122,11 @@ def plot_allocation(allocations_by_scenario: dict, path, *, requested_compute: f
         low.legend(fontsize=6, loc="best", frameon=False)
     if requested_compute is not None:
         fig.suptitle(f"dotted: the requested C = {requested_compute:.3g} FLOPs", fontsize=8)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_design(students, optima, interior, slopes, intercepts, target: float, ci: float, path, *,
-                implied: float | None = None) -> Path:
+def design_figure(students, optima, interior, slopes, intercepts, target: float, ci: float, *,
+                implied: float | None = None) -> Figure:
     """The pilot's optima, its linear teacher law, and the band of laws from the parametric
     bootstrap, extrapolated to the target student."""
     S = np.geomspace(min(students), max(target, max(students)), 60)
@@ -135,7 +134,7 @@ def plot_design(students, optima, interior, slopes, intercepts, target: float, c
     lines = lines[np.all(np.isfinite(lines), axis=1)]
     a = (1 - ci) / 2
     lo, mid, hi = np.quantile(lines, [a, 0.5, 1 - a], axis=0)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = new_figure(figsize=(6.4, 4.4))
     ax.fill_between(S, lo, hi, color="C0", alpha=0.25, lw=0, label=f"{ci:.0%} band, simulated pilots")
     ax.plot(S, mid, "-", color="C0", label="linear teacher law (median)")
     inner = np.asarray(interior, bool)
@@ -150,31 +149,36 @@ def plot_design(students, optima, interior, slopes, intercepts, target: float, c
     ax.set_ylabel("optimal teacher size")
     ax.set_title("How sure is the pilot's teacher law?", fontsize=9)
     ax.legend(fontsize=7)
-    return save_figure(fig, path)
+    return fig
 
 
-def write_plots(plan, out: Path) -> tuple[str, ...]:
-    """Every figure a `Plan` has data for, drawn from its fields."""
-    out = Path(out)
-    paths = []
+def figures(plan) -> dict[str, Figure]:
+    """Every figure a plan has data for, by name: `figures(simgap.plan("busbridge", student=1e9, compute=1e22))`.
+
+    design, student_vs_teacher, gain_map, allocation: each drawn from the plan's fields, as `write_plots` saves them."""
+    out = {}
     d = plan.design
     if d is not None and d.status == "ok":
-        paths.append(plot_design(d.students, d.optima, d.interior, d.draws.slope, d.draws.intercept,
-                                 d.prediction.target, d.prediction.ci, out / "design.png",
-                                 implied=d.eq8_implied_target_teacher))
+        out["design"] = design_figure(d.students, d.optima, d.interior, d.draws.slope, d.draws.intercept,
+                                      d.prediction.target, d.prediction.ci, implied=d.eq8_implied_target_teacher)
     if plan.laws is not None:
         lk, r = plan.link, plan.request
         o = lk.at_student
-        paths.append(plot_student_vs_teacher(
+        out["student_vs_teacher"] = student_vs_teacher_figure(
             lk.curve_teachers, lk.curve_loss, o.supervised_loss, (o.teacher, o.student_loss),
-            out / "student_vs_teacher.png", interior=o.interior, fitted=plan.laws.ranges.teacher_size,
+            interior=o.interior, fitted=plan.laws.ranges.teacher_size,
             title=f"N_S = {r.student:.3g} on D_S = {o.student_tokens:.3g} tokens; teachers: {lk.protocol}\n"
-                  f"(a fixed protocol, teacher's compute not charged: not the allocation's teacher)"))
+                  f"(a fixed protocol, teacher's compute not charged: not the allocation's teacher)")
         sw = plan.sweep
         if sw is not None:
-            paths.append(plot_gain_map(sw.map_students, sw.map_computes, sw.gains, out / "gain_map.png",
-                                       flagged=sw.map_flags, ties=sw.map_ties, requested=(r.student, r.compute),
-                                       fitted=plan.laws.ranges.student_size))
-            paths.append(plot_allocation(sw.allocations, out / "allocation.png", requested_compute=r.compute,
-                                         fitted_tokens=plan.laws.ranges.student_tokens))
-    return tuple(str(p) for p in paths)
+            out["gain_map"] = gain_map_figure(sw.map_students, sw.map_computes, sw.gains, flagged=sw.map_flags,
+                                              ties=sw.map_ties, requested=(r.student, r.compute),
+                                              fitted=plan.laws.ranges.student_size)
+            out["allocation"] = allocation_figure(sw.allocations, requested_compute=r.compute,
+                                                  fitted_tokens=plan.laws.ranges.student_tokens)
+    return out
+
+
+def write_plots(plan, out: Path) -> tuple[str, ...]:
+    """`figures(plan)` saved as OUT/<name>.png."""
+    return tuple(str(save_figure(fig, Path(out) / f"{name}.png")) for name, fig in figures(plan).items())
