@@ -52,8 +52,10 @@ fit"""),
     ("md", """The planted violation shows as `teacher_only_through_loss` **fails**: at a fixed teacher loss, the
 students still depend on the teacher's size, which Eq. 8 rules out. The other failures are not planted: they are
 true of the laws the pilot was drawn from. Busbridge et al.'s supervised law has γ = 0.45, not Chinchilla's 1
-(`chinchilla_form`), and the optimal teacher their Eq. 8 implies grows about as S^0.8, not in proportion to the
-student (`linear`). The undecided ones, with what each needs:"""),
+(`chinchilla_form`), and the optimal teacher shifts with the teachers' training length
+(`ratio_independent_of_budget`). The optimal teacher their Eq. 8 implies grows about as S^0.8, not in proportion
+to the student, but 3 seeds cannot tell that from S^1 (`linear` is undecided: below 5 seeds its interval is a
+t-interval, wide on purpose). The undecided ones, with what each needs:"""),
     ("code", """for a in fit.assumptions:
     if a.verdict == "undecided":
         print(f"{a.name} ({a.subject or 'the law'}): needs {a.needs}")"""),
