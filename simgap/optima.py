@@ -73,9 +73,11 @@ def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarr
     return refined, i
 
 
-def _bootstrap(L: np.ndarray, n_boot: int, seed: int):
+def resample_seeds(L: np.ndarray, n_boot: int, seed: int):
     """Seed-resampled mean curves and dips (n_boot × teachers), or None without ≥ 2 seeds. The
-    expensive part of an optimum, independent of the axis the teachers are placed on."""
+    expensive part of an optimum, independent of the axis the teachers are placed on. The one seed
+    bootstrap of optima: the draws depend only on (seed, n_boot, number of seeds), so every student
+    of a setting gets the same resamples (simgap.fit.assumptions relocates them all on each)."""
     n_seeds = L.shape[0]
     if not (n_seeds > 1 and n_boot > 0):
         return None
@@ -183,7 +185,7 @@ def teacher_optima_on_two_axes(
             teachers, _, grid = seed_curves(T[m], L[m], sd[m])
             if len(teachers) < 3:
                 raise ValueError(f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}")
-            boot = _bootstrap(grid, n_boot, rng_seed)
+            boot = resample_seeds(grid, n_boot, rng_seed)
             out.append(_estimate(np.log(teachers), grid, boot, ci, s, b))
             tk = None if on_knob is None else _knob_of(T[m], Tk[m])
             if tk is None:

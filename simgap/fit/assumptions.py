@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +26,7 @@ from simgap.fit.results import LawSection, OptimaSection, ok
 from simgap.fit.teacher import TeacherLawFit, wls
 from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, same_key, undecided
 from simgap.intervals import mc_widened, seed_interval
-from simgap.optima import refine_log_quadratic, seed_curves
+from simgap.optima import refine_log_quadratic, resample_seeds, seed_curves
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,7 @@ class _SeedBoot:
 
     def __init__(self, seeds: np.ndarray, n_boot: int, ci: float, rng_seed: int):
         self.seeds = np.unique(seeds)
-        self.idx = np.random.default_rng(rng_seed).integers(0, len(self.seeds), (n_boot, len(self.seeds)))
-        self.ci = ci
+        self.n_boot, self.rng_seed, self.ci = n_boot, rng_seed, ci
 
     def optimum(self, axis, loss, seed) -> tuple[float, np.ndarray, bool] | None:
         """(log optimum, its replicates, interior) of one student's curve; None below 3 teachers."""
@@ -77,12 +75,12 @@ class _SeedBoot:
             return None
         log_t = np.log(t)
         point, i = refine_log_quadratic(log_t, np.nanmean(grid, 0)[None])
-        with warnings.catch_warnings():  # a resample may miss a run
-            warnings.simplefilter("ignore", RuntimeWarning)
-            boot = np.nanmean(grid[self.idx], axis=1)
-        reps = np.full(len(boot), np.nan)  # NaN where a resample holds none of this student's runs
-        seen = np.isfinite(boot).any(axis=1)
-        reps[seen] = refine_log_quadratic(log_t, boot[seen])[0]
+        reps = np.full(self.n_boot, np.nan)  # NaN where a resample holds none of this student's runs (or one seed)
+        drawn = resample_seeds(grid, self.n_boot, self.rng_seed)  # the same draws for every student
+        if drawn is not None:
+            boot = drawn[0]
+            seen = np.isfinite(boot).any(axis=1)
+            reps[seen] = refine_log_quadratic(log_t, boot[seen])[0]
         return float(point[0]), reps, bool(0 < i[0] < len(t) - 1)
 
     def interval(self, samples, point: float) -> tuple[float, float]:
