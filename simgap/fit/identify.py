@@ -62,14 +62,17 @@ class Identification:
         return next((h.lr for h in self.held if h.name == name and math.isclose(h.value, value, rel_tol=1e-9)),
                     math.nan)
 
+    def _profiled(self, name: str, value: float) -> bool:
+        return any(h.name == name and math.isclose(h.value, value, rel_tol=1e-9) for h in self.held)
+
     def rejected(self, name: str, value: float) -> bool:
         """The runs exclude `name` = `value` (False when it was not profiled or its fit failed)."""
         lr = self._lr(name, value)
         return bool(math.isfinite(lr) and lr > self.critical)
 
     def identified(self, name: str) -> bool:
-        """Fits at half and at twice the estimate are both rejected (True when not profiled)."""
-        if name not in self.estimates:
+        """Fits at half and at twice the estimate are both rejected (True when not profiled so)."""
+        if name not in self.estimates or not self._profiled(name, self.estimates[name] / 2):
             return True
         v = self.estimates[name]
         return self.rejected(name, v / 2) and self.rejected(name, min(2 * v, _upper(name)))
@@ -106,7 +109,7 @@ class Identification:
 
 
 def _upper(name: str) -> float:
-    return BOUNDS[name][1]
+    return BOUNDS.get(name, (0.0, math.inf))[1]
 
 
 def _lr_factor(fit: LawFit) -> float:
@@ -145,16 +148,17 @@ def _held(fit: LawFit, name: str, value: float, starts, seed: int):
     return min(ok, key=lambda h: h.objective) if ok else None
 
 
-def profile(fit: LawFit, values: dict[str, tuple[float, ...]], ci: float = 0.9, seed: int = 0) -> Identification:
+def profile(fit: LawFit, values: dict[str, tuple[float, ...]], ci: float = 0.9, seed: int = 0,
+            around: bool = True) -> Identification:
     """Refit `fit`'s law with each name in `values` held at each of its values (module docstring).
-    Every name is also profiled at half and twice its estimate, for `identified`. Held values are
-    fitted outward from the estimate, each also started from its neighbour's optimum."""
+    With `around`, every name is also profiled at half and twice its estimate, for `identified`.
+    Held values are fitted outward from the estimate, each also started from its neighbour's optimum."""
     p = fit.raw_params
     free = {fit.law.natural_name(c) for c in fit.names}  # β is gone in the single-budget form
     estimates = {n: float(getattr(p, n)) for n in values if n in free and n not in dict(fit.fixed)}
     held_fits = []
     for name, est in estimates.items():
-        grid = sorted(set(values[name]) | {est / 2, min(2 * est, _upper(name))})
+        grid = sorted(set(values[name]) | ({est / 2, min(2 * est, _upper(name))} if around else set()))
         for side in ([v for v in grid if v >= est], [v for v in reversed(grid) if v < est]):
             prev = None
             for v in side:
