@@ -1,6 +1,7 @@
 """Record a preset's result: the numbers README.md, docs/ and the preset's own comment state about it.
 
     python experiments/record_results.py RUN_DIR [--out docs/results]
+    python experiments/record_results.py --again PRESET   # re-analyse docs/results/PRESET.csv with today's code
 
 Reads a finished sweep's run directory (its config.toml and results.csv), re-analyses the rows with
 the current code (simgap.report.fit_rows: the sweep's own analysis) and writes
@@ -31,7 +32,7 @@ def summary(name: str, rows: list[dict], fits: TableFit) -> dict:
     out = {"config": name, "runs": len(rows), "seeds": len({r["seed"] for r in rows}),
            "distilled": sum(r["run_kind"] == "distilled" for r in rows), "students": [], "teacher_laws": [],
            "assumptions": [{k: getattr(a, k) for k in ("name", "subject", "student", "budget", "teacher_budget", "estimate",
-                                                       "ci", "verdict")}
+                                                       "ci", "verdict", "needs")}
                            for a in fits.assumptions],
            "verdicts": {v: sum(a.verdict == v for a in fits.assumptions) for v in ("holds", "fails", "undecided")}}
     for o in st.optima.students if ok(st.optima) else ():
@@ -66,12 +67,15 @@ def summary(name: str, rows: list[dict], fits: TableFit) -> dict:
     return to_json(out)
 
 
-def record(run: Path, out: Path) -> Path:
-    cfg = load_config(run / "config.toml")
-    rows = rows_lib.read_csv(run / "results.csv")
+def record(run: Path, out: Path, config: Path | None = None) -> Path:
+    """Record RUN's results.csv (or, with `config`, the table at RUN itself analysed with that config)."""
+    table = run if config is not None else run / "results.csv"
+    cfg = load_config(config if config is not None else run / "config.toml")
+    rows = rows_lib.read_csv(table)
     doc = summary(cfg.name, rows, report.fit_rows(cfg, rows))
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "results.csv", out / f"{cfg.name}.csv")
+    if table.resolve() != (out / f"{cfg.name}.csv").resolve():
+        shutil.copyfile(table, out / f"{cfg.name}.csv")
     path = out / f"{cfg.name}.json"
     rows_lib.atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
     return path
@@ -79,10 +83,17 @@ def record(run: Path, out: Path) -> Path:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run", type=Path, help="a finished sweep's run directory")
+    p.add_argument("run", type=Path, nargs="?", help="a finished sweep's run directory")
+    p.add_argument("--again", metavar="PRESET", help="re-record PRESET from its recorded rows "
+                   "(OUT/PRESET.csv, configs/PRESET.toml): after a change to the analysis, no training")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     args = p.parse_args(argv)
-    print(f"wrote {record(args.run, args.out)}")
+    if (args.run is None) == (args.again is None):
+        p.error("give a run directory or --again PRESET")
+    if args.again:
+        print(f"wrote {record(args.out / f'{args.again}.csv', args.out, ROOT / 'configs' / f'{args.again}.toml')}")
+    else:
+        print(f"wrote {record(args.run, args.out)}")
     return 0
 
 

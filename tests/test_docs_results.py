@@ -10,6 +10,7 @@ knob), slope, p (the teacher laws), the verdict counts, each single assumption's
 
 import json
 import math
+import re
 from pathlib import Path
 
 import experiment_scripts
@@ -30,6 +31,23 @@ def record(preset: str) -> dict:
     return json.loads((RESULTS / f"{preset}.json").read_text())
 
 
+VERDICT = {"holds": "**holds**", "fails": "**fails**", "undecided": "undecided"}  # as the docs print them
+
+
+def needs_fields(name: str, needs: str) -> dict:
+    """The numbers the docs quote from an assumption's `needs` (what would decide it): {name}_seeds (≈ N
+    seeds), {name}_refits_pct (N% of the bootstrap refits break a limit) and, for chinchilla_form, the
+    range of γ its likelihood profile cannot tell apart (gamma_profile "lo–hi", gamma_profile_from "lo to hi")."""
+    f = {}
+    if m := re.search(r"≈ (\d+) seeds", needs):
+        f[f"{name}_seeds"] = int(m[1])
+    if m := re.search(r"(\d+)% of the bootstrap refits", needs):
+        f[f"{name}_refits_pct"] = int(m[1])
+    if m := re.search(r"γ from \(at least\) ([\d.]+) to ([\d.]+) fits", needs):
+        f |= {"gamma_profile": f"{m[1]}–{m[2]}", "gamma_profile_from": f"{m[1]} to {m[2]}"}
+    return f
+
+
 def fields(r: dict) -> dict:
     f = {k: r[k] for k in ("runs", "seeds", "distilled")} | r["verdicts"]
     inner = [s for s in r["students"] if s["interior"]]
@@ -38,6 +56,9 @@ def fields(r: dict) -> dict:
         f |= {f"T{n}": s["optimal_teacher"], f"T{n}_lo": s["optimal_teacher_ci"][0],
               f"T{n}_hi": s["optimal_teacher_ci"][1], f"dip{n}": s["dip"], f"dip{n}_lo": s["dip_ci"][0],
               f"dip{n}_hi": s["dip_ci"][1]}
+        gap = [a for a in r["assumptions"] if a["name"] == "gap_exists" and a["student"] == s["params"]]
+        if len(gap) == 1:  # one series: the student's own gap check
+            f |= {f"v_gap{n}": VERDICT[gap[0]["verdict"]]} | needs_fields(f"gap{n}", gap[0]["needs"])
     f |= {"knob_ratio_lo": min(s["optimal_teacher"] / s["size"] for s in inner),
           "knob_ratio_hi": max(s["optimal_teacher"] / s["size"] for s in inner),
           "param_ratio_lo": min(s["optimal_teacher_params"] / s["params"] for s in inner),
@@ -49,8 +70,10 @@ def fields(r: dict) -> dict:
           "n_points": tl["n_points"], "slope_lo": tl["slope_ci"][0], "slope_hi": tl["slope_ci"][1],
           "p": tl["exponent"], "p_lo": tl["exponent_ci"][0], "p_hi": tl["exponent_ci"][1]}
     for a in r["assumptions"]:
-        if sum(b["name"] == a["name"] for b in r["assumptions"]) == 1 and a["estimate"] is not None:
-            f |= {a["name"]: a["estimate"], f"{a['name']}_lo": a["ci"][0], f"{a['name']}_hi": a["ci"][1]}
+        if sum(b["name"] == a["name"] for b in r["assumptions"]) == 1:
+            f |= {f"v_{a['name']}": VERDICT[a["verdict"]]} | needs_fields(a["name"], a["needs"])
+            if a["estimate"] is not None:
+                f |= {a["name"]: a["estimate"], f"{a['name']}_lo": a["ci"][0], f"{a['name']}_hi": a["ci"][1]}
     gaps = [a for a in r["assumptions"] if a["name"] == "gap_exists"]
     f["gap_holds"] = sum(a["verdict"] == "holds" for a in gaps)
     held = [a["estimate"] for a in gaps if a["verdict"] == "holds"]
@@ -79,6 +102,8 @@ DEFAULT_README = (
     "misses the stronger ones by up to {extrap_max_pct:.0f} %",
     "{holds} assumption\nholds (the w12 student's gap), {fails} fail (`linear`: exponent {p:.2f} [{p_lo:.2f}, {p_hi:.2f}];",
     "{undecided} are undecided",
+    "fit breaks {limit_properties:.0f} limit checks, but the CI is [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}] "
+    "({limit_properties_refits_pct} % of the refits break one)",
 )
 DEFAULT_FIGURES = (
     "(w{T8:.0f}, w{T12:.0f}, w{T16:.0f}, w{T24:.0f}, refined; CIs [{T8_lo:.0f}, {T8_hi:.0f}], [{T12_lo:.0f}, "
@@ -88,31 +113,39 @@ DEFAULT_FIGURES = (
     "{slope_hi:.2f}] over seeds: T*/S ≈ {param_ratio_lo:.0f}–{param_ratio_hi:.0f},",
 )
 DEFAULT_VERDICTS = (
-    "| `default` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` **fails** ({p:.3f} [{p_lo:.3f}, "
-    "{p_hi:.3f}]); Eq. 8 breaks limits ({limit_properties:.0f} checks) and does not extrapolate (+{extrapolates_pct:.0f} %) |",
+    "| `default` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` {v_linear} ({p:.3f} [{p_lo:.3f}, "
+    "{p_hi:.3f}]); Eq. 8 does not extrapolate (+{extrapolates_pct:.0f} %); its limits are {v_limit_properties} "
+    "({limit_properties:.0f} checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}]) |",
     "(dip {dip12:.3f} [{dip12_lo:.3f},\n{dip12_hi:.3f}] nats)",
-    "`linear` **fails** (exponent {p:.3f} [{p_lo:.3f}, {p_hi:.3f}]); `slope_pinned` is undecided\n"
-    "(k = {slope:.1f} [{slope_lo:.1f}, {slope_hi:.1f}]); Eq. 8 breaks {limit_properties:.0f} limit checks "
-    "[{limit_properties_lo:.0f}, {limit_properties_hi:.0f}] and over-predicts the stronger runs by\n"
-    "{extrapolates_pct:.0f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] (both **fail**)",
+    "`linear` {v_linear} (exponent {p:.3f} [{p_lo:.3f}, {p_hi:.3f}]); `slope_pinned` is {v_slope_pinned}\n"
+    "(k = {slope:.1f} [{slope_lo:.1f}, {slope_hi:.1f}]); Eq. 8 over-predicts the stronger runs by "
+    "{extrapolates_pct:.0f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] ({v_extrapolates}) and\n"
+    "breaks {limit_properties:.0f} limit checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}], "
+    "{v_limit_properties} ({limit_properties_refits_pct} % of the bootstrap refits break one",
 )
 DEFAULT_CONFIG = (
     "Students w8, w12, w16, w24 have interior optimal teachers (w{T8:.0f}, w{T12:.0f}, w{T16:.0f}, w{T24:.0f}); \\\n"
     "only w12's gap is beyond paired seed noise ({dip12:.3f} nats)",
 )
 KERNEL_VERDICTS = (
-    "| `kernel` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` **holds** (exponent {p:.2f} "
+    "| `kernel` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` {v_linear} (exponent {p:.2f} "
     "[{p_lo:.3f}, {p_hi:.2f}]; the known truth T* ∝ S); gap beyond noise for {gap_holds} of {n_students} students |",
-    "| `linear` | exponent {p:.2f} [{p_lo:.3f}, {p_hi:.2f}] | **holds** |",
-    "| `slope_pinned` | k = {slope:.2f} [{slope_lo:.2f}, {slope_hi:.2f}] (in parameters) | **holds** |",
+    "| `linear` | exponent {p:.2f} [{p_lo:.3f}, {p_hi:.2f}] | {v_linear} |",
+    "| `slope_pinned` | k = {slope:.2f} [{slope_lo:.2f}, {slope_hi:.2f}] (in parameters) | {v_slope_pinned} |",
     "| `gap_exists` | students 300–700: dips {gap_holds_lo:.2f}–{gap_holds_hi:.1f} (squared-error units), CIs > 0 | "
     "**holds** ×{gap_holds} |",
     "| `gap_exists` | student 800: {dip800:.2f} [{dip800_lo:.2f}, {dip800_hi:.2f}] | undecided |",
-    "| `chinchilla_form` | γ = {chinchilla_form:.3f} [{chinchilla_form_lo:.3f}, {chinchilla_form_hi:.3f}] | **fails** |",
-    "| `limit_properties` | {limit_properties:.0f} failed checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}] | **holds** |",
-    "| `extrapolates` | bias +{extrapolates_pct:.1f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] | **fails** |",
+    "(1000); ≈ {gap800_seeds} seeds |",
+    "| `chinchilla_form` | γ = {chinchilla_form:.3f} [{chinchilla_form_lo:.3f}, {chinchilla_form_hi:.3f}] | "
+    "{v_chinchilla_form} | one (infinite) budget: γ is not identified; its profile fits {gamma_profile}, γ = 1 included",
+    "γ = {chinchilla_form:.3f} [{chinchilla_form_lo:.3f}, {chinchilla_form_hi:.3f}]\n  by the bootstrap, but its "
+    "likelihood profile fits γ from {gamma_profile_from}",
+    "| `limit_properties` | {limit_properties:.0f} failed checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}] | "
+    "{v_limit_properties} |",
+    "| `extrapolates` | bias +{extrapolates_pct:.1f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] | "
+    "{v_extrapolates} |",
     "| `break_at_fixed_ratio` | slope {break_at_fixed_ratio:.2f} [{break_at_fixed_ratio_lo:.2f}, "
-    "{break_at_fixed_ratio_hi:.2f}] | **fails** |",
+    "{break_at_fixed_ratio_hi:.2f}] | {v_break_at_fixed_ratio} | ≈ {break_at_fixed_ratio_seeds} seeds;",
 )
 KERNEL_FIGURES = (
     "T* = {slope:.2f}·S − {abs_intercept:.1f} (R² {r2:.3f}, slope CI\n[{slope_lo:.2f}, {slope_hi:.2f}]",
