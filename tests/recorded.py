@@ -5,8 +5,9 @@ A claim is a phrase with fields of a record; it must appear in its file as rende
 hyphens, whitespace runs as one space). The fields (`fields`) are flat names for what the docs quote:
 - runs, seeds, distilled, buckets (one compile each), E (the family's irreducible loss), the verdict counts;
 - per student n (its capacity knob): T{n} (optimal teacher, refined, with _lo/_hi), dip{n} (with _lo/_hi),
-  Tp{n}/p{n} (optimal teacher over the student, in parameters), min{n}, sup{n} (best distilled and
-  supervised loss), v_gap{n} (its gap_exists verdict) and gap{n}_seeds (the seeds `needs` asks for);
+  ratio{n} (optimal teacher over the student, in parameters), params{n}, min{n}, sup{n} (best distilled
+  and supervised loss), v_gap{n} (its gap_exists verdict) and gap{n}_seeds (the seeds `needs` asks for);
+  gap_holds, gap_seeds_lo/_hi (over every gap check);
 - slope, intercept, r2, p (the first teacher law: slope and exponent with CIs);
 - each single assumption NAME: NAME, NAME_lo, NAME_hi (estimate and CI), v_NAME (verdict as the docs
   print it), NAME_seeds, NAME_refits_pct (numbers its `needs` gives);
@@ -79,7 +80,7 @@ def _students(r: dict) -> dict:
               f"T{n}_hi": s["optimal_teacher_ci"][1], f"dip{n}": s["dip"], f"dip{n}_lo": s["dip_ci"][0],
               f"dip{n}_hi": s["dip_ci"][1], f"Tp{n}": s["optimal_teacher_params"],
               f"ratio{n}": s["optimal_teacher_params"] / s["params"], f"min{n}": s["min_loss"],
-              f"sup{n}": s["supervised_loss"]}
+              f"sup{n}": s["supervised_loss"], f"params{n}": s["params"]}
         gap = [a for a in r["assumptions"] if a["name"] == "gap_exists" and a["student"] == s["params"]]
         if len(gap) == 1:  # one series: the student's own gap check
             f |= {f"v_gap{n}": VERDICT[gap[0]["verdict"]]} | needs_fields(f"gap{n}", gap[0]["needs"])
@@ -103,6 +104,8 @@ def _assumptions(r: dict) -> dict:
     gaps = [a for a in r["assumptions"] if a["name"] == "gap_exists"]
     held = [a["estimate"] for a in gaps if a["verdict"] == "holds"]
     f |= {"gap_holds": len(held), "gap_tested": len(gaps)}
+    seeds = [s for a in gaps if (s := needs_fields("gap", a["needs"]).get("gap_seeds"))]
+    f |= {"gap_seeds_lo": min(seeds), "gap_seeds_hi": max(seeds)} if seeds else {}
     return f | ({"gap_holds_lo": min(held), "gap_holds_hi": max(held)} if held else {})
 
 

@@ -19,6 +19,10 @@ DEFAULT_VERDICTS = (
     "{extrapolates_pct:.0f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] ({v_extrapolates}) and\n"
     "breaks {limit_properties:.0f} limit checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}], "
     "{v_limit_properties} ({limit_properties_refits_pct} % of the bootstrap refits break one",
+    "`gap_exists` {v_gap12} for student {params12:.0f} (dip {dip12:.3f} [{dip12_lo:.3f}, {dip12_hi:.3f}] nats) and is "
+    "undecided for the other four (≈ {gap_seeds_lo}–{gap_seeds_hi} seeds,",
+    "`default` {chinchilla_form_points}) are",
+    "the supervised checks are undecided ({chinchilla_form_points} sizes, one budget).",
 )
 KERNEL_VERDICTS = (
     "| `kernel` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` {v_linear} (exponent {p:.2f} "
@@ -35,6 +39,7 @@ KERNEL_VERDICTS = (
     "likelihood profile fits γ from {gamma_profile_from}",
     "| `limit_properties` | {limit_properties:.0f} failed checks [{limit_properties_lo:.0f}, {limit_properties_hi:.0f}] | "
     "{v_limit_properties} |",
+    "| `irreducible_loss` | E − E_true ≈ {E_err} | {v_irreducible_loss} |",
     "| `extrapolates` | bias +{extrapolates_pct:.1f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] | "
     "{v_extrapolates} |",
     "| `break_at_fixed_ratio` | slope {break_at_fixed_ratio:.2f} [{break_at_fixed_ratio_lo:.2f}, "
@@ -78,6 +83,8 @@ TRANSFORMER_VERDICTS = (
     "recorded with its 5 seeds, d16's optimum is interior (d{T16:.1f} [{T16_lo:.1f}, {T16_hi:.1f}]: {L16_24:.3f} from d24, "
     "{L16_32:.3f} from d32)",
     "(`transformer` {chinchilla_form_points}, `mlp`",
+    "students d16 ({params16:.0f} parameters) and d24 ({params24:.0f}), each pruned",
+    "d8 cannot learn the chain (≈ 0.93 nats against E = {E:.3f})",
 )
 TRANSFORMER_UD_VERDICTS = (
     "| `transformer` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `gap_exists` "
@@ -170,6 +177,7 @@ FAMILIES_TRANSFORMER_GRID = (
 FAMILIES_TRANSFORMER_RANDOM = (
     "no gap, the largest teacher is best for both (d16 {L16_24:.3f}/{L16_32:.3f}/{L16_48:.3f}/{L16_64:.3f}, dip "
     "{dip16:.4f} [{dip16_lo:.4f}, {dip16_hi:.4f}]; d24 {L24_24:.3f}/{L24_32:.3f}/{L24_48:.3f}/{L24_64:.3f}).",
+    "with random init the largest teacher is worth only {gain16:.3f} (d16) and {gain24:.3f} nats (d24) over the smallest.",
 )
 FAMILIES_MLP_ZHANG = (
     "8 seeds, 3000 steps; {runs} runs, {buckets} compiles,",
@@ -245,8 +253,19 @@ def ud_fields(r: dict) -> dict:
     return fields(r) | {f"round{x['round']}_flops": _e(x["flops"]) for x in r["rounds"]}
 
 
+def gain_fields(r: dict) -> dict:
+    """How much the largest teacher beats the smallest by, per student (the random-init control)."""
+    f = fields(r)
+    return f | {f"gain{s:g}": f[f"L{s:g}_24"] - f[f"L{s:g}_64"] for s in (16, 24)}
+
+
+def kernel_fields(r: dict) -> dict:
+    e = next(a["estimate"] for a in r["assumptions"] if a["name"] == "irreducible_loss")  # E − E_true
+    return fields(r) | {"E_err": f"{e:.0e}".replace("e-0", "e-")}
+
+
 CLAIMS = [
-    ("default", "docs/verdicts.md", DEFAULT_VERDICTS, fields), ("kernel", "docs/verdicts.md", KERNEL_VERDICTS, fields),
+    ("default", "docs/verdicts.md", DEFAULT_VERDICTS, fields), ("kernel", "docs/verdicts.md", KERNEL_VERDICTS, kernel_fields),
     ("mlp", "docs/verdicts.md", MLP_VERDICTS, fields), ("mlp_zhang", "docs/verdicts.md", MLP_ZHANG_VERDICTS, fields),
     ("fig12_teacher_length", "docs/verdicts.md", FIG12_VERDICTS, fields),
     ("transformer", "docs/verdicts.md", TRANSFORMER_VERDICTS, fields),
@@ -255,7 +274,7 @@ CLAIMS = [
     ("laws_until_decided", "docs/verdicts.md", LAWS_UD_VERDICTS, series_fields),
     ("transformer_until_decided", "docs/families.md", FAMILIES_TRANSFORMER, fields),
     ("transformer", "docs/families.md", FAMILIES_TRANSFORMER_GRID, fields),
-    ("transformer_random_init", "docs/families.md", FAMILIES_TRANSFORMER_RANDOM, fields),
+    ("transformer_random_init", "docs/families.md", FAMILIES_TRANSFORMER_RANDOM, gain_fields),
     ("mlp_zhang", "docs/families.md", FAMILIES_MLP_ZHANG, fields),
     ("mlp_zhang_random_init", "docs/families.md", FAMILIES_MLP_ZHANG_RANDOM, fields),
     ("transformer", "configs/transformer.toml", TRANSFORMER_CONFIG, fields),
