@@ -21,14 +21,20 @@ from simgap import figures
 from simgap.optima import teacher_optima
 
 
+def length_optima(cfg, rows: list[dict]):
+    """Per student, the optimal teacher training length (in samples; simgap.optima along teacher_budget)
+    with its CI, and the dip below the longest-trained teacher (also recorded by record_results.py)."""
+    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
+    return teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_budget", "student_loss", "seed")),
+                          n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)
+
+
 def main(argv=None) -> int:
     p, args, cfg = figure_runs.script_setup(__doc__, "configs/fig12_teacher_length.toml", "runs/figures/fig12_teacher_length", argv)
     if len(cfg.grid.teacher_budgets) < 3:
         p.error(f"{args.config}: Fig. 12 needs >= 3 teacher training lengths, got {list(cfg.grid.teacher_budgets)}")
     rows, run = figure_runs.sweep_rows(cfg, sweep_dir=args.sweep, seeds=args.seeds)
-    dist = [r for r in rows if r["run_kind"] == "distilled" and not r["diverged"]]
-    optima = teacher_optima(*([r[c] for r in dist] for c in ("student_size", "teacher_budget", "student_loss", "seed")),
-                            n_boot=cfg.fit.optima_boot, ci=cfg.fit.ci, rng_seed=cfg.fit.seed)
+    optima = length_optima(cfg, rows)
     table = figures.curve_table(rows)
     steps = 1.0 / cfg.train.batch_size  # budgets are samples; one step sees a batch
     figures.write_csv(table, args.out / "fig12_teacher_length.csv", figures.CURVE_COLUMNS)
