@@ -330,7 +330,7 @@ def _profiled_E(a: Assumption, sup: LawSection, irreducible: float, tol: float, 
     chinchilla_form): fails needs E = E_true rejected, holds needs E_true ± tol rejected (an end
     below 0 is excluded anyway). On a D = 20·N grid E trades against the power term: the bootstrap
     around one optimum called a true E "fails" in 26 of 44 tables."""
-    if a.verdict == "undecided":
+    if a.verdict == "undecided" or sup.identification is None:  # None: the supervised law was not profiled
         return a
     values = tuple(v for v in (irreducible, irreducible - tol, irreducible + tol) if v >= 0)
     ident = profile(sup.fit, {"E": values}, ci=opt.ci, seed=opt.seed, around=False)
