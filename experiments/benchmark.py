@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 import bench_e2e  # experiments/ is on sys.path: this file runs as a script
+import bench_transformer
 from bench_models import engine_grid, loop_grid, matmul_peak, scaling, torch_grid
 from simgap.config import CONFIG_DIR, load_config
 from simgap.cpu import tune_cpu
@@ -47,6 +48,9 @@ def parse_args(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     p.add_argument("--e2e", action="store_true",
                    help="only the peak and the end-to-end section (the whole sweep, cold and warm compile cache)")
+    p.add_argument("--transformer", action="store_true",
+                   help="only the peak and the transformer section (engine with members in turn vs vmapped vs "
+                        "the per-model JAX loop, fraction of peak per width)")
     p.add_argument("--e2e-config", type=Path, default=None,
                    help="sweep config of the end-to-end section (default configs/default.toml; quick: a tiny grid)")
     p.add_argument("--e2e-baseline", type=Path, default=None, metavar="SRC",
@@ -74,10 +78,11 @@ class Sizes:
     peak_n: int = 2048
     classes: int = PRESET.family_params["classes"]
     e2e: str = "default"  # the end-to-end section's sweep: "default" (configs/default.toml), "tiny", or "" (skip)
+    transformer: bench_transformer.TransformerSizes | None = bench_transformer.TransformerSizes()  # None: skip
 
 
 QUICK = Sizes(widths=(16, 64), seeds=2, steps=60, big_widths=(256,), big_seeds=2, big_steps=10,
-              cells=(2, 4, 8), cells_steps=30, peak_n=1024, e2e="tiny")
+              cells=(2, 4, 8), cells_steps=30, peak_n=1024, e2e="tiny", transformer=bench_transformer.QUICK)
 
 
 # --- driver ---------------------------------------------------------------------------------
@@ -90,7 +95,7 @@ def agreement(a: dict, b: dict) -> dict:
 
 
 def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print, e2e_only: bool = False,
-        baseline: Path | None = None) -> dict:
+        baseline: Path | None = None, transformer_only: bool = False) -> dict:
     z = sizes
     widths, seeds, steps = z.widths, z.seeds, z.steps
     family = get_family("mlp", classes=z.classes)
@@ -106,6 +111,9 @@ def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print, e2e_only: bo
     echo(f"1. f32 matmul peak ({z.peak_n}^2 jnp.dot): {peak:.1f} GFLOP/s")
     if e2e_only:
         bench_e2e.section(out, z.e2e, baseline, echo)
+        return out
+    if transformer_only:
+        bench_transformer.section(out, peak, z.transformer, echo)
         return out
 
     echo(f"   grid: MLP preset teacher widths {list(widths)} x {seeds} seeds, {steps} steps of "
@@ -175,6 +183,8 @@ def run(sizes: Sizes = Sizes(), use_torch: bool = True, echo=print, e2e_only: bo
     echo(f"   fit: run = {sc['run_s_intercept']:.3f} s + {sc['run_s_per_cell']:.4f} s x cells (R^2 {sc['r2']:.3f}); "
          f"compile {sc['compile_s_mean']:.2f} s per bucket (spread {sc['compile_s_spread']:.2f} s)")
     bench_e2e.section(out, z.e2e, baseline, echo)
+    if z.transformer is not None:
+        bench_transformer.section(out, peak, z.transformer, echo)
     return out
 
 
@@ -182,7 +192,8 @@ def main(args) -> int:
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, steps=args.steps or sizes.steps, seeds=args.seeds or sizes.seeds,
                     e2e=str(args.e2e_config) if args.e2e_config else sizes.e2e)
-    out = run(sizes, use_torch=not args.no_torch, e2e_only=args.e2e, baseline=args.e2e_baseline)
+    out = run(sizes, use_torch=not args.no_torch, e2e_only=args.e2e, baseline=args.e2e_baseline,
+              transformer_only=args.transformer)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float))

@@ -81,6 +81,13 @@ def gather(tree):
     return jax.tree.map(fetch, tree)
 
 
+def per_device(fn: Callable) -> Callable:
+    """`fn(m, shared)` run by each device on its own members (shard_map over the member axis),
+    for programs XLA's partitioner cannot split there (a lax.map over members: engine.Spec.sequential).
+    Pass the result to `run_sharded` like any other program."""
+    return jax.jit(jax.shard_map(fn, mesh=mesh(), in_specs=(P(AXIS), P()), out_specs=P(AXIS), check_vma=False))
+
+
 def run_sharded(fn: Callable, m, shared=None):
     """`fn(m, shared)` with the member axis of `m` split over all devices and `shared` (arrays
     every member reads, or None) replicated on each; numpy outputs, padding dropped.

@@ -2,9 +2,10 @@
 
 A bucket (`Unit`) holds every `Member` (size, teacher size, budget, teacher budget, seed) whose
 shapes agree after padding, so a sweep compiles once per bucket, never once per (size, seed).
-Its program, `run_bucket`, is one `jit(vmap(...))` over members, static in one `Spec` (family,
-kind, widths, budget, batch size) and fed one `simgap.feed.Inputs` (member axis first, made
-outside the program by simgap.feed), which run_unit shards over every device and host
+Its program, `run_bucket`, is one `jit(vmap(...))` over members (or, where a family trains
+faster one member at a time on CPU, a `lax.map`: `Spec.sequential`), static in one `Spec`
+(family, kind, widths, budget, batch size) and fed one `simgap.feed.Inputs` (member axis first,
+made outside the program by simgap.feed), which run_unit shards over every device and host
 (simgap.distributed). A family is reached only through its methods and optional attributes
 (simgap.families.base), never by its name: a new family needs no change here. Where its input
 space is finite (`teacher_tables`), a distilled bucket takes every teacher width of its student
@@ -67,6 +68,16 @@ class Spec:
     budget: int  # samples (tokens) per member
     batch_size: int
     tables: bool = True  # the unit's `tables`: False keeps a teacher forward pass per step
+    sequential: bool = False  # members one after another (lax.map), not vmapped: `sequential_members`
+
+
+def sequential_members(family) -> bool:
+    """Whether a bucket trains its members one after another rather than vmapped: on a CPU
+    backend, for families that say so (`cpu_sequential_members`). Vmapping members turns every
+    matmul into a batched one, which XLA:CPU runs far below its plain-matmul speed at the
+    transformer's shapes (measured by experiments/benchmark.py's transformer section: d64 members
+    at 30 GFLOP/s vmapped against 48 one at a time, on one core); accelerators keep the vmap."""
+    return bool(getattr(family, "cpu_sequential_members", False)) and jax.default_backend() == "cpu"
 
 
 # --- one member -----------------------------------------------------------------------------
@@ -155,7 +166,9 @@ def compile_count() -> int:
 @functools.partial(jax.jit, static_argnums=0)
 def run_bucket(spec: Spec, inputs: Inputs, batches=None):
     """Train one bucket: (params, metrics), member axis first. `inputs` and `batches` come from
-    `feed.inputs` (a pre-drawn batch table every member reads, or None)."""
+    `feed.inputs` (a pre-drawn batch table every member reads, or None). Members are vmapped,
+    or with `spec.sequential` trained one after another in a lax.map: the same numbers up to
+    float32 summation order."""
     global _compiles
     _compiles += 1  # runs at trace time only: one per compile
     family = spec.family
@@ -174,7 +187,18 @@ def run_bucket(spec: Spec, inputs: Inputs, batches=None):
         metrics["diverged"] = ~finite | diverged(family, task, x, metrics, start)
         return params, metrics
 
+    if spec.sequential:
+        return jax.lax.map(lambda x: member(x, batches), inputs)
     return jax.vmap(member, in_axes=(0, None))(inputs, batches)
+
+
+@functools.lru_cache(maxsize=None)
+def bucket_program(spec: Spec) -> Callable:
+    """`run_bucket` for `spec` as `distributed.run_sharded` takes it: with `spec.sequential`,
+    each device maps over its own members (a lax.map cannot be split by XLA's partitioner).
+    Cached, so a bucket run again (a resumed or `--until-decided` sweep) is not traced again."""
+    fn = functools.partial(run_bucket, spec)
+    return distributed.per_device(fn) if spec.sequential and len(jax.devices()) > 1 else fn
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -250,7 +274,7 @@ def spec_of(family, unit: Unit, train: TrainSpec) -> Spec:
     first = unit.members[0]
     tpadded = teacher_padded(family, unit.members) if first.teacher_size is not None else 0
     return Spec(family, unit.kind, family.bucket_size(first.size), tpadded, first.budget, train.batch_size,
-                unit.tables)
+                unit.tables, sequential_members(family))
 
 
 # --- running --------------------------------------------------------------------------------
@@ -273,7 +297,7 @@ def run_unit(family, unit: Unit, grid: Grid, train: TrainSpec,
     start = time.perf_counter()
     spec, inputs, batches = unit_inputs(family, unit, grid, train, teachers)
     # members split over every device (and host); numpy results, padding members dropped
-    params, metrics = distributed.run_sharded(functools.partial(run_bucket, spec), inputs, batches)
+    params, metrics = distributed.run_sharded(bucket_program(spec), inputs, batches)
     wall = (time.perf_counter() - start) / len(unit.members)
 
     out = []

@@ -15,7 +15,7 @@ def bench():
 
 
 TINY = dict(widths=(7, 8), seeds=2, steps=8, big_widths=(16,), big_seeds=1, big_steps=3,
-            cells=(1, 2), cells_width=8, cells_steps=3, peak_n=256, classes=4, e2e="")
+            cells=(1, 2), cells_width=8, cells_steps=3, peak_n=256, classes=4, e2e="", transformer=None)
 
 
 def test_tiny_benchmark_runs_and_engine_matches_loop(bench):
@@ -49,6 +49,21 @@ def test_pytorch_trains_the_same_models(bench):
     assert out["torch"]["models"] == 4 and out["torch"]["version"] == torch.__version__
     assert out["agreement"]["engine_vs_torch"]["compared"] == 4
     assert out["agreement"]["engine_vs_torch"]["max_abs_diff"] < 1e-3
+
+
+@pytest.mark.slow  # 7 transformer compiles (~40 s); the tiny benchmark test keeps the command in CI
+def test_transformer_section_compares_members_in_turn_vmapped_and_the_loop(bench):
+    import bench_transformer
+
+    lines = []
+    z = bench_transformer.TransformerSizes(widths=(8,), seeds=2, steps=3, student=8)
+    out = bench.run(bench.Sizes(**{**TINY, "transformer": z}), echo=lines.append, transformer_only=True)
+    t = out["transformer"]
+    assert [r["uid"].split("-")[0] for r in t["buckets"]] == ["teacher", "distilled"]
+    assert t["engine_fraction_of_peak"] > 0 and t["speedup_vs_vmapped"] > 0 and t["speedup_vs_loop"] > 0
+    assert t["max_loss_diff_vs_vmapped"] < 1e-4 and t["max_loss_diff_vs_loop"] < 1e-4
+    assert any(line.startswith("7. transformer") for line in lines)
+    json.dumps(out, default=float)
 
 
 @pytest.mark.slow  # two real sweeps, cold then warm (40-100 s); the tiny benchmark test keeps the command in CI

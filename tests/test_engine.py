@@ -196,3 +196,18 @@ def test_shipped_configs_load_and_plan(name):
     family = from_config(cfg)
     units = engine.plan(family, cfg.grid, cfg.train)
     assert units[0].kind == "teacher" and all(flops.estimate_flops(family, u, cfg.grid, cfg.train) > 0 for u in units)
+
+
+def test_members_run_in_turn_only_where_the_family_asks_on_cpu():
+    """engine.sequential_members: the transformer (cpu_sequential_members) on a CPU backend,
+    never the MLP; the choice is part of the bucket's static Spec."""
+    from tests.test_transformer import small_family
+
+    tf = small_family()
+    grid = Grid(student_sizes=(), teacher_sizes=(8,), student_budgets=(), teacher_budgets=(12 * 32,), seeds=(0,),
+                supervised=False)
+    on_cpu = jax.default_backend() == "cpu"
+    assert engine.spec_of(tf, engine.plan(tf, grid, FAST)[0], FAST).sequential is on_cpu
+    mlp_grid = Grid(student_sizes=(), teacher_sizes=(8,), student_budgets=(), teacher_budgets=(64,), seeds=(0,),
+                    supervised=False)
+    assert engine.spec_of(MLP, engine.plan(MLP, mlp_grid, FAST)[0], FAST).sequential is False

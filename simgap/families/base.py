@@ -31,6 +31,12 @@ input and its label) and `sample_index(task, key, batch_size)` (the rows `sample
 engine then computes a distilled student's teacher outputs once on every input instead of a
 teacher forward pass per step, and one program serves every teacher width.
 
+Optional hint, `cpu_sequential_members = True` (a class attribute, not a field; read by
+`engine.sequential_members`): on a CPU backend the engine trains the family's bucket members one
+after another (lax.map) instead of vmapped. Set it where measured faster: vmapped members make
+every matmul a batched one, which XLA:CPU runs well below its plain-matmul speed for the
+transformer (experiments/benchmark.py's transformer section), not for the tiny MLPs.
+
 Divergence: the engine flags a run `diverged` when any training loss or its final held-out
 loss is non-finite, or when that loss ends more than 5 % above BOTH the loss of its untrained parameters
 (SGD families) and `trivial_loss(task)`: the held-out loss of a predictor that learned nothing
