@@ -8,8 +8,10 @@ same models (same init, same data stream, same optimizer: simgap.optim's AdamW) 
 models (fraction of peak); run time vs number of grid cells (linear fit, compile apart); and,
 end to end, the default sweep as a user runs it (`python -m simgap.sweep`, one subprocess per
 run) cold (fresh compile cache) and warm (same cache again): wall time split into compile /
-train / the rest, and useful FLOP/s of the whole sweep as a fraction of the peak. `--e2e` runs
-only the peak and that section; `--e2e-baseline SRC` sweeps an older source tree alongside.
+train / the rest, and useful FLOP/s of the whole sweep as a fraction of the peak; and the
+transformer's buckets (bench_transformer.py: members in turn vs vmapped vs the JAX loop, fraction
+of peak per width). `--e2e` runs only the peak and the end-to-end section, `--transformer` only
+the peak and the transformer's; `--e2e-baseline SRC` sweeps an older source tree alongside.
 `--devices N` splits each bucket over N host devices (default: one per core).
 
 This file is the driver; the models trained three ways are in bench_models.py, the end-to-end
