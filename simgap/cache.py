@@ -50,6 +50,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     where = cache_dir(path)
     if where is None:
         jax.config.update("jax_enable_compilation_cache", False)
+        compilation_cache.reset_cache()  # a cache opened earlier in this process is closed
         return None
     try:
         where.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,13 @@ def compile_stats() -> dict[str, float]:
     """Since the first `enable_compile_cache`: XLA compile `seconds` (cache look-ups included),
     `programs` compiled or loaded, and of those `from_cache` (loaded from the cache)."""
     return dict(seconds=_compile["seconds"], programs=_compile["compiles"], from_cache=_compile[_HIT])
+
+
+def note_compiles(stats: dict[str, float]) -> None:
+    """Add a training process's `compile_stats` delta (simgap.trainers) to this process's."""
+    _compile["seconds"] += stats["seconds"]
+    _compile["compiles"] += stats["programs"]
+    _compile[_HIT] += stats["from_cache"]
 
 
 def _on_duration(event: str, duration: float, **_) -> None:

@@ -159,8 +159,15 @@ _compiles = 0
 
 
 def compile_count() -> int:
-    """Buckets traced (= XLA compiles of bucket programs) by the engine in this process."""
+    """Buckets traced (= XLA compiles of bucket programs) by the engine in this process, and in
+    the training processes that reported to it (`note_compiles`)."""
     return _compiles
+
+
+def note_compiles(n: int) -> None:
+    """Count `n` bucket compiles done for this process by a training process (simgap.trainers)."""
+    global _compiles
+    _compiles += n
 
 
 @functools.partial(jax.jit, static_argnums=0)

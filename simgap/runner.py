@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from simgap import cache, distributed, engine, flops, memory, rundir, workers
+from simgap import cache, distributed, engine, flops, memory, rundir, trainers, workers
 from simgap.config import SweepConfig
 from simgap.families import from_config
 from simgap.report import analyze
@@ -81,7 +81,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True, echo=print, ex
                 continue
             t0 = time.perf_counter()
             before = set(run.teachers)
-            unit_rows = engine.run_unit(family, unit, cfg.grid, cfg.train, run.teachers)
+            unit_rows = trainers.run_unit(family, unit, cfg.grid, cfg.train, run.teachers)
             if not writer:
                 continue
             run.finish(unit, unit_rows, set(run.teachers) - before)

@@ -60,8 +60,8 @@ def test_transformer_section_compares_members_in_turn_vmapped_and_the_loop(bench
     out = bench.run(bench.Sizes(**{**TINY, "transformer": z}), echo=lines.append, transformer_only=True)
     t = out["transformer"]
     assert [r["uid"].split("-")[0] for r in t["buckets"]] == ["teacher", "distilled"]
-    assert t["engine_fraction_of_peak"] > 0 and t["speedup_vs_vmapped"] > 0 and t["speedup_vs_loop"] > 0
-    assert t["max_loss_diff_vs_vmapped"] < 1e-4 and t["max_loss_diff_vs_loop"] < 1e-4
+    assert t["processes_fraction_of_peak"] > 0 and t["vmapped_run_s"] > 0 and t["speedup_vs_loop"] > 0
+    assert t["vmapped_max_loss_diff"] < 1e-4 and t["in_turn_max_loss_diff"] < 1e-4 and t["loop_max_loss_diff"] < 1e-4
     assert any(line.startswith("7. transformer") for line in lines)
     json.dumps(out, default=float)
 
