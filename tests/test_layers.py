@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training kit", ("simgap.optim", "simgap.sources", "simgap.prune", "simgap.distributed",
                       "simgap.families.base")),
     ("families", ("simgap.families", "simgap.families.*")),
-    ("training", ("simgap.feed", "simgap.engine", "simgap.flops", "simgap.rundir")),
+    ("training", ("simgap.feed", "simgap.engine", "simgap.trainers", "simgap.flops", "simgap.rundir")),
     ("fitting", ("simgap.fit", "simgap.fit.*", "simgap.plots")),
     ("analysis", ("simgap.findings", "simgap.report", "simgap.figures")),
     ("planning", ("simgap.plan", "simgap.plan.*")),
