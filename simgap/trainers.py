@@ -26,6 +26,7 @@ import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+import jax
 import numpy as np
 
 from simgap import cache, cpu, engine, workers
@@ -42,7 +43,6 @@ _lock = threading.Lock()
 def processes_for(family) -> int:
     """Processes a bucket of `family` is split over here: 1 (this process) unless the family asks
     for members in turn on a CPU backend and this is a single-host run on more than one core."""
-    import jax
 
     value = os.environ.get(ENV, "")
     n = max(1, int(value)) if value.strip().isdigit() else cpu.cores()
@@ -64,7 +64,6 @@ def _init(parent: int, core_queue, cache_path: str) -> None:
 def _executor(n: int) -> Executor:
     with _lock:
         if n not in _pool:
-            import jax
 
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()

@@ -106,7 +106,9 @@ def test_optimal_teacher_capacity_is_the_students(n, seed):
     with jax.enable_x64(True):
         err_m = np.asarray(_student_errors()(jnp.uint32(seed), jnp.int32(n)))
     best = err_m.min()
-    flat = np.flatnonzero(err_m <= best + 1e-9 * best)
+    # float64 roundoff only: m = n - 1 can be worse by as little as 3.5e-11 relative, when the one
+    # coefficient the teacher lacks happens to be tiny (n = 638, seed = 256)
+    flat = np.flatnonzero(err_m <= best + 1e-12 * best)
     assert flat[0] + 1 == n  # the flat optimal region begins at m = n
     assert np.all(err_m[: n - 1] > best)
 
