@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+TEST_WORKERS ?= 2  # pytest-xdist processes for `make test` (the fast suite is mostly one-threaded Python)
 
 .PHONY: sweep test test-slow fit-demo clean
 
@@ -17,7 +18,7 @@ sweep: $(STAMP)
 	$(PY) -m simgap.sweep $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
