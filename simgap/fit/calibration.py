@@ -107,8 +107,10 @@ CALIBRATIONS = (
     Calibration("chinchilla_form", "eq1_d20", None, "— (γ is not identified: never fails)"),
     Calibration("limit_properties", "eq8_user", None, "— (E.6 cannot be tested on these runs)"),
     Calibration("limit_properties", "eq8_user_0.1%", None, "— (E.6 cannot be tested on these runs)"),
-    Calibration("teacher_only_through_loss", "eq8_user", "eq8_user_eta_0.01",
-                "η = 0.01 (≈ 0.047 nats from the smallest to the largest teacher)"),
+    # power on the user shape is measured (eq8_user_eta_0.01: fails 6/10), not required: 2 seeds leave
+    # η's CI near the tolerance; the 80 % requirement is on Eq. 8's own 8-seed grid (above)
+    Calibration("teacher_only_through_loss", "eq8_user", None,
+                "— (η = 0.01 on these pilots, `eq8_user_eta_0.01`: fails 6/10, measured, not required)"),
     Calibration("extrapolates", "eq8_user", None, "—"),
     Calibration("extrapolates", "eq8", "eq8_size_break",
                 "excess × (N_S/5e8)^−0.1 beyond 5e8 (−7 % at 1e9): Eq. 8 over-predicts the held-out runs "
