@@ -3,6 +3,7 @@ sweep (`simgap.sweep.run_sweep`, one run directory per student init) and print e
 optimum and U-curve as the sweep's laws.json holds them, so the scripts and `python -m
 simgap.sweep` cannot disagree; `--results` reprints a finished sweep from a fresh interpreter."""
 
+import csv
 import runpy
 import subprocess
 import sys
@@ -96,3 +97,29 @@ def test_transformer_gap_on_a_transformer_grid(tmp_path, monkeypatch, capsys):
                   monkeypatch, capsys)
     assert "student_init = pruned_from_teacher" in out
     _prints_the_sweeps_optima(out, tmp_path / "gap" / "pruned_from_teacher")
+
+
+def test_phase_map_crosses_starts_and_lengths_with_paired_teachers(tmp_path, monkeypatch, capsys):
+    """experiments/phase_map.py on the tiny MLP grid: one sweep per start, students at two lengths;
+    the table has a row per (start, length) with each student's dip, verdict and T*/S as the sweeps'
+    laws.json hold them, and the figure is written; --results redraws it without training."""
+    out_dir = tmp_path / "map"
+    grid = {**MLP["grid"], "teacher_sizes": [8, 16, 32]}
+    raw = {**MLP, "name": "map-mlp", "grid": grid, "fit": {"bootstrap": 20}}
+    out = _script("phase_map", [_config(tmp_path, raw), "--lengths", "0.5,1", "--out", str(out_dir)],
+                  monkeypatch, capsys)
+    table = (out_dir / "phase_map.md").read_text()
+    assert (out_dir / "phase_map.png").stat().st_size > 0
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "start" not in line]
+    assert [r.split(" | ")[:2] for r in rows] == [[f"| {s}", n] for s in ("random", "pruned_from_teacher",
+                                                                         "pruned_from_largest") for n in ("0.5", "1")]
+    teachers = {}
+    for start in ("random", "pruned_from_teacher", "pruned_from_largest"):
+        fit = load(out_dir / start / "laws.json")
+        for o in fit.students:
+            assert f"{o.params.dip_depth:+.4f} [{o.params.dip_ci[0]:+.4f}, {o.params.dip_ci[1]:+.4f}]" in table
+        with open(out_dir / start / "results.csv") as f:
+            teachers[start] = sorted((r["teacher_size"], r["seed"], r["teacher_loss"]) for r in csv.DictReader(f)
+                                     if r["run_kind"] == "teacher")
+    assert teachers["random"] == teachers["pruned_from_teacher"] == teachers["pruned_from_largest"]  # paired
+    assert _script("phase_map", ["--results", str(out_dir), "--lengths", "0.5,1"], monkeypatch, capsys).strip()
