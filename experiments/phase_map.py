@@ -106,7 +106,7 @@ def figure(found: list[Cell], title: str):
             for x, c in enumerate(mine):
                 ax.errorbar([x], [c.dip], yerr=[[c.dip - c.dip_ci[0]], [c.dip_ci[1] - c.dip]], fmt="o",
                             color=colour.get(c.verdict, "k"), capsize=3)
-                ax.annotate(f"T*/S {c.t_over_s:.1f}", (x, c.dip_ci[1]), textcoords="offset points", xytext=(0, 4),
+                ax.annotate(f"T*/S {c.t_over_s:.1f}{'' if c.interior else ' (edge)'}", (x, c.dip_ci[1]), textcoords="offset points", xytext=(0, 4),
                             ha="center", fontsize=7)
             ax.axhline(0, color="k", lw=0.6)
             ax.set_xticks(range(len(mine)), [f"{c.student:g}" for c in mine])
@@ -117,7 +117,8 @@ def figure(found: list[Cell], title: str):
                 ax.set_ylabel(f"{start}\ndip (nats)", fontsize=8)
             if i == len(starts) - 1:
                 ax.set_xlabel("student", fontsize=8)
-    fig.suptitle(f"{title}: dip with 90 % CI (green holds, grey undecided, red fails)", fontsize=10)
+    fig.suptitle(f"{title}: dip with 90 % CI (green holds, grey undecided, red fails); "
+                 "T*/S in parameters, (edge): the optimum is a grid end", fontsize=9)
     fig.tight_layout()
     return fig
 

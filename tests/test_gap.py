@@ -123,3 +123,17 @@ def test_phase_map_crosses_starts_and_lengths_with_paired_teachers(tmp_path, mon
                                      if r["run_kind"] == "teacher")
     assert teachers["random"] == teachers["pruned_from_teacher"] == teachers["pruned_from_largest"]  # paired
     assert _script("phase_map", ["--results", str(out_dir), "--lengths", "0.5,1"], monkeypatch, capsys).strip()
+
+
+def test_phase_map_doc_is_what_the_recorded_sweeps_give(tmp_path, monkeypatch, capsys):
+    """docs/phase-map.md's MLP table is the one experiments/phase_map.py draws from the recorded
+    sweeps' laws.json (docs/results/phase_map/mlp_zhang), so the page cannot drift from them."""
+    import shutil
+
+    recorded = tmp_path / "mlp_zhang"
+    shutil.copytree(ROOT / "docs" / "results" / "phase_map" / "mlp_zhang", recorded)
+    _script("phase_map", ["--results", str(recorded)], monkeypatch, capsys)
+    drawn = (recorded / "phase_map.md").read_text().split("\n", 2)[2].strip()
+    page = (ROOT / "docs" / "phase-map.md").read_text()
+    start = page.index("<!-- phase-map-table: mlp_zhang -->") + len("<!-- phase-map-table: mlp_zhang -->")
+    assert page[start:page.index("<!-- /phase-map-table -->")].strip() == drawn
