@@ -43,7 +43,6 @@ _lock = threading.Lock()
 def processes_for(family) -> int:
     """Processes a bucket of `family` is split over here: 1 (this process) unless the family asks
     for members in turn on a CPU backend and this is a single-host run on more than one core."""
-
     value = os.environ.get(ENV, "")
     n = max(1, int(value)) if value.strip().isdigit() else cpu.cores()
     if n <= 1 or not engine.sequential_members(family) or jax.process_count() > 1:
@@ -64,7 +63,6 @@ def _init(parent: int, core_queue, cache_path: str) -> None:
 def _executor(n: int) -> Executor:
     with _lock:
         if n not in _pool:
-
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
             allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
