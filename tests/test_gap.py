@@ -125,15 +125,20 @@ def test_phase_map_crosses_starts_and_lengths_with_paired_teachers(tmp_path, mon
     assert _script("phase_map", ["--results", str(out_dir), "--lengths", "0.5,1"], monkeypatch, capsys).strip()
 
 
-def test_phase_map_doc_is_what_the_recorded_sweeps_give(tmp_path, monkeypatch, capsys):
-    """docs/phase-map.md's MLP table is the one experiments/phase_map.py draws from the recorded
-    sweeps' laws.json (docs/results/phase_map/mlp_zhang), so the page cannot drift from them."""
+PHASE_MAPS = sorted(p.name for p in (ROOT / "docs" / "results" / "phase_map").iterdir())
+
+
+@pytest.mark.parametrize("name", PHASE_MAPS)
+def test_phase_map_doc_is_what_the_recorded_sweeps_give(name, tmp_path, monkeypatch, capsys):
+    """docs/phase-map.md's table for each recorded map is the one experiments/phase_map.py draws
+    from the recorded sweeps' laws.json (docs/results/phase_map/NAME), so the page cannot drift."""
     import shutil
 
-    recorded = tmp_path / "mlp_zhang"
-    shutil.copytree(ROOT / "docs" / "results" / "phase_map" / "mlp_zhang", recorded)
+    recorded = tmp_path / name
+    shutil.copytree(ROOT / "docs" / "results" / "phase_map" / name, recorded)
     _script("phase_map", ["--results", str(recorded)], monkeypatch, capsys)
     drawn = (recorded / "phase_map.md").read_text().split("\n", 2)[2].strip()
     page = (ROOT / "docs" / "phase-map.md").read_text()
-    start = page.index("<!-- phase-map-table: mlp_zhang -->") + len("<!-- phase-map-table: mlp_zhang -->")
-    assert page[start:page.index("<!-- /phase-map-table -->")].strip() == drawn
+    marker = f"<!-- phase-map-table: {name} -->"
+    start = page.index(marker) + len(marker)
+    assert page[start:page.index("<!-- /phase-map-table -->", start)].strip() == drawn
