@@ -92,7 +92,7 @@ def figure(found: list[Cell], title: str):
     import matplotlib  # lazy: only the figure needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after the backend is chosen, and only for the figure
 
     starts = [s for s in STUDENT_INITS if any(c.start == s for c in found)]
     lengths = sorted({c.length for c in found})
