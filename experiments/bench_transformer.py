@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from bench_models import loop_train, make_step, timed
-from simgap import cache, distributed, engine, trainers
+from simgap import cache, distributed, engine, flops, trainers
 from simgap.config import CONFIG_DIR, Grid, load_config
 from simgap.families import from_config
 
@@ -78,7 +78,7 @@ def _run_units(family, grid, train, units, mode: str, teachers: dict):
         first = timed(go)[1]
         losses, wall, _, _ = timed(go)
         out.append(dict(uid=unit.uid, kind=unit.kind, width=unit.members[0].size, compile_s=first - wall,
-                        run_s=wall, useful_flops=trainers.useful_flops(family, unit, train), losses=losses))
+                        run_s=wall, useful_flops=flops.useful_flops(family, unit, train), losses=losses))
     return out
 
 
@@ -132,11 +132,11 @@ def section(out: dict, peak: float, z: TransformerSizes, echo=print) -> dict:
             text += f" {g:8.1f} ({100 * g / peak:4.1f}%)"
         rows.append(row)
         echo(text)
-    flops = sum(r["useful_flops"] for r in rows)
-    summary = dict(useful_flops=flops)
+    total = sum(r["useful_flops"] for r in rows)
+    summary = dict(useful_flops=total)
     for mode in MODES:
         summary[f"{mode}_run_s"] = sum(r[f"{mode}_run_s"] for r in rows)
-        summary[f"{mode}_fraction_of_peak"] = flops / summary[f"{mode}_run_s"] / 1e9 / peak
+        summary[f"{mode}_fraction_of_peak"] = total / summary[f"{mode}_run_s"] / 1e9 / peak
         summary[f"{mode}_max_loss_diff"] = max(r[f"{mode}_max_loss_diff"] for r in rows)
     teach = [r for r in rows if "loop_run_s" in r]
     if teach:

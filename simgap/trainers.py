@@ -11,7 +11,7 @@ trains in this process as before.
 `teachers`), the members split into contiguous chunks, one per process: each member's training
 depends only on its own inputs, so the numbers are the in-process ones up to float32 order.
 The processes start from a fresh interpreter (spawn), share the parent's compile cache, die with
-their parent (`workers._watch_parent`), and are killed when a bucket is interrupted, so an
+their parent (`workers.watch_parent`), and are killed when a bucket is interrupted, so an
 interrupted sweep exits at once and keeps every bucket it finished. $SIMGAP_TRAIN_PROCESSES sets
 their number (1: train in this process).
 """
@@ -29,7 +29,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 import jax
 import numpy as np
 
-from simgap import cache, cpu, engine, workers
+from simgap import cache, cpu, engine, flops, workers
 
 ENV = "SIMGAP_TRAIN_PROCESSES"
 # A split costs each process its own compile of the bucket (≈ 5 s for a transformer bucket on one
@@ -52,7 +52,7 @@ def processes_for(family) -> int:
 
 def _init(parent: int, core_queue, cache_path: str) -> None:
     """One core, one XLA device, the parent's compile cache; end with the parent."""
-    threading.Thread(target=workers._watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=workers.watch_parent, args=(parent,), daemon=True).start()
     core = core_queue.get()
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
@@ -71,8 +71,8 @@ def _executor(n: int) -> Executor:
             where = jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
             pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init,
                                        initargs=(os.getpid(), queue, where or "off"))
-            with workers._hidden_main():  # one task per process starts every process now
-                for f in [pool.submit(workers._noop, i) for i in range(n)]:
+            with workers.hidden_main():  # one task per process starts every process now
+                for f in [pool.submit(workers.noop, i) for i in range(n)]:
                     f.result()
             _pool[n] = pool
         return _pool[n]
@@ -107,18 +107,11 @@ def _train(family, unit, grid, train, teachers: dict):
     return rows, {k: v for k, v in store.items() if k not in teachers}, engine.compile_count() - compiles0, xla
 
 
-def useful_flops(family, unit: engine.Unit, train) -> float:
-    """The bucket's useful FLOPs, as its rows' `flops` count them (true sizes, teacher forwards)."""
-    seen = family.samples_seen(unit.members[0].budget, train.batch_size)
-    return sum(family.train_flops(m.size, seen) + (family.forward_flops(m.teacher_size, seen) if m.teacher_size else 0)
-               for m in unit.members)
-
-
 def run_unit(family, unit: engine.Unit, grid, train, teachers, min_flops: float = MIN_FLOPS) -> list[dict]:
     """`engine.run_unit`, its members split over `processes_for(family)` processes when the
     bucket has at least `min_flops` useful FLOPs of training."""
     n = min(processes_for(family), len(unit.members))
-    if n <= 1 or family.closed_form or useful_flops(family, unit, train) < min_flops:
+    if n <= 1 or family.closed_form or flops.useful_flops(family, unit, train) < min_flops:
         return engine.run_unit(family, unit, grid, train, teachers)
     start = time.perf_counter()
     tasks = []

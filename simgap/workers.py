@@ -8,10 +8,10 @@ sweep calls it before training) so the analysis does not wait for it.
 
 Workers start from a fresh interpreter (forkserver), never a fork of a process whose JAX
 threads are running, and import only the fitting and plotting code (`PRELOAD`), never the
-caller's script (`_hidden_main`). $SIMGAP_FIT_WORKERS sets their number (1: no pool).
+caller's script (`hidden_main`). $SIMGAP_FIT_WORKERS sets their number (1: no pool).
 
 Workers die with the process that started them, however it ends: each watches its parent
-(`_watch_parent`), so a SIGKILLed sweep leaves no worker (nor, once they are gone, the forkserver
+(`watch_parent`), so a SIGKILLed sweep leaves no worker (nor, once they are gone, the forkserver
 and resource tracker that wait on them) holding its memory and its stdout. A process that exits
 while the pool is still starting first lets the start finish (`_finish_starting`): no stray
 multiprocessing traceback follows the caller's own error.
@@ -49,7 +49,7 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def _hidden_main():
+def hidden_main():
     """Start workers without the caller's __main__: multiprocessing would re-run a script's top
     level in every worker (and fail or repeat its work where it lacks a __main__ guard)."""
     main = sys.modules["__main__"]
@@ -60,11 +60,11 @@ def _hidden_main():
         sys.modules["__main__"] = main
 
 
-def _noop(_):
+def noop(_):
     return None
 
 
-def _watch_parent(pid: int) -> None:
+def watch_parent(pid: int) -> None:
     """End this worker as soon as process `pid` (the pool's owner) is gone, SIGKILL included:
     a worker's parent is the forkserver, which itself waits for the workers, so nothing else
     would end them. Linux: a pidfd becomes readable when the process exits; elsewhere, a poll."""
@@ -86,10 +86,10 @@ def _watch_parent(pid: int) -> None:
 
 
 def _worker_init(parent: int):
-    """Watch the parent (`_watch_parent`), and one BLAS thread per worker: the workers already
+    """Watch the parent (`watch_parent`), and one BLAS thread per worker: the workers already
     fill the cores, and BLAS threads spinning against each other made small fits many times
     slower (see simgap.fit.solver.one_blas_thread)."""
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
     threadpool_limits(limits=1, user_api="blas")
 
 
@@ -101,8 +101,8 @@ def _executor(workers: int) -> Executor:
             ctx.set_forkserver_preload(PRELOAD)
             pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                        initargs=(os.getpid(),))
-            with _hidden_main():  # one task per worker starts every worker now
-                for f in [pool.submit(_noop, i) for i in range(workers)]:
+            with hidden_main():  # one task per worker starts every worker now
+                for f in [pool.submit(noop, i) for i in range(workers)]:
                     f.result()
             _pool[workers] = pool
         return _pool[workers]

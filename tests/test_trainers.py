@@ -4,7 +4,7 @@ teacher store of the bucket trained in this process, and a chunk's error reaches
 import numpy as np
 import pytest
 
-from simgap import engine, trainers
+from simgap import engine, flops, trainers
 from simgap.config import Grid, TrainSpec
 from tests.test_transformer import small_family
 
@@ -39,7 +39,7 @@ def test_split_bucket_equals_the_bucket_in_one_process(monkeypatch):
 
 def test_small_buckets_and_one_process_train_here(monkeypatch):
     teacher = engine.plan(FAM, GRID, TRAIN)[0]
-    assert trainers.useful_flops(FAM, teacher, TRAIN) < trainers.MIN_FLOPS
+    assert flops.useful_flops(FAM, teacher, TRAIN) < trainers.MIN_FLOPS
     monkeypatch.setenv(trainers.ENV, "1")
     assert trainers.processes_for(FAM) == 1
     from simgap.families import get_family
