@@ -14,7 +14,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -40,6 +40,26 @@ class Grid:
     seeds: tuple[int, ...]
     student_init: str = "random"  # one of STUDENT_INITS (below); pruning needs family.prune_to
     supervised: bool = True
+    # (lo, hi): a (student, teacher) pair is trained only where lo <= N_T / N_S <= hi in parameters
+    # (simgap.engine.pair_runs). A per-student teacher ladder from one list of teacher sizes: Zhang
+    # et al.'s protocol needs teachers from ~1.25x to ~6x each student, not every teacher for every
+    # student. None: every pair (under pruned_from_teacher, every teacher larger than the student).
+    teacher_params_ratio: tuple[float, float] | None = None
+
+    def runs_pair(self, size: int, teacher_size: int, param_count: Callable[[int], float]) -> bool:
+        """Whether the (student, teacher) pair is trained: under pruned_from_teacher only teachers
+        larger than the student (STUDENT_INITS, below); with `teacher_params_ratio` only teachers
+        whose parameter count (`param_count`: the family's) is within that window of the student's."""
+        if self.student_init == "pruned_from_teacher" and teacher_size <= size:
+            return False
+        if self.teacher_params_ratio is None:
+            return True
+        lo, hi = self.teacher_params_ratio
+        return lo <= param_count(teacher_size) / param_count(size) <= hi
+
+    def unpaired(self, param_count: Callable[[int], float]) -> list[int]:
+        """Students `teacher_params_ratio` leaves without any teacher."""
+        return [n for n in self.student_sizes if not any(self.runs_pair(n, t, param_count) for t in self.teacher_sizes)]
 
 
 # How a student's parameters start (see simgap.engine._prune_source):
@@ -68,11 +88,12 @@ class ConfigError(ValueError):
 # linear: the exponent; irreducible_loss: a fraction of the best run's reducible loss
 # (L_min − E_true); gap_exists, teacher_only_through_loss: nats; break_at_fixed_ratio: the log-log
 # slope; ratio_independent_of_budget, slope_pinned: relative; extrapolates: relative error;
-# limit_properties: failed checks. How each was chosen: docs/verdicts.md.
+# limit_properties: failed checks; agrees_with_optima: log(implied T* / measured T*). How each was
+# chosen: docs/verdicts.md.
 ASSUMPTION_TOLERANCES = {
     "chinchilla_form": 0.1, "irreducible_loss": 0.1, "teacher_only_through_loss": 0.005,
     "break_at_fixed_ratio": 0.2, "limit_properties": 0.0, "extrapolates": 0.01, "gap_exists": 0.005,
-    "linear": 0.1, "ratio_independent_of_budget": 0.2, "slope_pinned": 0.3,
+    "linear": 0.1, "ratio_independent_of_budget": 0.2, "slope_pinned": 0.3, "agrees_with_optima": 0.3,
 }
 
 
@@ -127,6 +148,8 @@ class SweepConfig:
         """The resolved config as plain TOML-able data (what `config.toml` in a run holds)."""
         grid = dataclasses.asdict(self.grid)
         grid["seeds"] = len(self.grid.seeds)
+        if grid["teacher_params_ratio"] is None:  # TOML has no null: absent means every pair
+            del grid["teacher_params_ratio"]
         train = dataclasses.asdict(self.train)
         distill = {k: train.pop(k) for k in ("lam", "tau")}
         out = {"name": self.name, "family": self.family}
@@ -213,6 +236,8 @@ _SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
                          "\"pruned_from_teacher\" is Zhang et al.'s protocol, \"pruned_from_largest\" the old "
                          "behaviour)"),
         "supervised": (lambda v: isinstance(v, bool), "true or false"),
+        "teacher_params_ratio": (lambda v: isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v)
+                                 and 0 < v[0] < v[1], "[lo, hi] with 0 < lo < hi (teacher / student parameters)"),
     },
     "train": {
         "learning_rate": (lambda v: _number(v) and v > 0, "a positive number"),
@@ -298,7 +323,8 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", seeds: int | Non
         student_budgets=tuple(g.get("student_budgets", [0])),
         teacher_budgets=tuple(g.get("teacher_budgets", [0])),
         seeds=tuple(range(g["seeds"])), student_init=g.get("student_init", "random"),
-        supervised=g.get("supervised", True))
+        supervised=g.get("supervised", True),
+        teacher_params_ratio=tuple(float(x) for x in g["teacher_params_ratio"]) if "teacher_params_ratio" in g else None)
     for key in ("student_sizes", "teacher_sizes", "student_budgets", "teacher_budgets"):
         values = getattr(grid, key)
         if len(set(values)) != len(values):

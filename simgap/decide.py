@@ -31,7 +31,7 @@ from simgap.plan.additions import (OPTIMA_CHECKS, REACH, assumptions_of, describ
                                    seeds_factor, unit_flops)
 
 LOG = "decide.json"
-EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates")  # need the Eq. 8 fit
+EQ8 = ("teacher_only_through_loss", "limit_properties", "extrapolates", "agrees_with_optima")  # need the Eq. 8 fit
 
 
 def check_names(names: tuple[str, ...]) -> None:
@@ -85,6 +85,9 @@ def not_produced(name: str, grid) -> str:
         n = len(grid.teacher_sizes) if grid is not None else None
         return ("not tested: the optimum analysis needs ≥ 3 teacher sizes" + (f" (the grid has {n})" if n is not None else "")
                 + " and distilled runs that did not diverge")
+    if name == "agrees_with_optima":
+        return ("not tested: an Eq. 8 fit (distilled runs with their teachers' losses) and students with an interior "
+                "optimal teacher (≥ 3 teacher sizes)")
     if name in EQ8:
         return "not tested: an Eq. 8 fit (distilled runs with their teachers' losses)"
     if name == "irreducible_loss":

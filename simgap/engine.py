@@ -214,12 +214,6 @@ def _budget(family, size: int, budget: int) -> int:
     return int(budget) if budget else int(family.default_budget(size))
 
 
-def _pair_runs(grid: Grid, size: int, teacher_size: int) -> bool:
-    """Whether the (student, teacher) pair is trained: under pruned_from_teacher only teachers
-    larger than the student (see simgap.config.STUDENT_INITS)."""
-    return grid.student_init != "pruned_from_teacher" or teacher_size > size
-
-
 def plan(family, grid: Grid, train: TrainSpec, tables: bool = True) -> list[Unit]:
     """Teacher units first, then supervised, then distilled; deterministic order and ids.
     tables=False: distilled units run a teacher forward pass per step, never a teacher table."""
@@ -237,7 +231,7 @@ def plan(family, grid: Grid, train: TrainSpec, tables: bool = True) -> list[Unit
         if grid.supervised:
             supervised.setdefault((bucket(n), b), []).extend(Member(n, None, b, None, s) for s in seeds)
         for t, tb, s in itertools.product(grid.teacher_sizes, grid.teacher_budgets, seeds):
-            if _pair_runs(grid, n, t):  # with teacher tables, every teacher width in one bucket
+            if grid.runs_pair(n, t, family.param_count):  # with teacher tables, every teacher width in one bucket
                 tkey = 0 if teacher_tables(family, tables) else bucket(t)
                 distilled.setdefault((bucket(n), tkey, b), []).append(Member(n, t, b, _budget(family, t, tb), s))
 

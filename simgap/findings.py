@@ -17,7 +17,7 @@ import numpy as np
 
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
 from simgap.fit.teacher import TeacherLawFit
-from simgap.fit.verdicts import Assumption, interval, num, same_key
+from simgap.fit.verdicts import VERDICTS, Assumption, interval, num, same_key
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
 
 Checks = tuple[Assumption, ...]  # one setting's tested assumptions (TableFit.checks)
@@ -121,8 +121,11 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
             f"**Linear teacher law{tag}** (in parameters): {lin.describe()}, "
             f"slope {int(lin.ci * 100)} % CI {interval(lin.slope_ci)} (over seeds), "
             f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
-            f"excluded). Median T*/S = {np.median(ratios):.3g} vs Zhang et al.'s {ZHANG_LINEAR.slope:.1f} "
-            f"(R² {ZHANG_R2} on GPT-2/Pythia). Is the slope pinned? "
+            f"excluded), beside Zhang et al.'s T* = {ZHANG_LINEAR.slope}·S {ZHANG_LINEAR.intercept:+} (S in millions "
+            f"of parameters, R² {ZHANG_R2} on GPT-2/Pythia: an intercept in millions does not carry to "
+            f"this scale, the slope does). Median T*/S = {fmt(np.median(ratios) if ratios else math.nan)} "
+            f"and optimal pruned fraction 1 − S/T* = {fmt(1 - 1 / np.median(ratios) if ratios else math.nan, '.0%')} "
+            f"(Zhang et al.'s ≈ 60 % at every size). Is the slope pinned? "
             + verdict_phrase(_one(found, "slope_pinned", **keys)) + ".")
         if isinstance(pw, TeacherLawFit):
             lines.append(f"Power form: {pw.describe()} "
@@ -210,16 +213,26 @@ def eq8_verdict(ds: LawSection, found: Checks) -> str:
     return f"**Verdict on Eq. 8:** {head}." + (f" Its assumptions: {tested}." if tested else "") + where
 
 
-def laws_agree(st: SettingFit, plot_paths) -> list[str]:
-    """Do the two laws agree? One line per teacher-length series (the setting's `agreement`),
-    naming its plot (`plot_paths`, one per series, None where none was drawn)."""
+def laws_agree(st: SettingFit, plot_paths, found: Checks = ()) -> list[str]:
+    """Do the two laws agree? One line per teacher-length series (the setting's `agreement`): the
+    optimal teachers Eq. 8 implies against the measured ones, and each student's `agrees_with_optima`
+    verdict (computed in the fitting layer); `plot_paths` names each series' plot (None: none drawn)."""
     lines = ["**Do the two laws agree?**"]
     for s, path in zip(st.agreement, plot_paths):
-        if s.agreement is None:
+        a = s.agreement
+        if a is None:
             lines.append(f"- not computed ({s.error}).")
             continue
         note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if s.reduced else ""
-        lines.append(f"- {s.agreement.verdict}{note}" + (f" (`{Path(path).name}`)" if path else ""))
+        checks = [c for S in a.students if (c := _one(found, "agrees_with_optima", student=S,
+                                                            teacher_budget=s.teacher_budget)) is not None]
+        counts = ", ".join(f"{v} for {n}" for v in VERDICTS if (n := sum(c.verdict == v for c in checks)))
+        pairs = "; ".join(f"student {S:g}: {fmt(i)} vs {fmt(T)} [{fmt(lo)}, {fmt(hi)}]"
+                          for S, i, T, (lo, hi) in zip(a.students, a.implied, a.measured, a.measured_ci))
+        lines.append(f"- Eq. 8 with the supervised teacher law ({a.protocol}) implies optimal teachers (implied vs "
+                     f"measured [CI], parameters) {pairs}: {a.n_inside_ci} of {len(a.students)} inside the measured "
+                     f"CIs. `agrees_with_optima`: " + (counts or "not tested") + f" of {len(a.students)} students."
+                     + note + (f" (`{Path(path).name}`)" if path else ""))
     return lines if len(lines) > 1 else []
 
 

@@ -241,3 +241,41 @@ def test_eq8_violations_fast(c):
     opt = FitOptions(n_boot=8, n_top=3, n_random=1)  # 8 refits: in-process, and these violations are far outside
     verdicts = {a.name: a.verdict for a in fit_table(sim_.make(np.random.default_rng(0)), opt).assumptions}
     assert verdicts[c.check] == "fails", verdicts
+
+
+AGREE_FAST = FitOptions(n_boot=20, n_top=3, n_random=1)
+
+
+def test_agrees_with_optima_calibrated_fast():
+    """20 tables where Eq. 8 is the truth and the protocol is stated right (simgap.fit.calibration's
+    `optima`): each student's `agrees_with_optima` is called "fails" within the binomial band of the
+    nominal rate; on a table whose teachers trained 100× shorter than it states, some student fails.
+    The 50-table calibration is test_law_checks_calibrated (slow)."""
+    true = _verdicts(SIMULATIONS["optima"].make, "agrees_with_optima", N_FAST, AGREE_FAST)
+    assert sum(true.values()) >= 3 * N_FAST, true  # most students have an interior optimum to compare
+    assert share(true, "fails") <= false_fail_limit(sum(true.values())), true
+    off = _verdicts(SIMULATIONS["optima_D_T_x0.01"].make, "agrees_with_optima", 1, AGREE_FAST)
+    assert off["fails"] >= 1, off
+
+
+def test_agrees_with_optima_rule():
+    """The per-student rule on hand-made agreements: the CI of log(implied/measured) combines both CIs
+    (MOVER); inside ±tolerance holds, excluding 0 fails, an implied optimum at the search's edge never holds."""
+    from simgap.fit.agreement import Agreement, agrees_checks
+
+    def check(implied, samples, measured=100.0, ci=(90.0, 110.0), interior=True):
+        a = Agreement((10.0,), (measured,), (ci,), (implied,), (interior,), (), (), None, None, (), 0.0, 1,
+                      "D_T = 1", "", (tuple(samples),))
+        [c] = agrees_checks(a, FitOptions(), "", 3, 1.0, (1.0,))
+        return c
+
+    tight = np.random.default_rng(0).normal(0, 0.02, 400)
+    c = check(100.0, 100.0 * np.exp(tight))
+    assert c.verdict == "holds" and abs(c.estimate) < 1e-12 and c.ci[0] < 0 < c.ci[1], c
+    far = check(300.0, 300.0 * np.exp(tight))
+    assert far.verdict == "fails" and far.ci[0] > 0 and far.estimate == pytest.approx(np.log(3)), far
+    wide = check(140.0, 140.0 * np.exp(np.random.default_rng(1).normal(0, 1.0, 400)))
+    assert wide.verdict == "undecided" and wide.ci[0] < 0 < wide.ci[1], wide
+    assert check(100.0, 100.0 * np.exp(tight), interior=False).verdict == "undecided"
+    assert check(1e4, 1e4 * np.exp(tight), interior=False).verdict == "fails"  # a bound far beyond the CI
+    assert check(100.0, []).verdict == "undecided"  # no bootstrap: no CI for the implied T*

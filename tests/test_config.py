@@ -109,3 +109,36 @@ def test_fixed_law_parameters_load_and_round_trip():
     cfg = parse_config(raw)
     assert cfg.fit.fixed_supervised == (("E", "irreducible"), ("gamma", 1.0))
     assert parse_config(cfg.to_dict()).fit == cfg.fit
+
+
+def test_teacher_params_ratio_pairs_each_student_with_its_window_only():
+    """[grid].teacher_params_ratio: a pair runs iff the teacher has lo-hi x the student's parameters
+    (and, under pruned_from_teacher, is larger); it round-trips through config.toml."""
+    from simgap import engine
+
+    raw = {"family": "mlp", "grid": {"student_sizes": [8, 16], "teacher_sizes": [12, 16, 24, 32, 64],
+                                     "teacher_params_ratio": [1.5, 4.0], "seeds": 1}}
+    cfg = parse_config(raw)
+    family = from_config(cfg)
+    assert cfg.grid.teacher_params_ratio == (1.5, 4.0)
+    pairs = {(m.size, m.teacher_size) for u in engine.plan(family, cfg.grid, cfg.train) if u.kind == "distilled"
+             for m in u.members}
+    ratio = {(n, t): family.param_count(t) / family.param_count(n) for n in (8, 16) for t in cfg.grid.teacher_sizes}
+    assert pairs == {k for k, r in ratio.items() if 1.5 <= r <= 4.0}
+    assert pairs and pairs != set(ratio)  # the window both keeps and drops pairs on this grid
+    assert parse_config(cfg.to_dict()).grid == cfg.grid
+    no_window = {k: v for k, v in raw["grid"].items() if k != "teacher_params_ratio"}
+    assert "teacher_params_ratio" not in parse_config({"family": "mlp", "grid": no_window}).to_dict()["grid"]
+
+
+@pytest.mark.parametrize("value", [[2.0, 1.0], [0, 3], [1.5], "wide"])
+def test_bad_teacher_params_ratio_is_named(value):
+    with pytest.raises(ConfigError, match=r"bad.toml: \[grid\].teacher_params_ratio: expected \[lo, hi\]"):
+        parse_config(with_change(("grid", "teacher_params_ratio"), value), source="bad.toml")
+
+
+def test_teacher_params_ratio_leaving_a_student_alone_is_refused():
+    raw = {"family": "mlp", "grid": {"student_sizes": [8, 64], "teacher_sizes": [12, 16],
+                                     "teacher_params_ratio": [1.5, 4.0], "seeds": 1}}
+    with pytest.raises(ConfigError, match=r"bad.toml: \[grid\].teacher_params_ratio = \[1.5, 4\]: student sizes \[64\]"):
+        from_config(parse_config(raw, source="bad.toml"))

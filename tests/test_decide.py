@@ -476,3 +476,18 @@ def test_seeds_factor_is_the_verdicts_own():
     rel = max(ci[1] - k, k - ci[0]) / k
     assert additions.seeds_factor(a) == pytest.approx((rel / tol) ** 2)
     assert "≈ 14.1× the seeds" in verdicts.more_data(rel, tol, 16)
+
+
+def test_a_new_student_needs_three_teachers_in_the_grids_window():
+    """With [grid].teacher_params_ratio a midpoint student is proposed only when ≥ 3 teachers fall
+    in its window (otherwise its optimum could not be located)."""
+    import copy
+    raw = copy.deepcopy(TINY)
+    cfg = parse_config(raw)
+    family = from_config(cfg)
+    optima = [_optimum(19, 22.0), _optimum(27, 27.5), _optimum(23, 32.0)]
+    assert additions.student_between(cfg.grid, optima, step=1, family=family) == 21
+    raw["grid"]["teacher_params_ratio"] = [1.1, 1.3]  # kernel: parameters = coefficients, so 1.1-1.3x the size
+    narrow = parse_config(raw)
+    assert sum(narrow.grid.runs_pair(21, t, family.param_count) for t in narrow.grid.teacher_sizes) < 3
+    assert additions.student_between(narrow.grid, optima, step=1, family=family) is None

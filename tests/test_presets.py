@@ -68,6 +68,8 @@ def shrink(raw: dict) -> dict:
             return [0]
         return [STEPS * step] if n == 1 else [STEPS // 2 * step, STEPS * step]
 
+    if "teacher_params_ratio" in g:  # kept, widened so each shrunk student keeps all 3 teachers (tests/test_config.py tests the window)
+        g["teacher_params_ratio"] = [1.2, 20.0]
     g.update(student_sizes=students, teacher_sizes=teachers, seeds=SEEDS,
              student_budgets=budgets(len(g.get("student_budgets", [0]))),
              teacher_budgets=budgets(len(g.get("teacher_budgets", [0]))))

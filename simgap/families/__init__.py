@@ -32,7 +32,8 @@ def get_family(name: str, **family_params):
 
 def from_config(cfg: SweepConfig):
     """The family a sweep config names, checked against its grid: ConfigError naming the config
-    file and the key (family, [family_params] or [grid].student_init), before anything trains."""
+    file and the key (family, [family_params], [grid].student_init or [grid].teacher_params_ratio),
+    before anything trains."""
     try:
         family = get_family(cfg.family, **cfg.family_params)
     except (ValueError, TypeError) as e:
@@ -46,4 +47,10 @@ def from_config(cfg: SweepConfig):
         prune.check_student_init(family, cfg.grid)
     except ValueError as e:
         raise ConfigError(f"{cfg.source}: [grid].student_init: {e}") from None
+    lonely = cfg.grid.unpaired(family.param_count)
+    if lonely:
+        lo, hi = cfg.grid.teacher_params_ratio
+        raise ConfigError(f"{cfg.source}: [grid].teacher_params_ratio = [{lo:g}, {hi:g}]: student sizes {lonely} "
+                          f"have no teacher with {lo:g}-{hi:g}x their parameters among teacher_sizes "
+                          f"{list(cfg.grid.teacher_sizes)}")
     return family

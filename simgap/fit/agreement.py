@@ -120,17 +120,22 @@ class Agreement:
     n_inside_ci: int  # implied optima inside the measured CIs
     protocol: str
     verdict: str  # one sentence: agree or not, within which error
+    # Eq. 8's T*(S) over its bootstrap replicates (each with its refitted supervised law), per student:
+    # empty without replicates; what `agrees_check` reads
+    implied_samples: tuple[tuple[float, ...], ...] = ()
 
 
 def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measured_T, measured_T_ci,
               student_budget, teacher_protocol: TeacherProtocol, *, tolerance: float = 0.25,
-              n_curve: int = 40, implied=None) -> Agreement:
+              n_curve: int = 40, implied=None, replicates=()) -> Agreement:
     """Compare the optimal teacher Eq. 8 implies with the measured one, student by student.
 
     Sizes must be in the unit the laws were fitted in (simgap.fit's size column). `student_budget`
     is the students' D_S (one per student, or one for all). `measured_T_ci` holds (low, high)
     pairs (NaN when unknown). The laws agree when every implied optimum is interior and lies inside
-    its measured CI or within `tolerance` (relative) of the measured value.
+    its measured CI or within `tolerance` (relative) of the measured value. `replicates`: the Eq. 8
+    bootstrap's (distillation params, supervised params or None) pairs, whose implied optima
+    (`implied_samples`) give the `agrees_with_optima` verdicts their CI.
     """
     implied = implied or implied_optimum
     S = np.asarray(student_params, float).reshape(-1)
@@ -158,9 +163,71 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     verdict = (f"The two laws {'agree' if ok else 'disagree'} on this family: Eq. 8 with the supervised teacher law "
                f"({teacher_protocol.describe()}) implies optimal teachers within {rel:.0%} of the measured ones "
                f"({int(inside.sum())} of {len(S)} inside the measured CIs{edge}{slopes}).")
+    samples = tuple(tuple(_implied_or_nan(implied, float(s), float(d), rs if rs is not None else sup, rd,
+                                          teacher_protocol) for rd, rs in replicates) for s, d in zip(S, D))
     return Agreement(tuple(map(float, S)), tuple(map(float, T)), tuple(map(tuple, ci.tolist())), tuple(map(float, imp)),
                      interior, tuple(map(float, grid)), tuple(map(float, dense)), imp_law, meas_law,
-                     tuple(map(float, log_err)), rel, int(inside.sum()), teacher_protocol.describe(), verdict)
+                     tuple(map(float, log_err)), rel, int(inside.sum()), teacher_protocol.describe(), verdict,
+                     samples)
+
+
+def _implied_or_nan(implied, N_S, D_S, sup, dist, protocol) -> float:
+    """One replicate's implied T* (NaN where its laws give none, e.g. a non-finite loss)."""
+    try:
+        return float(implied(N_S, D_S, sup, dist, protocol).teacher)
+    except (ValueError, ArithmeticError):
+        return math.nan
+
+
+def agrees_checks(a: Agreement, opt, where: str, n_seeds: int, teacher_budget: float, budgets) -> list:
+    """`agrees_with_optima`, one verdict per student with a measured interior optimum: is the T* that
+    Eq. 8 implies the measured one? The effect is log(implied T* / measured T*); its CI combines the
+    measured T*'s CI (seed bootstrap) with the implied T*'s (the Eq. 8 bootstrap's replicates, each with
+    its refitted supervised law) by MOVER (Zou & Donner 2008: each end of a difference from the
+    two estimates' own ends, in quadrature). Holds within ±tolerance (log units; 0.3 = a factor 1.35),
+    fails when the CI excludes 0 (simgap.fit.verdicts.equivalence); the Monte Carlo-widened ends of
+    the implied CI must agree. An implied optimum at the edge of the searched sizes is a bound: the
+    law is at least that far off, so it can fail but not hold. Without replicates (no bootstrap)
+    every student is undecided."""
+    from simgap.fit.verdicts import equivalence, undecided
+    from simgap.intervals import mc_widened, percentile_interval
+
+    tol = opt.tolerance("agrees_with_optima")
+    out = []
+    for i, (S, T, (lo, hi), imp) in enumerate(zip(a.students, a.measured, a.measured_ci, a.implied)):
+        kw = dict(effect=f"log(implied T* / measured T*) in parameters: Eq. 8 implies {imp:.3g}, measured {T:.3g} "
+                         f"[{lo:.3g}, {hi:.3g}] ({a.protocol})",
+                  where=where, student=S, budget=float(budgets[i]), teacher_budget=teacher_budget,
+                  subject=", ".join([f"student {S:g}"] + [f"{k} {v:g}" for k, v in (
+                      ("budget", float(budgets[i])), ("teacher budget", teacher_budget)) if math.isfinite(v)]))
+        r = math.log(imp / T)
+        samples = np.asarray(a.implied_samples[i] if a.implied_samples else (), float)
+        samples = samples[np.isfinite(samples) & (samples > 0)]
+        if not (0 < lo <= T <= hi < math.inf):
+            out.append(undecided("agrees_with_optima", "a finite CI of the measured T* (≥ 2 seeds)", r, tolerance=tol, **kw))
+            continue
+        if not a.implied_interior[i]:  # a bound: the effect is at least this far off, so it can fail, never hold
+            kw["effect"] += (f"; Eq. 8's optimum is at the edge of the searched sizes ({RATIO_RANGE[0]:g}-"
+                             f"{RATIO_RANGE[1]:g}x the student), so the implied T* is a bound")
+        if len(samples) < 2:
+            out.append(undecided("agrees_with_optima", "a bootstrap of Eq. 8 (bootstrap > 0): the implied T*'s CI",
+                                 r, tolerance=tol, **kw))
+            continue
+
+        def mover(ilo, ihi):  # (log implied − log measured) CI from the two CIs' ends
+            return (r - math.hypot(math.log(imp / ilo), math.log(hi / T)),
+                    r + math.hypot(math.log(ihi / imp), math.log(T / lo)))
+
+        ilo, ihi = percentile_interval(np.log(samples), opt.ci)
+        wlo, whi = mc_widened(np.log(samples), opt.ci)
+        ilo, ihi = min(math.exp(ilo), imp), max(math.exp(ihi), imp)
+        wlo, whi = min(math.exp(wlo), imp), max(math.exp(whi), imp)
+        check = equivalence("agrees_with_optima", r, mover(ilo, ihi), 0.0, tol, n_seeds, decide_ci=mover(wlo, whi), **kw)
+        if check.verdict == "holds" and not a.implied_interior[i]:
+            check = undecided("agrees_with_optima", "an implied optimum inside the searched sizes (this one is a "
+                              "bound)", r, check.ci, tol, **kw)
+        out.append(check)
+    return out
 
 
 @dataclass(frozen=True)
@@ -171,3 +238,5 @@ class SeriesAgreement:
     agreement: Agreement | None
     error: str  # "" when computed
     reduced: bool  # single-budget laws: D does not enter, so the teacher's D_T is immaterial
+    teacher_budget: float = math.nan  # the series' teacher length (NaN: optima not split by it)
+    budgets: tuple[float, ...] = ()  # each compared student's budget (its optimum's series)

@@ -143,8 +143,10 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
         if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
             series.setdefault(o.teacher_budget, []).append(o)
     reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
+    reps = tuple((p, s) for p, s in dist.bootstrap.replicates) if dist.bootstrap else ()
     out = []
-    for pts in series.values():
+    for tb, pts in series.items():
+        where = dict(teacher_budget=tb, budgets=tuple(float(o.budget) for o in pts))
         tokens = 1.0 if reduced else pts[0].teacher_tokens
         # a table that does not say how long its teachers trained: Chinchilla's D_T = 20·N_T, named in the verdict
         protocol = TeacherProtocol("fixed_tokens", tokens=tokens) if math.isfinite(tokens) else TeacherProtocol()
@@ -152,8 +154,8 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
             a = agreement(sup.fit.raw_params, dist.fit.raw_params,
                           [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
                           [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                          [1.0 if reduced else o.budget for o in pts], protocol)
-            out.append(SeriesAgreement(a, "", reduced))
+                          [1.0 if reduced else o.budget for o in pts], protocol, replicates=reps)
+            out.append(SeriesAgreement(a, "", reduced, **where))
         except (ValueError, ArithmeticError) as e:
-            out.append(SeriesAgreement(None, str(e), reduced))
+            out.append(SeriesAgreement(None, str(e), reduced, **where))
     return tuple(out)

@@ -33,6 +33,7 @@ from simgap.fit.reader import as_columns
 from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
                                 StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
+from simgap.fit.agreement import agrees_checks
 from simgap.fit.sections import agreement_section, distillation_section, supervised_section, teacher_law_section
 from simgap.fit.solver import one_blas_thread
 from simgap.fit.verdicts import same_key
@@ -305,6 +306,10 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
         found += gap_checks(optima, opt, where) + teacher_law_checks(seeds, teacher_laws, opt, where) + \
             break_checks(runs, sup_loss, opt, where, sup_reps)
     st = SettingFit(key, int(m.sum()), optima, teacher_laws, dist, agreement_section(sup, dist, optima))
+    n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
+    for s in st.agreement:
+        if s.agreement is not None:
+            found += agrees_checks(s.agreement, opt, where, n_seeds, s.teacher_budget, s.budgets)
     return st, found
 
 

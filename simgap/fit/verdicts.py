@@ -32,6 +32,7 @@ QUESTIONS = {
     "break_at_fixed_ratio": ("distillation", "is each student's optimal L_T* a fixed multiple of its L~_S?"),
     "limit_properties": ("distillation", "does the fitted law keep P1-P4 (+ App. E.6)?"),
     "extrapolates": ("distillation", "fitted on the weaker runs, does it predict the stronger ones?"),
+    "agrees_with_optima": ("distillation", "is the optimal teacher Eq. 8 implies the measured one?"),
     "gap_exists": ("teacher", "is the largest teacher worse than the optimal one?"),
     "linear": ("teacher", "is T* proportional to S (power-law exponent 1)?"),
     "ratio_independent_of_budget": ("teacher", "is T*/S the same across student budgets and teacher lengths?"),

@@ -40,7 +40,7 @@ SLOPE = ("slope_pinned", "linear")
 OPTIMA_CHECKS = ("gap_exists", "linear", "slope_pinned", "ratio_independent_of_budget", "break_at_fixed_ratio")
 # where each two-sided check holds exactly (gap_exists: a dip of 0); slope_pinned is relative to its slope
 EXACT = {"chinchilla_form": 1.0, "linear": 1.0, "ratio_independent_of_budget": 1.0, "break_at_fixed_ratio": 1.0,
-         "irreducible_loss": 0.0, "gap_exists": 0.0}
+         "irreducible_loss": 0.0, "gap_exists": 0.0, "agrees_with_optima": 0.0}
 REACH = 100  # more than this many times the seeds: "more seeds alone will not do it" (simgap.fit.verdicts)
 
 
@@ -91,9 +91,10 @@ def new_units(family, before: engine.Grid, after: engine.Grid, train, prefix: st
     return out
 
 
-def candidates(cfg, rounds: list[dict], optima: tuple[StudentOptimum, ...], family_step: int = 1) -> list[dict]:
+def candidates(cfg, rounds: list[dict], optima: tuple[StudentOptimum, ...], family_step: int = 1,
+               family=None) -> list[dict]:
     """The additions possible now (their grids are planned and costed in `rank`); new sizes are
-    multiples of the family's size step."""
+    multiples of the family's size step (`family`, when given, says which pairs a new student gets)."""
     g = grid_now(cfg.grid, rounds)
     seeds_now, teachers_now = sorted(g.seeds), sorted(g.teacher_sizes)
     out = [{"kind": SEEDS, "seeds": list(range(max(seeds_now) + 1, max(seeds_now) + 1 + len(seeds_now)))}]
@@ -114,7 +115,7 @@ def candidates(cfg, rounds: list[dict], optima: tuple[StudentOptimum, ...], fami
         out.append({"kind": TEACHERS, "teacher_sizes": sorted(new)})
     if 0 not in g.teacher_budgets:
         out.append({"kind": LENGTH, "teacher_budgets": [2 * max(g.teacher_budgets)]})
-    student = student_between(g, optima, family_step)
+    student = student_between(g, optima, family_step, family)
     if student is not None:
         out.append({"kind": STUDENT, "student_sizes": [student]})
     return out
@@ -129,11 +130,13 @@ def _to_three(sizes: list[int], step: int) -> set[int]:
     return out if len(sizes) < 3 else set()
 
 
-def student_between(grid: engine.Grid, optima: tuple[StudentOptimum, ...], step: int = 1) -> int | None:
+def student_between(grid: engine.Grid, optima: tuple[StudentOptimum, ...], step: int = 1,
+                    family=None) -> int | None:
     """Another student size: the geometric midpoint of the widest gap (in log size) between two
     adjacent students of the grid that both have an interior optimum (in some series), where it is
-    a new size on the family's size `step` (and, under pruned_from_teacher, has ≥ 3 teachers larger
-    than it, enough to locate its optimum).
+    a new size on the family's size `step` and is paired with ≥ 3 teachers, enough to locate its
+    optimum (under pruned_from_teacher only larger teachers pair; with `grid.teacher_params_ratio`
+    only those in its window, which needs `family`'s parameter counts).
     Not one beyond the largest student: its teachers would be the grid's, and as T* grows with
     the student its optimum would more likely sit at the grid's edge (a bound, not a point)."""
     inner = {int(o.student_size) for o in optima if o.params.interior}
@@ -141,7 +144,10 @@ def student_between(grid: engine.Grid, optima: tuple[StudentOptimum, ...], step:
     gaps = sorted(((math.log(b / a), a, b) for a, b in zip(students, students[1:]) if {a, b} <= inner), reverse=True)
     for _, a, b in gaps:
         mid = step * int(round(math.sqrt(a * b) / step))  # a size the family has
-        enough = grid.student_init != "pruned_from_teacher" or sum(t > mid for t in grid.teacher_sizes) >= 3
+        if family is not None:
+            enough = sum(grid.runs_pair(mid, t, family.param_count) for t in grid.teacher_sizes) >= 3
+        else:
+            enough = grid.student_init != "pruned_from_teacher" or sum(t > mid for t in grid.teacher_sizes) >= 3
         if a < mid < b and mid not in grid.student_sizes and enough:
             return mid
     return None
@@ -272,7 +278,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[Assumption], optima: tuple[
     """Each candidate with its FLOPs (useful FLOPs of its units) and expected shrinkage per FLOP, best
     first; a target needing more than `reach`× the seeds gains from none."""
     now = grid_now(cfg.grid, rounds)
-    adds = candidates(cfg, rounds, optima, family.size_step)
+    adds = candidates(cfg, rounds, optima, family.size_step, family)
     student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
     design = design_shrinkage(rows, student) if any(t.name in SLOPE for t in todo) else {}
     n_inner = len({o.student_size for o in optima if o.params.interior})
