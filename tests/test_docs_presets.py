@@ -192,6 +192,17 @@ FAMILIES_MLP_ZHANG_RANDOM = (
     "{ratio24:.1f} in parameters), beyond noise for w12 (dip {dip12:.3f} [{dip12_lo:.3f}, {dip12_hi:.3f}]) and w24 "
     "({dip24:.3f} [{dip24_lo:.3f}, {dip24_hi:.3f}]).",
 )
+FAMILIES_TRANSFORMER_ZHANG = (  # transformer_zhang_until_decided
+    "teachers trained 800 steps reach\n{Lt24:.3f} (d24), {Lt48:.3f} (d48), {Lt96:.3f} (d96) and {Lt144:.3f} nats (d144).",
+    "T*/S = {ratio20:.2f}, {ratio28:.2f}, {ratio36:.2f} and\n{ratio56:.2f} in parameters",
+    "interior at\nT*/S = {ratio44:.2f}, lies in a flat stretch (d52 {L44_52:.4f}, d64 {L44_64:.4f} nats; dip {dip44:.4f}\n"
+    "[{dip44_lo:.4f}, {dip44_hi:.4f}], within noise)",
+    "d28 {L28_32:.3f} from d32 to {L28_80:.3f} from d80, d56 {L56_64:.4f} from d64 to {L56_144:.4f} from d144,\n"
+    "although those teachers are {gain28:.2f} and {gain56:.3f} nats better.",
+    "(dips {dip20:.3f}, {dip28:.3f} and {dip56:.4f} nats)",
+    "(`agrees_with_optima` {v_agrees_with_optima}: log(implied / measured T*) =\n{agrees_with_optima:.1f} "
+    "[{agrees_with_optima_lo:.1f}, {agrees_with_optima_hi:.1f}])",
+)
 TRANSFORMER_CONFIG = (
     "# a d8 student cannot learn the chain (0.93 nats vs E = {E:.3f};",
     "with 5 seeds d24's gap is beyond noise ({dip24:.4f} nats) and d16's is not ({dip16:.3f});",
@@ -259,6 +270,12 @@ def gain_fields(r: dict) -> dict:
     return f | {f"gain{s:g}": f[f"L{s:g}_24"] - f[f"L{s:g}_64"] for s in (16, 24)}
 
 
+def zhang_fields(r: dict) -> dict:
+    """What the teachers gain over a student's ladder (d28's d32 → d80, d56's d64 → d144)."""
+    f = fields(r)
+    return f | {"gain28": f["Lt32"] - f["Lt80"], "gain56": f["Lt64"] - f["Lt144"]}
+
+
 def kernel_fields(r: dict) -> dict:
     e = next(a["estimate"] for a in r["assumptions"] if a["name"] == "irreducible_loss")  # E − E_true
     return fields(r) | {"E_err": f"{e:.0e}".replace("e-0", "e-")}
@@ -276,6 +293,7 @@ CLAIMS = [
     ("transformer", "docs/families.md", FAMILIES_TRANSFORMER_GRID, fields),
     ("transformer_random_init", "docs/families.md", FAMILIES_TRANSFORMER_RANDOM, gain_fields),
     ("mlp_zhang", "docs/families.md", FAMILIES_MLP_ZHANG, fields),
+    ("transformer_zhang_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG, zhang_fields),
     ("mlp_zhang_random_init", "docs/families.md", FAMILIES_MLP_ZHANG_RANDOM, fields),
     ("transformer", "configs/transformer.toml", TRANSFORMER_CONFIG, fields),
     ("transformer_until_decided", "configs/transformer.toml", TRANSFORMER_UD_CONFIG, fields),
@@ -307,6 +325,33 @@ def test_the_stated_findings_hold_as_booleans():
     # "chinchilla_form and irreducible_loss are undecided on every single-budget preset"
     for name in ("default", "mlp", "mlp_zhang", "fig12_teacher_length", "transformer", "kernel"):
         assert {a["verdict"] for a in record(name)["assumptions"] if a["name"] == "chinchilla_form"} == {"undecided"}
+
+
+def test_the_zhang_presets_findings_hold_as_booleans():
+    """docs/families.md on transformer_zhang: four students best with the smallest teacher of their
+    window, one interior optimum within noise, gaps beyond noise for d20/d28/d56, the teacher law
+    not fitted (linear undecided), and the ladder the preset promises (1.2-1.4x; steps <= 1.3x
+    inside 2-3x and <= 1.35x across its ends; >= 6x)."""
+    from simgap.config import CONFIG_DIR, load_config
+    from simgap.families import from_config
+
+    r = record("transformer_zhang_until_decided")
+    assert [s["edge"] for s in r["students"]] == ["smallest", "smallest", "smallest", "", "smallest"]
+    assert [a["verdict"] for a in r["assumptions"] if a["name"] == "gap_exists"] == \
+        ["holds", "holds", "undecided", "undecided", "holds"]
+    assert not r["teacher_laws"] or all(t["n_points"] < 3 for t in r["teacher_laws"])
+    assert {a["verdict"] for a in r["assumptions"] if a["name"] in ("linear", "slope_pinned")} == {"undecided"}
+    cfg = load_config(CONFIG_DIR / "transformer_zhang.toml")
+    fam = from_config(cfg)
+    g = cfg.grid
+    sizes = [fam.param_count(n) for n in g.student_sizes]
+    assert len(sizes) >= 5 and max(sizes) / min(sizes) >= 6
+    for n in g.student_sizes:
+        ratios = sorted(fam.param_count(t) / fam.param_count(n) for t in g.teacher_sizes if g.runs_pair(n, t, fam.param_count))
+        assert ratios[0] <= 1.4 and ratios[-1] >= 6, (n, ratios)
+        inside = [b / a for a, b in zip(ratios, ratios[1:]) if a >= 2 and b <= 3]
+        across = [b / a for a, b in zip(ratios, ratios[1:]) if a < 3 and b > 2]
+        assert inside and max(inside) <= 1.3 and max(across) <= 1.35, (n, ratios)
 
 
 def test_the_laws_rounds_findings_hold_as_booleans():
