@@ -203,6 +203,27 @@ FAMILIES_TRANSFORMER_ZHANG = (  # transformer_zhang_until_decided
     "(`agrees_with_optima` {v_agrees_with_optima}: log(implied / measured T*) =\n{agrees_with_optima:.1f} "
     "[{agrees_with_optima_lo:.1f}, {agrees_with_optima_hi:.1f}])",
 )
+FAMILIES_TRANSFORMER_BUSBRIDGE = (  # transformer_busbridge
+    "steps (d24 {Lt24a:.3f} → {Lt24b:.3f} nats, d96 {Lt96a:.3f} → {Lt96b:.3f}), with supervised baselines at\n"
+    "both student lengths; 3 seeds, {runs} runs,",
+    "interior optimal teacher, d{T16a:.0f}, d{T24a:.0f}, d{T32a:.0f} and d{T48a:.0f} for d16/24/32/48, and the\n"
+    "linear teacher law fits them (in parameters T* = {slope:.2f}·S + {intercept:.0f}, R² {r2:.3f}) but is not\n"
+    "pinned (slope CI [{slope_lo:.1f}, {slope_hi:.1f}]; exponent {p:.2f} [{p_lo:.2f}, {p_hi:.2f}], so `linear` is\n"
+    "undecided, ≈ {linear_seeds} seeds); only d16's gap is beyond noise ({dip16a:.4f} nats).",
+    "beyond noise for d16 and d24 ({dip16c:.4f}\nand {dip24c:.4f} nats)",
+    "(`ratio_independent_of_budget` **fails**: × {ratio_b:.1f} [{ratio_b_lo:.1f}, {ratio_b_hi:.1f}] at 600\n"
+    "steps) and with the teachers' (× {ratio_c:.2f} [{ratio_c_lo:.2f}, {ratio_c_hi:.2f}]).",
+    "It fits the {dist_n} distilled runs to {dist_rmse_pct:.1f} % RMSE in log loss",
+    "- `extrapolates` {v_extrapolates}: fitted on the weaker runs it over-predicts the stronger quarter by\n"
+    "{extrapolates_pct:.0f} % [{extrapolates_lo_pct:.1f}, {extrapolates_hi_pct:.1f}] on average (tolerance 1 %);",
+    "- `break_at_fixed_ratio` {v_break_long} at the 600-step students: the best teacher's loss does\n"
+    "not move with the student's supervised loss (log–log slope {break_long:.3f} [{break_long_lo:.3f},\n"
+    "{break_long_hi:.3f}], where the law says 1 ± 0.2)",
+    "{limit_properties_refits_pct} % of the bootstrap refits break one, CI [{limit_properties_lo:.0f},\n"
+    "{limit_properties_hi:.0f}] checks), `teacher_only_through_loss` ({teacher_only_through_loss:.3f} nats\n"
+    "[{teacher_only_through_loss_lo:.3f}, {teacher_only_through_loss_hi:.3f}], tolerance 0.005).",
+    "`agrees_with_optima` is undecided for all\n{agree_n} (student, series) pairs",
+)
 TRANSFORMER_CONFIG = (
     "# a d8 student cannot learn the chain (0.93 nats vs E = {E:.3f};",
     "with 5 seeds d24's gap is beyond noise ({dip24:.4f} nats) and d16's is not ({dip16:.3f});",
@@ -276,6 +297,32 @@ def zhang_fields(r: dict) -> dict:
     return f | {"gain28": f["Lt32"] - f["Lt80"], "gain56": f["Lt64"] - f["Lt144"]}
 
 
+BUSBRIDGE_SERIES = {(230400.0, 614400.0): "a", (921600.0, 614400.0): "b", (230400.0, 1843200.0): "c",
+                    (921600.0, 1843200.0): "d"}  # (student budget, teacher budget): short/long × short/long
+
+
+def busbridge_fields(r: dict) -> dict:
+    """transformer_busbridge's numbers per series (a: both short; b: long students; c: long teachers)."""
+    f = fields(r)
+    for s in r["students"]:
+        tag = BUSBRIDGE_SERIES[(s["budget"], s["teacher_budget"])]
+        f |= {f"T{s['size']:g}{tag}": s["optimal_teacher"], f"dip{s['size']:g}{tag}": s["dip"]}
+    for c in r["curves"]:
+        if c["curve"] == "teacher":
+            f[f"Lt{c['teacher_size']:g}{'a' if c['teacher_budget'] == 614400.0 else 'b'}"] = c["mean_loss"]
+    [lin] = [a for a in r["assumptions"] if a["name"] == "linear" and a["estimate"] is not None]
+    f |= needs_fields("linear", lin["needs"])
+    [brk] = [a for a in r["assumptions"] if a["name"] == "break_at_fixed_ratio" and a["budget"] == 921600.0]
+    f |= {"v_break_long": VERDICT[brk["verdict"]], "break_long": brk["estimate"], "break_long_lo": brk["ci"][0],
+          "break_long_hi": brk["ci"][1]}
+    for tag, key in (("b", (921600.0, 614400.0)), ("c", (230400.0, 1843200.0))):
+        [a] = [a for a in r["assumptions"] if a["name"] == "ratio_independent_of_budget"
+               and (a["budget"], a["teacher_budget"]) == key]
+        f |= {f"ratio_{tag}": a["estimate"], f"ratio_{tag}_lo": a["ci"][0], f"ratio_{tag}_hi": a["ci"][1]}
+    f["agree_n"] = sum(a["name"] == "agrees_with_optima" for a in r["assumptions"])
+    return f
+
+
 def kernel_fields(r: dict) -> dict:
     e = next(a["estimate"] for a in r["assumptions"] if a["name"] == "irreducible_loss")  # E − E_true
     return fields(r) | {"E_err": f"{e:.0e}".replace("e-0", "e-")}
@@ -294,6 +341,13 @@ CLAIMS = [
     ("transformer_random_init", "docs/families.md", FAMILIES_TRANSFORMER_RANDOM, gain_fields),
     ("mlp_zhang", "docs/families.md", FAMILIES_MLP_ZHANG, fields),
     ("transformer_zhang_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG, zhang_fields),
+    ("transformer_busbridge", "docs/families.md", FAMILIES_TRANSFORMER_BUSBRIDGE, busbridge_fields),
+    ("transformer_zhang_until_decided", "docs/verdicts.md",
+     ("| `transformer_zhang` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
+    ("transformer_busbridge", "docs/verdicts.md",
+     ("| `transformer_busbridge` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | random-init students, pure "
+      "distillation: interior optima for all four where students and teachers are short (T* = {slope:.2f}·S + "
+      "{intercept:.0f}, `linear` undecided); Eq. 8 does not extrapolate (+{extrapolates_pct:.0f} %)",), busbridge_fields),
     ("mlp_zhang_random_init", "docs/families.md", FAMILIES_MLP_ZHANG_RANDOM, fields),
     ("transformer", "configs/transformer.toml", TRANSFORMER_CONFIG, fields),
     ("transformer_until_decided", "configs/transformer.toml", TRANSFORMER_UD_CONFIG, fields),
@@ -352,6 +406,25 @@ def test_the_zhang_presets_findings_hold_as_booleans():
         inside = [b / a for a, b in zip(ratios, ratios[1:]) if a >= 2 and b <= 3]
         across = [b / a for a, b in zip(ratios, ratios[1:]) if a < 3 and b > 2]
         assert inside and max(inside) <= 1.3 and max(across) <= 1.35, (n, ratios)
+
+
+def test_the_busbridge_presets_findings_hold_as_booleans():
+    """docs/families.md on transformer_busbridge: every student interior where both are short, the
+    long students' d24-d48 at the largest teacher, the long teachers' d16-d32 at the smallest, Eq. 8's
+    verdicts, and the implied T* far above every measured one."""
+    r = record("transformer_busbridge")
+    series = {}
+    for s in r["students"]:
+        series.setdefault(BUSBRIDGE_SERIES[(s["budget"], s["teacher_budget"])], []).append(s)
+    assert all(s["interior"] for s in series["a"])
+    assert [s["edge"] for s in series["b"]][1:] == ["largest"] * 3
+    assert [s["edge"] for s in series["c"]][:3] == ["smallest"] * 3
+    v = {a["name"]: a["verdict"] for a in r["assumptions"] if a["name"] in ("extrapolates", "limit_properties",
+                                                                           "teacher_only_through_loss")}
+    assert v == {"extrapolates": "fails", "limit_properties": "undecided", "teacher_only_through_loss": "undecided"}
+    agree = [a for a in r["assumptions"] if a["name"] == "agrees_with_optima"]
+    assert agree and all(a["verdict"] == "undecided" and 6.3 <= a["estimate"] <= 9.6 for a in agree)
+    assert r["distillation"]["properties_kept"]["P3 capacity gap: dL_S/dL_T < 0 below d1*L~_S"] is False
 
 
 def test_the_laws_rounds_findings_hold_as_booleans():
