@@ -22,6 +22,8 @@ import numpy as np
 
 from simgap import laws
 from simgap.fit.teacher import TeacherLawPair, fit_both
+from simgap.fit.verdicts import equivalence, undecided
+from simgap.intervals import mc_widened, percentile_interval
 from simgap.laws import DistillParams, SupervisedParams
 
 RATIO_RANGE = (1e-2, 1e4)  # searched teacher sizes, as multiples of the student's
@@ -189,9 +191,6 @@ def agrees_checks(a: Agreement, opt, where: str, n_seeds: int, teacher_budget: f
     the implied CI must agree. An implied optimum at the edge of the searched sizes is a bound: the
     law is at least that far off, so it can fail but not hold. Without replicates (no bootstrap)
     every student is undecided."""
-    from simgap.fit.verdicts import equivalence, undecided
-    from simgap.intervals import mc_widened, percentile_interval
-
     tol = opt.tolerance("agrees_with_optima")
     out = []
     for i, (S, T, (lo, hi), imp) in enumerate(zip(a.students, a.measured, a.measured_ci, a.implied)):
