@@ -41,7 +41,7 @@ class Grid:
     student_init: str = "random"  # one of STUDENT_INITS (below); pruning needs family.prune_to
     supervised: bool = True
     # (lo, hi): a (student, teacher) pair is trained only where lo <= N_T / N_S <= hi in parameters
-    # (simgap.engine.pair_runs). A per-student teacher ladder from one list of teacher sizes: Zhang
+    # (`runs_pair`, below). A per-student teacher ladder from one list of teacher sizes: Zhang
     # et al.'s protocol needs teachers from ~1.25x to ~6x each student, not every teacher for every
     # student. None: every pair (under pruned_from_teacher, every teacher larger than the student).
     teacher_params_ratio: tuple[float, float] | None = None

@@ -224,8 +224,8 @@ def laws_agree(st: SettingFit, plot_paths, found: Checks = ()) -> list[str]:
             lines.append(f"- not computed ({s.error}).")
             continue
         note = " Single-budget laws: D does not enter, so the teacher's D_T is immaterial." if s.reduced else ""
-        checks = [c for S in a.students if (c := _one(found, "agrees_with_optima", student=S,
-                                                            teacher_budget=s.teacher_budget)) is not None]
+        checks = [c for S, b in zip(a.students, s.budgets) if (c := _one(
+            found, "agrees_with_optima", student=S, budget=b, teacher_budget=s.teacher_budget)) is not None]
         counts = ", ".join(f"{v} for {n}" for v in VERDICTS if (n := sum(c.verdict == v for c in checks)))
         pairs = "; ".join(f"student {S:g}: {fmt(i)} vs {fmt(T)} [{fmt(lo)}, {fmt(hi)}]"
                           for S, i, T, (lo, hi) in zip(a.students, a.implied, a.measured, a.measured_ci))

@@ -33,3 +33,19 @@ def test_no_gap_when_the_largest_teacher_is_best():
     fit, st, found = _setting(sim.TeacherLawTruth(k=60.0, seed_sd=0.003))
     text = "\n".join(findings.gap(st, found) + findings.conclusions(st, found))
     assert "**Capacity gap: not shown.**" in text and "No capacity gap in this grid" in text
+
+
+def test_laws_agree_cites_each_students_agrees_with_optima_verdict():
+    """"Do the two laws agree?" quotes the implied and measured T* per student and the
+    `agrees_with_optima` verdicts of the fitting layer (one verdict system), counted over its students."""
+    fit = fit_table(sim.optima_table(sim.OptimaTruth(), 3, np.random.default_rng(2)), FitOptions(n_boot=20, n_top=3,
+                                                                                               n_random=1))
+    [(fam, st)] = fit.settings()
+    found = fit.checks(fam, st)
+    [series] = st.agreement
+    lines = findings.laws_agree(st, [None], found)
+    verdicts = [a.verdict for a in found if a.name == "agrees_with_optima"]
+    assert len(verdicts) == len(series.agreement.students) >= 3
+    counts = ", ".join(f"{v} for {verdicts.count(v)}" for v in ("holds", "fails", "undecided") if v in verdicts)
+    assert f"`agrees_with_optima`: {counts} of {len(verdicts)} students." in lines[1], lines
+    assert "The two laws agree" not in lines[1] and "The two laws disagree" not in lines[1]

@@ -139,15 +139,13 @@ def student_between(grid: engine.Grid, optima: tuple[StudentOptimum, ...], step:
     only those in its window, which needs `family`'s parameter counts).
     Not one beyond the largest student: its teachers would be the grid's, and as T* grows with
     the student its optimum would more likely sit at the grid's edge (a bound, not a point)."""
+    count = family.param_count if family is not None else (lambda n: n)  # without a family: sizes for parameters
     inner = {int(o.student_size) for o in optima if o.params.interior}
     students = sorted(grid.student_sizes)
     gaps = sorted(((math.log(b / a), a, b) for a, b in zip(students, students[1:]) if {a, b} <= inner), reverse=True)
     for _, a, b in gaps:
         mid = step * int(round(math.sqrt(a * b) / step))  # a size the family has
-        if family is not None:
-            enough = sum(grid.runs_pair(mid, t, family.param_count) for t in grid.teacher_sizes) >= 3
-        else:
-            enough = grid.student_init != "pruned_from_teacher" or sum(t > mid for t in grid.teacher_sizes) >= 3
+        enough = sum(grid.runs_pair(mid, t, count) for t in grid.teacher_sizes) >= 3
         if a < mid < b and mid not in grid.student_sizes and enough:
             return mid
     return None
