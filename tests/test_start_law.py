@@ -70,3 +70,17 @@ def test_a_planted_handicap_is_recovered():
     p = f.require()
     assert p.H == pytest.approx(TRUE.H, rel=0.1) and p.kappa == pytest.approx(TRUE.kappa, rel=0.1), p
     assert p.omega == pytest.approx(TRUE.omega, abs=0.1), p
+
+
+def test_the_script_fits_both_starts_of_the_recorded_presets(capsys):
+    """experiments/start_law.py end to end on the two recorded transformer presets (both starts)."""
+    import experiment_scripts
+    from recorded import RESULTS
+
+    script = experiment_scripts.load("start_law")
+    assert script.main([str(RESULTS / "transformer_zhang_until_decided.csv"), str(RESULTS / "transformer_busbridge.csv"),
+                        "--bootstrap", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "240 random-init and 200 pruned_from_teacher distilled" in out and "(E fixed at 0.3488)" in out
+    assert all(f"  {n} " in out for n in ("H    ", "kappa", "omega"))
+    assert out.count("strongest quarter held out") == 2
