@@ -52,7 +52,7 @@ BOUNDS = {
     "alpha": (0.0, 5.0), "beta": (0.0, 5.0), "gamma": (0.01, 5.0),
     "c0": (0.0, 20.0), "log_c1": (math.log(1e-3), math.log(5000.0)), "f1": (0.005, 5.0), "log_d1": (-3.0, 3.0),
     "eta": (-5.0, 5.0),  # the teacher-size exponent of simgap.fit.nested (teacher_only_through_loss)
-    # the pruned start's handicap of simgap.fit.start_law: its size, growth with the pruned fraction, decay with D_S
+    # the pruned start's head start of simgap.fit.start_law: its size, fading with the pruned share and with D_S
     "log_H": (-20.0, 5.0), "kappa": (0.0, 10.0), "omega": (-5.0, 10.0),
 }
 
