@@ -6,7 +6,7 @@ with π = 1 for a student pruned from its teacher (Zhang et al.'s protocol, `stu
 "pruned_from_teacher"`) and 0 for a random start, N_S/N_T = 1 − p the share of the teacher it keeps,
 and D̄_S the geometric mean of the table's distillation tokens. Why this form (docs/phase-map.md):
 a student pruned from a trained teacher starts *ahead* of a random one (on the transformer family by
-up to 1.2 nats after 150 steps), the more so the less of the teacher was pruned away (κ: a student
+up to 1.5 nats after 150 steps), the more so the less of the teacher was pruned away (κ: a student
 that keeps almost nothing is almost a random start), and the lead shrinks as distillation lengthens
 (ω: the random student catches up). Under Zhang's protocol that makes the least-pruned teacher the
 best one. The head start scales Eq. 8's excess over L_T, so L_S ≥ L_T is kept; H = 0 is Eq. 8
