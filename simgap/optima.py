@@ -146,7 +146,9 @@ def teacher_optima(
     """Optimal teacher per student size (and per budget when `budget` is given), from tidy rows.
 
     Rows without a seed count as one seed (repeats are averaged; no CI). Needs ≥ 3 teacher sizes
-    per student to tell an interior optimum from an edge one.
+    per student to tell an interior optimum from an edge one: a student with fewer is left out (e.g.
+    under Zhang et al.'s protocol the largest student has fewer teachers larger than itself), and
+    ValueError is raised only when no student has 3.
     """
     return teacher_optima_on_two_axes(student_size, teacher_size, student_loss, seed, budget, n_boot=n_boot, ci=ci,
                                       rng_seed=rng_seed)[0]
@@ -176,6 +178,7 @@ def teacher_optima_on_two_axes(
     Tk = None if teacher_knob is None else np.asarray(teacher_knob, float)
     out, on_knob = [], [] if Sk is not None and Tk is not None else None
     budget_keys = [math.nan] if budget is None else sorted(set(bd[np.isfinite(bd)].tolist()))
+    few = ""
     for b in budget_keys:
         in_b = np.ones(n, bool) if budget is None else bd == b
         if on_knob is not None and _knob_of(S[in_b], Sk[in_b]) is None:
@@ -183,8 +186,9 @@ def teacher_optima_on_two_axes(
         for s in np.unique(S[in_b]):
             m = in_b & (S == s)
             teachers, _, grid = seed_curves(T[m], L[m], sd[m])
-            if len(teachers) < 3:
-                raise ValueError(f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}")
+            if len(teachers) < 3:  # this student's optimum cannot be located; the others' still can
+                few = few or f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}"
+                continue
             boot = resample_seeds(grid, n_boot, rng_seed)
             out.append(_estimate(np.log(teachers), grid, boot, ci, s, b))
             tk = None if on_knob is None else _knob_of(T[m], Tk[m])
@@ -192,6 +196,8 @@ def teacher_optima_on_two_axes(
                 on_knob = None
             else:
                 on_knob.append(_estimate(np.log(tk), grid, boot, ci, float(Sk[m][0]), b))
+    if not out and few:
+        raise ValueError(few)
     return out, on_knob
 
 

@@ -425,6 +425,14 @@ def test_the_busbridge_presets_findings_hold_as_booleans():
     agree = [a for a in r["assumptions"] if a["name"] == "agrees_with_optima"]
     assert agree and all(a["verdict"] == "undecided" and 6.3 <= a["estimate"] <= 9.6 for a in agree)
     assert r["distillation"]["properties_kept"]["P3 capacity gap: dL_S/dL_T < 0 below d1*L~_S"] is False
+    # docs/phase-map.md on its pruned twin: short students best with the smallest teacher by 0.22-0.56 nats,
+    # beyond noise; long ones within noise (≤ 0.011); d48 (two teachers larger than itself) left out
+    pr = record("transformer_busbridge_pruned")
+    short = [s for s in pr["students"] if s["budget"] == 230400.0]
+    assert {s["size"] for s in pr["students"]} == {16.0, 24.0, 32.0} and {s["edge"] for s in short} == {"smallest"}
+    assert (round(min(s["dip"] for s in short), 2), round(max(s["dip"] for s in short), 2)) == (0.22, 0.56)
+    assert all(s["dip_ci"][0] > 0 for s in short)
+    assert round(max(s["dip"] for s in pr["students"] if s["budget"] == 921600.0), 3) == 0.011
 
 
 def test_the_laws_rounds_findings_hold_as_booleans():

@@ -101,3 +101,13 @@ def test_a_second_axis_shares_the_bootstrap_and_equals_locating_it_alone():
     assert on_size == optima.teacher_optima(S, T, L, seed, n_boot=200)
     assert on_knob == optima.teacher_optima(knob_s, knob_t, L, seed, n_boot=200)
     assert optima.teacher_optima_on_two_axes(S, T, L, seed, None, knob_s, -knob_t, n_boot=50)[1] is None
+
+
+def test_a_student_with_two_teachers_is_left_out_not_the_setting():
+    """Under Zhang et al.'s protocol the largest student may have only two teachers larger than itself:
+    its optimum cannot be located, the other students' still are."""
+    S = [1] * 3 + [2] * 2
+    T = [2, 4, 8, 4, 8]
+    L = [1.0, 0.9, 0.95, 0.8, 0.7]
+    (r,) = optima.teacher_optima(S, T, L)
+    assert r.student_size == 1 and r.optimal_teacher_grid == 4 and r.interior
