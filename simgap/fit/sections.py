@@ -143,7 +143,7 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
         if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
             series.setdefault(o.teacher_budget, []).append(o)
     reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
-    reps = tuple((p, s) for p, s in dist.bootstrap.replicates) if dist.bootstrap else ()
+    reps = dist.bootstrap.replicates if dist.bootstrap else ()  # (Eq. 8 params, refitted supervised params or None)
     out = []
     for tb, pts in series.items():
         where = dict(teacher_budget=tb, budgets=tuple(float(o.budget) for o in pts))
