@@ -243,6 +243,8 @@ def table_columns(table):
     a pandas DataFrame as its columns (numbers as floats, missing as NaN), a mapping as a dict."""
     if isinstance(table, (str, Path)):
         return table
+    if isinstance(table, (list, tuple)) and table and all(isinstance(t, (str, Path)) for t in table):
+        return list(table)  # several CSVs read as one (simgap.fit.reader.read_tables)
     if hasattr(table, "columns") and hasattr(table, "to_numpy"):  # a DataFrame, without importing pandas
         return {str(c): _column(table[c]) for c in table.columns}
     if isinstance(table, Mapping):
@@ -261,8 +263,9 @@ def _column(series) -> np.ndarray:
 def fit(table, *, options: FitOptions | None = None, **keywords) -> TableFit:
     """Fit every law a table allows and test its assumptions: `f = simgap.fit("pilot.csv", bootstrap=50)`.
 
-    `table`: a CSV path, a pandas DataFrame or a mapping column -> sequence, read and checked as
-    `python -m simgap.fit` reads its CSV; `keywords`: those of `fit_options` (fix, tolerances,
+    `table`: a CSV path (or a list of them, read as one table: runs of two sweeps, e.g. random and
+    pruned students for the start-aware law), a pandas DataFrame or a mapping column -> sequence, read
+    and checked as `python -m simgap.fit` reads its CSVs; `keywords`: those of `fit_options` (fix, tolerances,
     bootstrap, ci, seed, size_column, …), e.g. `simgap.fit(df, tolerances={"linear": 0.05})`."""
     return _typed(TableFit, fit_table(table_columns(table), options or fit_options(**keywords)))
 
@@ -330,7 +333,7 @@ def load(path) -> Run | TableFit:
         return run
     try:
         doc = json.loads(path.read_text())
-        table, options = doc["input"]["path"], _fit_options_from_json(doc["options"])
+        table, options = doc["input"].get("paths") or doc["input"]["path"], _fit_options_from_json(doc["options"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a run directory nor a readable fit.json ({type(e).__name__}: {e})") from None
     if table is None:

@@ -319,3 +319,43 @@ def _eq8_advice(ds, found: Checks) -> list[str]:
                    f"{num(lim.estimate)} failed checks {interval(lim)}): this family's data do not pin those "
                    "regimes down.")
     return out
+
+
+def start_law_lines(family: str, sec) -> list[str]:
+    """The start-aware law (simgap.fit.results.StartLawSection) in words: its head-start parameters with
+    CIs, its error under each start, and the T* it implies under each start against the measured optima."""
+    where = ", ".join(f"{k} = {v}" for k, v in {**({"family": family} if family else {}), **sec.key}.items())
+    head = f"### One law for both starts{' (' + where + ')' if where else ''}"
+    if not ok(sec.law):
+        return [head, "", f"The start-aware law was not fitted: {sec.law.status} ({sec.law.reason}).", ""]
+    f, ci = sec.law.fit, sec.law.ci
+    p = f.raw_params
+
+    def par(name: str, label: str) -> str:
+        lo, hi = ci.get(name, (math.nan, math.nan))
+        return f"{label} = {fmt(getattr(p, name))}" + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
+
+    L = [head, "",
+         f"L_S = L_T + Eq. 8's excess × exp(−π·H·(N_S/N_T)^κ·(D_S/D̄_S)^−ω), π = 1 for a student pruned from its "
+         f"teacher, fitted to {' and '.join(f'{r.n_rows} {r.start}' for r in sec.starts)} distilled runs at once: "
+         f"{par('H', 'H')}, {par('kappa', 'κ')}, {par('omega', 'ω')} (Eq. 8's own: {par('c0', 'c0')}, "
+         f"{par('c1', 'c1')}, {par('f1', 'f1')}, {par('d1', 'd1')}).", "",
+         "| start | runs | in-sample RMSE of log loss | held-out strongest runs | their mean error (pred/obs − 1) |",
+         "|---|---|---|---|---|"]
+    for r in sec.starts:
+        ex = r.extrapolation
+        L.append(f"| {r.start} | {r.n_rows} | {fmt(r.rmse_log, '.4f')} | "
+                 + (f"{ex.n_test} | {ex.mean_signed_error:+.2%} |" if ok(ex) else f"– | {ex.reason} |"))
+    rows = [(s.setting.get("student_init", ""), s.series, a) for s in sec.agreement
+            if (a := s.series.agreement) is not None]
+    if rows:
+        L += ["", "| start | student | budget | teacher budget | measured T* [CI] | implied T* | implied / measured |",
+              "|---|---|---|---|---|---|---|"]
+        for start, series, a in rows:
+            for i, S in enumerate(a.students):
+                lo, hi = a.measured_ci[i]
+                edge = "" if a.implied_interior[i] else " (edge: a bound)"
+                L.append(f"| {start} | {fmt(S)} | {fmt(series.budgets[i])} | {fmt(series.teacher_budget)} | "
+                         f"{fmt(a.measured[i])} [{fmt(lo)}, {fmt(hi)}] | {fmt(a.implied[i])}{edge} | "
+                         f"{fmt(a.implied[i] / a.measured[i])} |")
+    return L + [""]

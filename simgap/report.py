@@ -187,6 +187,7 @@ def fit_markdown(fits: TableFit) -> str:
                 where = ({"family": fam.family} | st.key).items()
                 table[0] += " (" + ", ".join(f"{k} = {v}" for k, v in where) + ")"
             L += table
+    L += [x for fam in fits.families for sec in fam.start_law for x in findings.start_law_lines(fam.family, sec)]
     return "\n".join(L).strip() + "\n"
 
 

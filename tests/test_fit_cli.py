@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import experiment_scripts
+import numpy as np
 import pytest
 
 from simgap.fit import cli
@@ -93,3 +94,23 @@ def test_cli_bad_csv_exits_nonzero_without_traceback(tmp_path):
     r = _run(bad, "--out", tmp_path / "o", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["simgap.fit: error: column 'teacher_size' row 2 (line 3): value -200000000.0 must be finite and > 0"]
+
+
+def test_several_tables_are_read_as_one_with_shared_runs_counted_once(tmp_path):
+    """Two sweeps' tables (e.g. random and pruned students) read as one: the union of their columns, a run
+    both hold (the same values in every column but wall_s and bucket) kept once, a column one lacks empty
+    there, and a bad cell named by its file and line."""
+    from simgap.fit.checks import where
+    from simgap.fit.reader import read_tables
+
+    a, b = tmp_path / "random.csv", tmp_path / "pruned.csv"
+    a.write_text("run_kind,student_size,student_loss,student_init,wall_s\n"
+                 "supervised,10,3.0,random,1.5\ndistilled,10,2.9,random,2.0\nsupervised,10,3.0,random,1.7\n")
+    b.write_text("run_kind,student_size,student_loss,student_init,wall_s,teacher_loss\n"
+                 "supervised,10,3.0,random,9.9,\ndistilled,10,2.5,pruned_from_teacher,1.0,2.0\n")
+    cols, repeated = read_tables([a, b])
+    assert repeated == 1  # b's supervised run is a's first; a's own repeat within a is kept (a warning elsewhere)
+    assert cols["student_loss"].tolist() == [3.0, 2.9, 3.0, 2.5]
+    assert cols["student_init"].tolist() == ["random", "random", "random", "pruned_from_teacher"]
+    assert np.isnan(cols["teacher_loss"][:3]).all() and cols["teacher_loss"][3] == 2.0
+    assert where(cols, 3) == f"row 4 ({b} line 3)"

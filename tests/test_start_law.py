@@ -1,7 +1,9 @@
 """The start-aware law (simgap.fit.start_law): Eq. 8 on random-init rows whatever the head start, its
-hand-derived gradient, and a fit that recovers a head start planted in Busbridge et al.'s laws."""
+hand-derived gradient, a fit that recovers a head start planted in Busbridge et al.'s laws, the optimal
+teacher it implies under each start, and its section of fit_table with verdicts under each start."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -9,7 +11,11 @@ import pytest
 from simgap import laws
 from simgap.fit.objectives import DistillationLaw
 from simgap.fit.solver import fit_law
-from simgap.fit.start_law import StartAwareLaw, StartParams, start_code
+from simgap.config import FitOptions
+from simgap.fit.agreement import TeacherProtocol
+from simgap.fit.agreement import implied_optimum as eq8_implied
+from simgap.fit.start_law import LAW, StartAwareLaw, StartParams, implied_optimum, start_code
+from simgap.fit.table import fit_table
 
 SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL
 TRUE = StartParams(**{f: getattr(DIST, f) for f in DIST.__dataclass_fields__}, H=1.0, kappa=2.0, omega=0.5)
@@ -74,24 +80,114 @@ def test_a_planted_handicap_is_recovered():
     assert p.omega == pytest.approx(TRUE.omega, abs=0.1), p
 
 
-def test_the_script_fits_both_starts_and_docs_state_its_numbers(capsys):
-    """experiments/start_law.py end to end on the recorded random-init and pruned runs of one grid, and
-    docs/phase-map.md states the point estimates and errors it prints (the CIs need --bootstrap 100)."""
-    import re
+def test_the_implied_teacher_is_eq8s_from_a_random_start_and_no_larger_from_a_pruned_one():
+    """From a random start the law is Eq. 8, so is its optimal teacher; a head start that grows as less of
+    the teacher is pruned away can only pull the optimum down (never below the student: it is pruned from
+    it), and with H = 0 the pruned optimum is Eq. 8's, clipped at the student's size."""
+    law = StartAwareLaw(SUP, 25.0)
+    protocol = TeacherProtocol("tokens_per_param", tokens_per_param=20.0)
+    for N, D in ((1e8, 2e9), (1e9, 2e11)):
+        eq8 = eq8_implied(N, D, SUP, DIST, protocol)
+        random = implied_optimum(law, False, N, D, SUP, TRUE, protocol)
+        assert random.teacher == pytest.approx(eq8.teacher, rel=1e-6) and random.interior == eq8.interior
+        pruned = implied_optimum(law, True, N, D, SUP, TRUE, protocol)
+        assert N <= pruned.teacher <= random.teacher * (1 + 1e-9) and pruned.student_loss <= random.student_loss
+        no_lead = implied_optimum(law, True, N, D, SUP, StartParams(**{**TRUE.__dict__, "H": 0.0}), protocol)
+        assert no_lead.teacher == pytest.approx(max(eq8.teacher, N), rel=1e-6)
 
-    import experiment_scripts
-    from recorded import RESULTS, ROOT
 
-    script = experiment_scripts.load("start_law")
-    assert script.main([str(RESULTS / "transformer_busbridge.csv"), str(RESULTS / "transformer_busbridge_pruned.csv"),
-                        "--bootstrap", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "240 random-init and 168 pruned_from_teacher distilled" in out and "(E fixed at 0.3488)" in out
-    est = {m[1]: float(m[2]) for m in re.finditer(r"^  (H|kappa|omega) +(\S+)", out, re.M)}
-    errs = re.findall(r"RMSE of log loss ([\d.]+); .*mean relative error ([-+][\d.]+)%", out)
-    assert len(est) == 3 and len(errs) == 2, out
-    doc = " ".join((ROOT / "docs" / "phase-map.md").read_text().split())
-    assert f"H = {est['H']:.2f} [" in doc and f"κ = {est['kappa']:.2f} [" in doc and f"ω = {est['omega']:.2f} [" in doc
-    (rmse_r, held_r), (rmse_p, held_p) = errs
-    assert f"RMSE of log loss {100 * float(rmse_r):.1f} %" in doc and f"predicted to {float(held_r):.1f} %".replace("-", "−") in doc
-    assert f"pruned rows: RMSE {100 * float(rmse_p):.1f} %" in doc and f"over-predicted by {held_p[0]}{float(held_p[1:]):.1f} %" in doc
+def both_starts_table(rng, noise=0.01) -> dict:
+    """`table`'s distilled rows (1 % noise, as a seed's spread) with supervised rows at the same students and
+    budgets, as columns a user's merged table would have."""
+    d = table(rng, noise)
+    n = len(d["N"])
+    sup = list(itertools.product(np.geomspace(1e8, 1e9, 4), (10.0, 40.0, 160.0)))
+    N = np.array([x for x, _ in sup])
+    D = np.array([x * r for x, r in sup])
+    loss = laws.supervised_loss(N, D, SUP) * np.exp(rng.normal(0, noise, len(N)))
+    return {"run_kind": np.array(["distilled"] * n + ["supervised"] * len(N), dtype=object),
+            "student_size": np.concatenate([d["N"], N]), "student_tokens": np.concatenate([d["D"], D]),
+            "teacher_size": np.concatenate([d["teacher_size"], np.full(len(N), np.nan)]),
+            "teacher_loss": np.concatenate([d["teacher_loss"], np.full(len(N), np.nan)]),
+            "student_loss": np.concatenate([d["loss"], loss]),
+            "student_init": np.array(["random" if c == 1.0 else "pruned_from_teacher" for c in d["start"]]
+                                     + ["random"] * len(N), dtype=object)}
+
+
+def test_fit_table_fits_both_starts_at_once_with_verdicts_under_each():
+    """A table with random and pruned students gets one start-aware fit over both settings, a head start
+    whose CI excludes 0, and `extrapolates` under each start as its own verdict (law "distillation +
+    start", keyed by that start's setting, apart from the setting's own Eq. 8 verdict); on the true law
+    neither fails."""
+    f = fit_table(both_starts_table(np.random.default_rng(0)), FitOptions(n_boot=10, n_top=3, n_random=1))
+    [sec] = f.families[0].start_law
+    assert sec.key == {} and [(r.start, r.n_rows) for r in sec.starts] == [("random", 60), ("pruned_from_teacher", 60)]
+    assert sec.law.ci["H"][0] > 0 and all(r.rmse_log < 0.02 for r in sec.starts), (sec.law.ci["H"], sec.starts)
+    mine = [a for a in f.assumptions if a.law == LAW]
+    assert sorted((a.name, a.setting) for a in mine) == [("extrapolates", (("student_init", s),))
+                                                         for s in ("pruned_from_teacher", "random")]
+    assert all(a.verdict != "fails" for a in mine), mine
+    eq8 = [a for a in f.assumptions if a.name == "extrapolates" and a.law != LAW]
+    assert len(eq8) == 2 and not {a.key() for a in eq8} & {a.key() for a in mine}
+
+
+BOTH = ["docs/results/transformer_busbridge.csv", "docs/results/transformer_busbridge_pruned.csv"]
+
+
+def _both_starts(tmp_path, capsys, bootstrap: int) -> tuple[str, str]:
+    """docs/phase-map.md's command on the recorded random-init and pruned runs: (stdout, the page)."""
+    from recorded import ROOT
+
+    from simgap.fit import cli
+
+    assert cli.main([str(ROOT / t) for t in BOTH] + ["--size-column", "student_params", "--fix-supervised",
+                                                     "E=irreducible", "--bootstrap", str(bootstrap), "--no-plots",
+                                                     "--out", str(tmp_path)]) == 0
+    page = " ".join((ROOT / "docs" / "phase-map.md").read_text().replace("−", "-").split())
+    return capsys.readouterr().out, page
+
+
+def _rows(out: str, head: str) -> list[list[str]]:
+    """The cells of the markdown table that follows the line starting with `head`."""
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith(head))
+    return [[c.strip() for c in line.strip("|").split("|")] for line in itertools.takewhile(
+        lambda x: x.startswith("|"), lines[i + 2:])]
+
+
+def test_docs_state_what_the_fit_of_both_starts_gives(tmp_path, capsys):
+    """The page's point estimates, errors and implied optima are what `simgap.fit` prints for its command
+    (the CIs and verdicts need its --bootstrap 200: test_docs_state_the_verdicts_of_both_starts, slow)."""
+    out, page = _both_starts(tmp_path, capsys, 0)
+    assert "240 random and 168 pruned_from_teacher distilled runs" in out
+    assert "54 rows of a later table repeat runs of an earlier one" not in out  # a warning: stderr, not stdout
+    for name, label in (("H", "H"), ("κ", "κ"), ("ω", "ω")):
+        value = float(re.search(rf"{label} = ([\d.]+)", out)[1])
+        assert f"{name} = {value:.2f} [" in page, name
+    for start, runs, rmse, held, err in _rows(out, "| start | runs |"):
+        assert f"RMSE of log loss {100 * float(rmse):.1f} %" in page and f"{float(err[:-1]):+.1f} %" in page, start
+    sig = lambda x: f"{float(f'{float(x):.3g}'):,.0f}"  # noqa: E731  (3 significant figures, as the page's table)
+    for start, student, budget, tb, measured, implied, ratio in _rows(out, "| start | student |"):
+        if start == "pruned_from_teacher":
+            T, lo, hi = re.match(r"(\S+) \[(\S+), (\S+)\]", measured).groups()
+            assert f"| {sig(T)} [{sig(lo)}, {sig(hi)}] | {sig(implied)} | {float(ratio):.2g} |" in page, (student, tb)
+
+
+@pytest.mark.slow
+def test_docs_state_the_verdicts_of_both_starts(tmp_path, capsys):
+    """With the page's --bootstrap 200: the CIs of H, κ, ω and of each start's held-out error, and the
+    start-aware law's verdicts."""
+    out, page = _both_starts(tmp_path, capsys, 200)
+    for name, label in (("H", "H"), ("κ", "κ"), ("ω", "ω")):
+        lo, hi = map(float, re.search(rf"{label} = [\d.]+ \[([\d.]+), ([\d.]+)\]", out).groups())
+        assert f"{name} = " in page and f"[{lo:.2f}, {hi:.2f}]" in page, name
+    lines = [x for x in out.splitlines() if "of the distillation + start law" in x]
+    ext = {("pruned" if "pruned_from_teacher" in x else "random"): x for x in lines if "extrapolates" in x}
+    assert ext["pruned"].split()[0] == "FAILS" and ext["random"].split()[0] == "UNDECIDED"
+    for x in ext.values():
+        lo, hi = map(float, re.search(r": \S+ \[(\S+), (\S+)\]", x).groups())
+        assert f"[{100 * lo:+.1f}, {100 * hi:+.1f}]" in page
+    agree = [x for x in lines if "agrees_with_optima" in x]
+    pruned = [x.split()[0].lower() for x in agree if "pruned_from_teacher" in x]
+    random = [x.split()[0].lower() for x in agree if "student_init = random" in x]
+    assert pruned == ["fails", "undecided", "undecided"] and (random.count("fails"), len(random)) == (1, 7)

@@ -125,11 +125,14 @@ class Agreement:
     # Eq. 8's T*(S) over its bootstrap replicates (each with its refitted supervised law), per student:
     # empty without replicates; what `agrees_checks` reads
     implied_samples: tuple[tuple[float, ...], ...] = ()
+    law: str = "Eq. 8"  # the law whose implied optimum this is (simgap.fit.start_law's for a start)
+    search: tuple[float, float] = RATIO_RANGE  # the searched teacher sizes, as multiples of the student's
 
 
 def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measured_T, measured_T_ci,
               student_budget, teacher_protocol: TeacherProtocol, *, tolerance: float = 0.25,
-              n_curve: int = 40, implied=None, replicates=()) -> Agreement:
+              n_curve: int = 40, implied=None, replicates=(), law: str = "Eq. 8",
+              search: tuple[float, float] = RATIO_RANGE) -> Agreement:
     """Compare the optimal teacher Eq. 8 implies with the measured one, student by student.
 
     Sizes must be in the unit the laws were fitted in (simgap.fit's size column). `student_budget`
@@ -137,7 +140,8 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     pairs (NaN when unknown). The laws agree when every implied optimum is interior and lies inside
     its measured CI or within `tolerance` (relative) of the measured value. `replicates`: the Eq. 8
     bootstrap's (distillation params, supervised params or None) pairs, whose implied optima
-    (`implied_samples`) give the `agrees_with_optima` verdicts their CI.
+    (`implied_samples`) give the `agrees_with_optima` verdicts their CI. `implied`: another law's
+    implied_optimum (same signature; `law` names it in the verdict, `search` is its range).
     """
     implied = implied or implied_optimum
     S = np.asarray(student_params, float).reshape(-1)
@@ -162,7 +166,7 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     slopes = (f"; linear-law slope implied {imp_law.linear.slope:.3g} vs measured {meas_law.linear.slope:.3g}"
               if imp_law else "")
     edge = "" if all(interior) else f" ({len(S) - sum(interior)} implied optima at the edge of the searched sizes)"
-    verdict = (f"The two laws {'agree' if ok else 'disagree'} on this family: Eq. 8 with the supervised teacher law "
+    verdict = (f"The two laws {'agree' if ok else 'disagree'} on this family: {law} with the supervised teacher law "
                f"({teacher_protocol.describe()}) implies optimal teachers within {rel:.0%} of the measured ones "
                f"({int(inside.sum())} of {len(S)} inside the measured CIs{edge}{slopes}).")
     samples = tuple(tuple(_implied_or_nan(implied, float(s), float(d), rs if rs is not None else sup, rd,
@@ -170,7 +174,7 @@ def agreement(sup: SupervisedParams, dist: DistillParams, student_params, measur
     return Agreement(tuple(map(float, S)), tuple(map(float, T)), tuple(map(tuple, ci.tolist())), tuple(map(float, imp)),
                      interior, tuple(map(float, grid)), tuple(map(float, dense)), imp_law, meas_law,
                      tuple(map(float, log_err)), rel, int(inside.sum()), teacher_protocol.describe(), verdict,
-                     samples)
+                     samples, law, search)
 
 
 def _implied_or_nan(implied, N_S, D_S, sup, dist, protocol) -> float:
@@ -194,7 +198,7 @@ def agrees_checks(a: Agreement, opt, where: str, n_seeds: int, teacher_budget: f
     tol = opt.tolerance("agrees_with_optima")
     out = []
     for i, (S, T, (lo, hi), imp) in enumerate(zip(a.students, a.measured, a.measured_ci, a.implied)):
-        kw = dict(effect=f"log(implied T* / measured T*) in parameters: Eq. 8 implies {imp:.3g}, measured {T:.3g} "
+        kw = dict(effect=f"log(implied T* / measured T*) in parameters: {a.law} implies {imp:.3g}, measured {T:.3g} "
                          f"[{lo:.3g}, {hi:.3g}] ({a.protocol})",
                   where=where, student=S, budget=float(budgets[i]), teacher_budget=teacher_budget,
                   subject=", ".join([f"student {S:g}"] + [f"{k} {v:g}" for k, v in (
@@ -207,10 +211,10 @@ def agrees_checks(a: Agreement, opt, where: str, n_seeds: int, teacher_budget: f
             out.append(undecided("agrees_with_optima", "a finite CI of the measured T* (≥ 2 seeds)", r, tolerance=tol, **kw))
             continue
         if not a.implied_interior[i]:  # a bound: the effect is at least this far off, so it can fail, never hold
-            kw["effect"] += (f"; Eq. 8's optimum is at the edge of the searched sizes ({RATIO_RANGE[0]:g}-"
-                             f"{RATIO_RANGE[1]:g}x the student), so the implied T* is a bound")
+            kw["effect"] += (f"; {a.law}'s optimum is at the edge of the searched sizes ({a.search[0]:g}-"
+                             f"{a.search[1]:g}x the student), so the implied T* is a bound")
         if len(samples) < 2:
-            out.append(undecided("agrees_with_optima", "a bootstrap of Eq. 8 (bootstrap > 0): the implied T*'s CI",
+            out.append(undecided("agrees_with_optima", f"a bootstrap of {a.law} (bootstrap > 0): the implied T*'s CI",
                                  r, tolerance=tol, **kw))
             continue
 

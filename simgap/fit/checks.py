@@ -29,7 +29,10 @@ LINE = "__line__"  # simgap.fit.reader's hidden column: each data row's line in 
 
 def where(cols: dict, i: int) -> str:
     """Row i as a user counts it: the 1-based data row, and the file line when read from a file."""
-    return f"row {i + 1}" + (f" (line {int(cols[LINE][i])})" if LINE in cols else "")
+    if LINE not in cols:
+        return f"row {i + 1}"
+    line = cols[LINE][i]  # a number, or "FILE line N" in several tables read as one
+    return f"row {i + 1} ({line if isinstance(line, str) else f'line {int(line)}'})"
 
 
 def _text(v) -> str:

@@ -1,4 +1,4 @@
-"""`python -m simgap.fit TABLE.csv --out DIR`: fit the laws a table allows; writes fit.json, plots
+"""`python -m simgap.fit TABLE.csv [MORE.csv ...] --out DIR`: fit the laws a table allows; writes fit.json, plots
 and a plain-text summary (one line per finding). The command line of `simgap.fit(table, ...)`
 (simgap.api): it parses its flags, calls the API, and writes and prints what it returns."""
 
@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from simgap import api, plots
+from simgap import api, findings, plots
 from simgap.config import FitOptions, parse_tolerances
 from simgap.fit.inputs import FitInputError
 from simgap.fit.resample import MAX_BOOT
@@ -97,6 +97,8 @@ def summarize(result: TableFit) -> str:
                 lines.append("    property checks: " + ("all pass" if not failed else "FAILED " + "; ".join(failed)))
             elif ds is not None:
                 lines.append(f"  distillation law: {ds.status} ({ds.reason})")
+        for sec in fam.start_law:
+            lines += findings.start_law_lines(fam.family, sec)
     if result.assumptions:
         lines += ["== law assumptions (holds: CI inside the tolerance; fails: CI excludes holds)"]
         lines += summary_lines(result.assumptions)
@@ -108,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Fit the laws a results table allows (supervised, distillation, per-student optimal teacher, "
         "linear teacher law); writes DIR/fit.json, PNG plots and a summary on stdout."))
     d = FitOptions()
-    ap.add_argument("table", help="tidy CSV, one row per run")
+    ap.add_argument("table", nargs="+", help="tidy CSV, one row per run (several: read as one table, a run "
+                    "repeated across them counted once)")
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--huber-delta", type=float, default=d.huber_delta)
     ap.add_argument("--bootstrap", type=int, default=d.n_boot, help="bootstrap refits per law (0: no CIs)")
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                               fix={"supervised": args.fix_supervised, "distillation": args.fix_distillation},
                               tolerances=dict(parse_tolerances(args.tolerance)))
         _check_out_dir(out)
-        result = api.fit(args.table, options=opt)
+        result = api.fit(args.table[0] if len(args.table) == 1 else args.table, options=opt)
         doc = to_json(result)
         if not args.no_plots:
             doc["plots"] = plots.write_plots(result, out)

@@ -14,13 +14,17 @@ in one direction on all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+
 import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
 from simgap.fit.resample import bootstrap, split_weak_strong
-from simgap.fit.results import LawSection, ok
+from simgap.fit import start_law
+from simgap.fit.agreement import agrees_checks
+from simgap.fit.results import LawSection, StartLawSection, ok
 from simgap.fit.nested import teacher_only_check
 from simgap.fit.solver import d_power_of_n
 from simgap.fit.verdicts import Assumption, assumption, by_rule, mc_undecided, more_data, undecided
@@ -95,18 +99,22 @@ def extrapolation_check(ds: LawSection, opt: FitOptions, where: str, n_seeds: in
     if not ok(ex) or ex.fit is None:
         return undecided("extrapolates", f"an Eq. 8 fit on the weaker runs ({getattr(ex, 'reason', 'none')})",
                          tolerance=tol, **kw)
-    sub = ex.fit
-    if not sub.converged:
+    if not ex.fit.converged:
         return undecided("extrapolates", "an Eq. 8 fit on the weaker runs that converges", tolerance=tol, **kw)
     train = split_weak_strong(d["loss"], d["N"], by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
                               holdout_frac=opt.holdout_frac)  # the rows simgap.fit.sections held out
-    test = ~train
-    held = {k: v[test] for k, v in d.items()}
+    return held_out_bias(f.law, ex.fit, {k: v[~train] for k, v in d.items()}, opt, n_seeds, supervised_fit, **kw)
+
+
+def held_out_bias(law, sub, held: dict, opt: FitOptions, n_seeds: int, supervised_fit=None, **kw) -> Assumption:
+    """`extrapolates` from a refit `sub` on the weaker runs and the held-out rows `held`: the mean
+    relative error pred/observed − 1, its CI from refits on resampled weaker runs."""
+    tol = opt.tolerance("extrapolates")
 
     def bias(p, law) -> float:
         return float(np.mean(law.predict(p, held) / held["loss"] - 1))
 
-    estimate = bias(sub.raw_params, f.law)
+    estimate = bias(sub.raw_params, law)
     if opt.n_boot <= 0:
         return undecided("extrapolates", "a bootstrap (bootstrap > 0)", estimate, tolerance=tol, **kw)
     b = bootstrap(sub, n_boot=min(opt.n_boot, EXTRAPOLATION_BOOT), ci=opt.ci, seed=opt.seed, derived={"bias": bias},
@@ -150,3 +158,35 @@ def eq8_checks(ds, sup, runs, opt: FitOptions, where: str, n_seeds: int = 1) -> 
         only = teacher_only_check(ds, runs.teacher, runs.teacher_budget, opt, where, supervised_fit=sup.fit)
         n_seeds = len(np.unique(runs.seed))
     return [only, limit_check(ds, sup, opt, where), extrapolation_check(ds, opt, where, n_seeds, sup.fit)]
+
+
+def start_checks(sec: StartLawSection, sup: LawSection, opt: FitOptions, family_where: str,
+                 n_seeds: int) -> list[Assumption]:
+    """The start-aware law's verdicts, each under one start and keyed by that start's setting, law
+    "distillation + start": `extrapolates` (that start's strongest runs held out, the law refitted on
+    every other row) and `agrees_with_optima` (its implied T* per student with an interior optimum)."""
+    def keyed(a: Assumption, setting: dict) -> Assumption:
+        where = ", ".join(x for x in (family_where, ", ".join(f"{k} = {v}" for k, v in setting.items())) if x)
+        return dataclasses.replace(a, law=start_law.LAW, setting=tuple(setting.items()), where=where)
+
+    out = []
+    for rows in sec.starts:
+        setting = {**sec.key, "student_init": rows.start}
+        kw = dict(effect=f"mean relative error of the {rows.start} students' held-out strongest runs (pred/observed "
+                         "− 1), the start-aware law refitted on every other row")
+        ex = rows.extrapolation
+        if not (ok(sec.law) and ok(sup)):
+            a = undecided("extrapolates", "a converged start-aware fit", tolerance=opt.tolerance("extrapolates"), **kw)
+        elif not ok(ex) or not ex.fit.converged:
+            a = undecided("extrapolates", f"a start-aware fit without this start's strongest runs that converges "
+                          f"({getattr(ex, 'reason', '')})", tolerance=opt.tolerance("extrapolates"), **kw)
+        else:
+            d = sec.law.fit.data
+            test = start_law.held_out(d, rows.start, opt)
+            a = held_out_bias(sec.law.fit.law, ex.fit, {k: v[test] for k, v in d.items()}, opt, n_seeds, sup.fit, **kw)
+        out.append(keyed(a, setting))
+    for s in sec.agreement:
+        if s.series.agreement is not None:
+            out += [keyed(a, s.setting) for a in agrees_checks(s.series.agreement, opt, "", n_seeds,
+                                                                s.series.teacher_budget, s.series.budgets)]
+    return out

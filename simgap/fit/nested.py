@@ -15,9 +15,8 @@ import math
 
 import numpy as np
 
-from simgap import laws
 from simgap.config import FitOptions
-from simgap.fit.objectives import DistillationLaw, _dist_grad, _dist_terms
+from simgap.fit.objectives import DistillationLaw, ShiftedDistillationLaw
 from simgap.fit.resample import bootstrap
 from simgap.fit.results import LawSection
 from simgap.fit.solver import fit_law
@@ -32,12 +31,13 @@ class TeacherSizeParams(DistillParams):
 
 
 @dataclasses.dataclass(frozen=True)
-class TeacherSizeLaw(DistillationLaw):
+class TeacherSizeLaw(ShiftedDistillationLaw):
     """Eq. 8 (supervised law held fixed) times (N_T / N̄_T)^η; `log_mean_teacher` is log N̄_T."""
 
     log_mean_teacher: float = 0.0
     name = "distillation + teacher size"
     params_type = TeacherSizeParams
+    n_extra = 1
     full_names = DistillationLaw.full_names + ("eta",)
     grid = {**DistillationLaw.grid, "eta": [0.0]}
     columns = {**DistillationLaw.columns, "teacher_size": "teacher_size"}
@@ -45,28 +45,9 @@ class TeacherSizeLaw(DistillationLaw):
     def features(self, data):
         return {**super().features(data), "cNT": np.log(data["teacher_size"]) - self.log_mean_teacher}
 
-    def _parts(self, theta, x, reduced):
-        theta = np.asarray(theta, float)
-        eta = theta[..., -1:] if theta.ndim > 1 else theta[-1]
-        terms, pred = _dist_terms(theta[..., :-1], x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
-        R2 = terms[-1] + eta * x["cNT"]
-        return terms[-1], pred, R2, np.logaddexp(x["logLT"], R2)
-
-    def logpred(self, theta, x, reduced):
-        return self._parts(theta, x, reduced)[-1]
-
-    def logpred_and_grad(self, theta, x, reduced):
-        R, pred, R2, pred2 = self._parts(theta, x, reduced)
-        _, base = _dist_grad(np.asarray(theta)[:-1], x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
-        # Eq. 8's rows are q·dR/dθ with q = exp(R − pred); here the weight is exp(R2 − pred2)
-        scale = np.exp(R2 - pred2 - R + pred)
-        return pred2, np.vstack([base * scale, np.exp(R2 - pred2) * x["cNT"]])
-
-    def predict(self, params, data):
-        base = {f.name: getattr(params, f.name) for f in dataclasses.fields(DistillParams)}
-        excess = laws.log_distill_excess(data["N"], data["D"], data["teacher_loss"], self.supervised,
-                                         DistillParams(**base))
-        return data["teacher_loss"] + np.exp(excess + params.eta * (np.log(data["teacher_size"]) - self.log_mean_teacher))
+    def shift(self, extra, x):
+        (eta,) = extra
+        return eta * x["cNT"], [x["cNT"]]
 
 
 def teacher_only_check(ds: LawSection, teacher_size: np.ndarray, teacher_budget: np.ndarray, opt: FitOptions,

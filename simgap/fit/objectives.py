@@ -222,6 +222,46 @@ class DistillationLaw(Law):
         return laws.distill_loss(data["N"], data["D"], data["teacher_loss"], self.supervised, params)
 
 
+@dataclasses.dataclass(frozen=True)
+class ShiftedDistillationLaw(DistillationLaw):
+    """Eq. 8 (supervised law held fixed) with its log excess over L_T shifted per row by s(extra, row),
+    extra the law's last `n_extra` coordinates: L_S = L_T + exp(log excess + s). The shape of the laws
+    nested around Eq. 8 (simgap.fit.nested's teacher size, simgap.fit.start_law's start); s = 0 is Eq. 8.
+    A subclass names its extra coordinates (full_names, grid, params_type), computes its features,
+    and gives `shift`; fitting, gradient and prediction are here."""
+
+    n_extra = 0
+
+    def shift(self, extra: list, x: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(s, [ds / d extra_i]) at the rows of `x`; `extra` holds the extra coordinates as `_cols` gives them."""
+        raise NotImplementedError
+
+    def _parts(self, theta, x, reduced):
+        theta = np.asarray(theta, float)
+        R, pred = _dist_terms(theta[..., :-self.n_extra], x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
+        s, ds = self.shift(_cols(theta[..., -self.n_extra:]), x)
+        R2 = R[-1] + s
+        return R[-1], pred, R2, np.logaddexp(x["logLT"], R2), ds
+
+    def logpred(self, theta, x, reduced):
+        return self._parts(theta, x, reduced)[3]
+
+    def logpred_and_grad(self, theta, x, reduced):
+        R, pred, R2, total, ds = self._parts(theta, x, reduced)
+        _, base = _dist_grad(np.asarray(theta)[:-self.n_extra], x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
+        # Eq. 8's rows are exp(R − pred)·dR/dθ; here d total/d R2 = exp(R2 − total), and dR2/dθ = dR/dθ
+        w = np.exp(R2 - total)
+        return total, np.vstack([base * np.exp(R2 - total - R + pred), *(w * d for d in ds)])
+
+    def predict(self, params, data):
+        base = DistillParams(**{f.name: getattr(params, f.name) for f in dataclasses.fields(DistillParams)})
+        excess = laws.log_distill_excess(data["N"], data["D"], data["teacher_loss"], self.supervised, base)
+        with np.errstate(divide="ignore"):  # a log coordinate of 0 (H = 0: no shift) is −inf, and exp(−inf) = 0
+            extra = [np.log(getattr(params, n[4:])) if n.startswith("log_") else getattr(params, n)
+                     for n in self.full_names[-self.n_extra:]]
+        return data["teacher_loss"] + np.exp(excess + self.shift(extra, self.features(data))[0])
+
+
 SUPERVISED = SupervisedLaw()
 
 

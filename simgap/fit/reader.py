@@ -54,10 +54,49 @@ def read_table(path) -> dict[str, np.ndarray]:
     return out
 
 
+COST_COLUMNS = ("wall_s", "bucket")  # how a run was scheduled and timed, not what it was
+
+
+def read_tables(paths) -> tuple[dict[str, np.ndarray], int]:
+    """Several CSVs as one table (e.g. two sweeps that differ only in the student's start): the union
+    of their columns, a column a table lacks empty there (a missing `diverged` is "not flagged"). A row
+    that repeats a row of an earlier table in every column but COST_COLUMNS is the same run (the
+    supervised baselines two sweeps share) and is kept once. Returns (columns, repeats dropped)."""
+    tables = [(str(p), read_table(p)) for p in paths]
+    names = list(dict.fromkeys(c for _, t in tables for c in t if c != LINE))
+    cols: dict[str, np.ndarray] = {}
+    for c in names:
+        parts = [t.get(c) for _, t in tables]
+        if all(p is not None and p.dtype == bool for p in parts) or (
+                c == "diverged" and all(p is None or p.dtype == bool for p in parts)):
+            cols[c] = np.concatenate([p if p is not None else np.zeros(len(t[LINE]), bool)
+                                      for p, (_, t) in zip(parts, tables)])
+        elif all(p is None or p.dtype.kind == "f" for p in parts):
+            cols[c] = np.concatenate([p if p is not None else np.full(len(t[LINE]), math.nan)
+                                      for p, (_, t) in zip(parts, tables)])
+        else:  # text in some table: text everywhere, a missing or empty cell ""
+            cols[c] = np.array([("" if isinstance(v, float) and math.isnan(v) else str(v)) for p, (_, t) in
+                                zip(parts, tables) for v in (p if p is not None else [""] * len(t[LINE]))], dtype=object)
+    cols[LINE] = np.array([f"{path} line {int(n)}" for path, t in tables for n in t[LINE]], dtype=object)
+    table_of = np.concatenate([np.full(len(t[LINE]), i) for i, (_, t) in enumerate(tables)])
+    run = [c for c in names if c not in COST_COLUMNS]
+    first: dict[str, int] = {}
+    keep = np.ones(len(table_of), bool)
+    for i, key in enumerate(zip(*(cols[c].tolist() for c in run))):
+        k = str(key)
+        if k in first and table_of[first[k]] != table_of[i]:
+            keep[i] = False
+        first.setdefault(k, i)
+    return {c: v[keep] for c, v in cols.items()}, int((~keep).sum())
+
+
 def as_columns(table) -> dict[str, np.ndarray]:
-    """A CSV path (read_table) or a non-empty dict of equal-length columns, as numpy arrays."""
+    """A CSV path (read_table), several (read_tables) or a non-empty dict of equal-length columns, as
+    numpy arrays."""
     if isinstance(table, (str, Path)):
         return read_table(table)
+    if isinstance(table, (list, tuple)) and table and all(isinstance(t, (str, Path)) for t in table):
+        return read_tables(table)[0]
     if not isinstance(table, dict) or not table:
         raise FitInputError("table must be a non-empty dict of columns or a CSV path")
     cols = {k: np.asarray(v) for k, v in table.items()}

@@ -158,6 +158,7 @@ class Extrapolation:
     max_rel_error: float
     mean_rel_error: float
     fit: LawFit | None = field(default=None, repr=False, compare=False)  # the refit (read by the extrapolates check)
+    mean_signed_error: float = math.nan  # mean of pred/observed − 1: the `extrapolates` estimate
 
     def to_json(self) -> dict:  # judged by the `extrapolates` assumption (simgap.fit.eq8_assumptions), not here
         own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fit"}
@@ -175,6 +176,7 @@ def extrapolation_check(fit: LawFit, train: np.ndarray, *, n_top: int | None = N
     sub = fit_law(fit.law, {k: v[train] for k, v in d.items()}, huber_delta=fit.huber_delta, seed=seed,
                   reduced=fit.reduced, fixed=dict(fit.fixed), n_top=n_top, n_random=n_random)
     pred = fit.law.predict(sub.raw_params, {k: v[test] for k, v in d.items()})
-    rel = np.abs(pred / d["loss"][test] - 1)
+    signed = pred / d["loss"][test] - 1
+    rel = np.abs(signed)
     return Extrapolation(sub.converged, int(train.sum()), int(test.sum()), float(d["loss"][train].min()),
-                         float(d["loss"][test].max()), float(rel.max()), float(rel.mean()), sub)
+                         float(d["loss"][test].max()), float(rel.max()), float(rel.mean()), sub, float(signed.mean()))

@@ -213,10 +213,41 @@ class SettingFit:
 
 
 @dataclass(frozen=True)
+class StartRows:
+    """The start-aware law on the rows of one student start: in-sample error, and the held-out
+    strongest part of this start's runs predicted by a refit on every other row."""
+
+    start: str  # "random" | "pruned_from_teacher"
+    n_rows: int
+    rmse_log: float  # in-sample RMSE of log loss on this start's rows
+    extrapolation: Extrapolation | Skipped
+
+
+@dataclass(frozen=True)
+class StartAgreement:
+    """The start-aware law's implied T* against one setting's measured optima (one teacher-length series)."""
+
+    setting: dict  # the setting's key (lam, tau, student_init)
+    series: SeriesAgreement
+
+
+@dataclass(frozen=True)
+class StartLawSection:
+    """The start-aware law (simgap.fit.start_law) fitted to the settings of one (lam, tau) that differ
+    only in the student's start: one law for random-init and pruned students."""
+
+    key: dict  # the (lam, tau) the settings share
+    law: LawSection | Skipped  # its extrapolation: Skipped (held out per start, `starts`)
+    starts: tuple[StartRows, ...] = ()
+    agreement: tuple[StartAgreement, ...] = ()
+
+
+@dataclass(frozen=True)
 class FamilyFit:
     family: str
     supervised: LawSection | Skipped
     settings: tuple[SettingFit, ...]
+    start_law: tuple[StartLawSection, ...] = ()  # per (lam, tau) with random and pruned students
 
 
 @dataclass(frozen=True)
@@ -228,8 +259,9 @@ class TableInput:
     row_kinds_from: str
     size_column: str
     tokens_column: str | None
-    path: str | None
+    path: str | None  # the CSV it was read from (None: columns in memory, or several CSVs)
     n_duplicates: int = 0
+    paths: tuple[str, ...] = ()  # the CSVs read as one table, when several
 
 
 @dataclass(frozen=True)

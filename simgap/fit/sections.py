@@ -13,12 +13,14 @@ import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
-from simgap.fit.agreement import SeriesAgreement, TeacherProtocol, agreement
+from simgap.fit import start_law
+from simgap.fit.agreement import RATIO_RANGE, SeriesAgreement, TeacherProtocol, agreement
 from simgap.fit.identify import profile
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
 from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
-from simgap.fit.results import LawSection, Misfit, OptimaSection, Skipped, StudentCheck, TeacherLawSection, ok
-from simgap.fit.solver import LawFit, fit_distillation, fit_supervised
+from simgap.fit.results import (LawSection, Misfit, OptimaSection, Skipped, StartLawSection, StartRows, StudentCheck,
+                                TeacherLawSection, ok)
+from simgap.fit.solver import LawFit, fit_distillation, fit_law, fit_supervised
 from simgap.fit.teacher import fit_teacher_law
 from simgap.intervals import z_of
 from simgap.optima import TeacherOptimumEstimate
@@ -131,11 +133,41 @@ def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt
     return TeacherLawSection(budget, fits["linear"], fits["loglog"], teacher_budget)
 
 
-def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | Skipped | None
-                      ) -> tuple[SeriesAgreement, ...]:
+def start_law_section(key: dict, data: dict, sup: LawSection | Skipped, opt: FitOptions) -> StartLawSection:
+    """The start-aware law (simgap.fit.start_law) on the distilled rows of both starts (`data`: its
+    columns N, D, teacher_loss, teacher_size, start, loss), with bootstrap CIs (every replicate
+    refits the supervised law too) and, per start, its in-sample error and the held-out strongest
+    part of that start's runs (`opt.holdout_frac` by loss) predicted by a refit on every other row."""
+    def run() -> LawSection:
+        if not ok(sup):
+            raise TooFewPoints("the start-aware law needs a converged supervised law (supervised rows in the table)")
+        law = start_law.StartAwareLaw(sup.fit.raw_params, float(np.mean(np.log(data["D"]))))
+        f = fit_law(law, data, huber_delta=opt.huber_delta, n_top=opt.n_top, n_random=opt.n_random, seed=opt.seed,
+                    fixed=dict(opt.fixed_distillation))
+        f.require()
+        b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=sup.fit) if opt.n_boot > 0 else None
+        return LawSection(f, b, Skipped("held out per start (the section's `starts`)"), predicted=f.predict(**f.data))
+
+    sec = guarded(run)
+    if not ok(sec):
+        return StartLawSection(key, sec)
+    starts = []
+    for name in start_law.STARTS:
+        m = sec.fit.data["start"] == start_law.start_code([name])[0]
+        train = ~start_law.held_out(sec.fit.data, name, opt)
+        ex = guarded(lambda: extrapolation_check(sec.fit, train, n_top=opt.n_top, n_random=opt.n_random,
+                                                 seed=opt.seed))
+        err = np.log(sec.predicted[m] / data["loss"][m])
+        starts.append(StartRows(name, int(m.sum()), float(np.sqrt(np.mean(err ** 2))), ex))
+    return StartLawSection(key, sec, tuple(starts))
+
+
+def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | Skipped | None, implied=None,
+                      law: str = "Eq. 8", search: tuple[float, float] = RATIO_RANGE) -> tuple[SeriesAgreement, ...]:
     """Do the two laws agree on a setting? Per series of teacher length: the optimal teacher size that
     the fitted Eq. 8 implies (teachers trained on that length, their loss from the fitted supervised
-    law) against the measured interior optima with a finite CI. Empty when either law did not fit."""
+    law) against the measured interior optima with a finite CI. Empty when either law did not fit.
+    `implied`, `law`, `search`: another law's implied optimum in its place (the start-aware law's)."""
     if not (ok(sup) and ok(dist) and ok(optima)):
         return ()
     series: dict[float, list] = {}
@@ -154,7 +186,8 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
             a = agreement(sup.fit.raw_params, dist.fit.raw_params,
                           [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
                           [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                          [1.0 if reduced else o.budget for o in pts], protocol, replicates=reps)
+                          [1.0 if reduced else o.budget for o in pts], protocol, replicates=reps, implied=implied,
+                          law=law, search=search)
             out.append(SeriesAgreement(a, "", reduced, **where))
         except (ValueError, ArithmeticError) as e:
             out.append(SeriesAgreement(None, str(e), reduced, **where))

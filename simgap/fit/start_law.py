@@ -11,20 +11,27 @@ that keeps almost nothing is almost a random start), and the lead shrinks as dis
 (ω: the random student catches up). Under Zhang's protocol that makes the least-pruned teacher the
 best one. The head start scales Eq. 8's excess over L_T, so L_S ≥ L_T is kept; H = 0 is Eq. 8
 exactly, and the random rows pin Eq. 8's own parameters. A law like the others
-(simgap.fit.objectives.Law): the same solver and bootstrap take it as it is.
+(simgap.fit.objectives.ShiftedDistillationLaw, as simgap.fit.nested's): the same solver and bootstrap
+take it as it is; simgap.fit.sections.start_law_section fits it to a table of both starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
 from simgap import laws
-from simgap.fit.objectives import DistillationLaw, _dist_grad, _dist_terms
-from simgap.laws import DistillParams
+from simgap.fit.agreement import RATIO_RANGE, ImpliedOptimum, TeacherProtocol
+from simgap.fit.objectives import DistillationLaw, ShiftedDistillationLaw
+from simgap.fit.resample import split_weak_strong
+from simgap.laws import DistillParams, SupervisedParams
 
 PRUNED = "pruned_from_teacher"
+RANDOM = "random"
+STARTS = (RANDOM, PRUNED)  # the starts the law knows (a student pruned from the largest teacher is neither)
+LAW = "distillation + start"  # its verdicts' `law` (simgap.fit.verdicts.Assumption)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +48,15 @@ def start_code(student_init) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class StartAwareLaw(DistillationLaw):
+class StartAwareLaw(ShiftedDistillationLaw):
     """Eq. 8 (supervised law held fixed) with its excess × exp(−π·H·(N_S/N_T)^κ·(D_S/D̄_S)^(−ω));
     `log_mean_tokens` is log D̄_S.
     Data: Eq. 8's columns plus `teacher_size` (parameters, as N) and `start` (1 + π, `start_code`)."""
 
     log_mean_tokens: float = 0.0
-    name = "distillation + start"
+    name = LAW
     params_type = StartParams
+    n_extra = 3
     full_names = DistillationLaw.full_names + ("log_H", "kappa", "omega")
     grid = {**DistillationLaw.grid, "log_H": [-2.0, 0.0, 1.0], "kappa": [1.0], "omega": [0.0, 1.0]}
     columns = {**DistillationLaw.columns, "teacher_size": "teacher_size", "start": "student_init"}
@@ -58,30 +66,53 @@ class StartAwareLaw(DistillationLaw):
         return {**super().features(data), "pruned": np.asarray(data["start"], float) - 1.0, "logq": np.log(keep),
                 "cD": np.log(np.asarray(data["D"], float)) - self.log_mean_tokens}
 
-    def _parts(self, theta, x, reduced):
-        theta = np.asarray(theta, float)
-        base, extra = theta[..., :-3], theta[..., -3:]
-        lH, kappa, omega = (extra[..., i, None] for i in range(3)) if theta.ndim > 1 else extra
-        terms, pred = _dist_terms(base, x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
+    def shift(self, extra, x):
+        lH, kappa, omega = extra
         lead = x["pruned"] * np.exp(lH + kappa * x["logq"] - omega * x["cD"])  # π·H·(N_S/N_T)^κ·(D_S/D̄_S)^−ω
-        R2 = terms[-1] - lead
-        return terms[-1], pred, lead, np.logaddexp(x["logLT"], R2)
+        return -lead, [-lead, -lead * x["logq"], lead * x["cD"]]
 
-    def logpred(self, theta, x, reduced):
-        return self._parts(theta, x, reduced)[-1]
 
-    def logpred_and_grad(self, theta, x, reduced):
-        R, pred, lead, total = self._parts(theta, x, reduced)
-        _, base = _dist_grad(np.asarray(theta)[:-3], x["logN"], x["logD"], x["logLT"], x["logLsup"], reduced)
-        w = np.exp(R - lead - total)  # d total / d (R − lead)
-        # Eq. 8's rows are exp(R − pred)·dR/dθ, so they scale by w·exp(pred − R) = exp(pred − lead − total)
-        return total, np.vstack([base * np.exp(pred - lead - total), -w * lead, -w * lead * x["logq"],
-                                 w * lead * x["cD"]])
+def implied_optimum(law: StartAwareLaw, pruned: bool, N_S: float, D_S: float, sup: SupervisedParams,
+                    params: StartParams, protocol: TeacherProtocol, n_grid: int = 1201) -> ImpliedOptimum:
+    """The teacher size that minimises the student's loss under this start (teachers trained by
+    `protocol`, their loss from the supervised law `sup`), as simgap.fit.agreement.implied_optimum
+    does for Eq. 8. A pruned student needs a teacher at least its own size, so its search starts at
+    N_T = N_S: an optimum there (the least-pruned teacher) is at the edge, a bound."""
+    law = law.given(sup)
+    lo, hi = (math.log(N_S * r) for r in search_range(PRUNED if pruned else RANDOM))
 
-    def predict(self, params, data):
-        base = {f.name: getattr(params, f.name) for f in dataclasses.fields(DistillParams)}
-        excess = np.exp(laws.log_distill_excess(data["N"], data["D"], data["teacher_loss"], self.supervised,
-                                                DistillParams(**base)))
-        x = self.features(data)
-        lead = x["pruned"] * params.H * np.exp(params.kappa * x["logq"] - params.omega * x["cD"])
-        return data["teacher_loss"] + excess * np.exp(-lead)
+    def f(x):
+        N_T = np.exp(np.atleast_1d(np.asarray(x, float)))
+        ones = np.ones_like(N_T)
+        data = {"N": N_S * ones, "D": D_S * ones, "teacher_size": N_T, "start": (1.0 + pruned) * ones,
+                "teacher_loss": laws.supervised_loss(N_T, protocol.teacher_tokens(N_T), sup)}
+        out = law.predict(params, data)
+        return out if np.ndim(x) else out[0]
+
+    x, loss = laws.log_argmin(f, lo, hi, n_grid)
+    step = (hi - lo) / (n_grid - 1)
+    N_T = math.exp(x)
+    D_T = float(protocol.teacher_tokens(N_T))
+    return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)), float(loss),
+                          float(laws.supervised_loss(N_S, D_S, sup)), bool(lo + step < x < hi - step))
+
+
+def search_range(start: str) -> tuple[float, float]:
+    """The teacher sizes searched for a student's implied optimum, as multiples of its size."""
+    return (1.0, RATIO_RANGE[1]) if start == PRUNED else RATIO_RANGE
+
+
+def implied_under(law: StartAwareLaw, start: str):
+    """`implied_optimum` for one start, in the signature simgap.fit.agreement.agreement calls."""
+    return lambda N_S, D_S, sup, params, protocol: implied_optimum(law, start == PRUNED, N_S, D_S, sup, params,
+                                                                   protocol)
+
+
+def held_out(d: dict, start: str, opt) -> np.ndarray:
+    """The rows whose prediction tests `extrapolates` under `start` (a mask on the law's data `d`): that
+    start's strongest runs (`opt.holdout_frac` of them by loss, or as `opt.extrapolate_by` says)."""
+    m = d["start"] == start_code([start])[0]
+    test = np.zeros(len(m), bool)
+    test[m] = ~split_weak_strong(d["loss"][m], d["N"][m], by=opt.extrapolate_by, threshold=opt.extrapolate_threshold,
+                                 holdout_frac=opt.holdout_frac)
+    return test

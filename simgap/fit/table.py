@@ -23,18 +23,19 @@ import numpy as np
 
 from simgap import laws
 from simgap.config import FitOptions
-from simgap.fit import checks, grouping
+from simgap.fit import checks, grouping, start_law
 from simgap.fit.assumptions import (SeriesOptima, SettingRuns, break_checks, gap_checks, seed_optima,
                                     supervised_checks, teacher_law_checks)
-from simgap.fit.eq8_assumptions import eq8_checks
+from simgap.fit.eq8_assumptions import eq8_checks, start_checks
 from simgap.fit.inputs import FitInputError
 from simgap.fit.memo import Memo
-from simgap.fit.reader import as_columns
-from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, TableFit, TableInput,
-                                StudentOptimum, TeacherLossOptimum, ok)
+from simgap.fit.reader import COST_COLUMNS, as_columns, read_tables
+from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, StartAgreement, StartLawSection,
+                                TableFit, TableInput, StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.agreement import agrees_checks
-from simgap.fit.sections import agreement_section, distillation_section, supervised_section, teacher_law_section
+from simgap.fit.sections import (agreement_section, distillation_section, start_law_section, supervised_section,
+                                 teacher_law_section)
 from simgap.fit.solver import one_blas_thread
 from simgap.fit.verdicts import same_key
 from simgap.optima import teacher_optima, teacher_optima_on_two_axes
@@ -203,7 +204,8 @@ def _teacher_loss_optima(runs: SettingRuns, budget, opt: FitOptions) -> tuple[Te
 
 @one_blas_thread
 def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None, eq8: bool = True) -> TableFit:
-    """Fit every law the table's columns allow (module docstring); `table` is a CSV path or a dict of columns.
+    """Fit every law the table's columns allow (module docstring); `table` is a CSV path, a list of them
+    (read as one table, simgap.fit.reader.read_tables) or a dict of columns.
     `memo` (simgap.fit.memo): reuse the laws and checks whose rows and options did not change.
     eq8=False skips Eq. 8 and its checks (a --until-decided round whose targets need neither)."""
     opt = options or FitOptions()
@@ -213,7 +215,9 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
     if not 0 <= opt.n_boot <= MAX_BOOT:
         raise FitInputError(f"bootstrap must be in 0..{MAX_BOOT} replicates, got {opt.n_boot}")
     option_warnings = checks.options(opt)
-    cols = checks.clean_columns(as_columns(table))
+    several = isinstance(table, (list, tuple))
+    raw, n_same = read_tables(table) if several else (as_columns(table), 0)
+    cols = checks.clean_columns(raw)
     n = len(next(iter(cols.values())))
     sup_mask, dist_mask, how = _row_kinds(cols)
     size_c, tsize_c = opt.size_column, opt.teacher_size_column
@@ -234,7 +238,9 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
     checks.fitted_columns(cols, {"supervised": (loss_c, sup_mask), "distilled": ("student_loss", dist_mask),
                                  "budget": (tok_c, sup_mask | dist_mask)})
     opt = _resolve_irreducible(opt, cols, sup_mask | dist_mask)
-    warnings = option_warnings
+    warnings = option_warnings + ([f"{n_same} rows of a later table repeat runs of an earlier one (the same values in "
+                                   f"every column but {', '.join(COST_COLUMNS)}): each run is counted once"]
+                                  if n_same else [])
     if tok_c and not np.isfinite(_num(cols, tok_c)[sup_mask | dist_mask]).any():
         warnings.append(f"{tok_c} is never finite (unlimited data, as in closed-form families): "
                         "the laws are fitted in their single-budget form")
@@ -245,7 +251,8 @@ def fit_table(table, options: FitOptions | None = None, memo: Memo | None = None
         warnings.append(f"{n_dup} rows repeat an earlier row exactly: kept, but duplicates narrow the CIs "
                         "as if they were independent runs")
     info = TableInput(n, int(sup_mask.sum()), int(dist_mask.sum()), n_div, how, size_c, tok_c,
-                      str(table) if isinstance(table, (str, os.PathLike)) else None, n_dup)
+                      str(table) if isinstance(table, (str, os.PathLike)) else None, n_dup,
+                      tuple(map(str, table)) if several else ())
     families, assumptions = [], []
     for fam_key, fam_mask in _group_keys(cols, sup_mask | dist_mask, ("family",)):
         fam, found = _fit_family(cols, fam_key, fam_mask & sup_mask, fam_mask & dist_mask, tok_c, opt, call, eq8)
@@ -274,7 +281,40 @@ def _fit_family(cols, fam_key: dict, sm, dm, tok_c: str | None, opt: FitOptions,
         st, checks_ = _fit_setting(cols, key, m, sm if loss_c is not None else None, sup, tok_c, opt, call, eq8, where)
         settings.append(st)
         found += [dataclasses.replace(a, family=family, setting=tuple(key.items())) for a in checks_]
-    return FamilyFit(family, sup, tuple(settings)), found
+    starts, start_found = _start_laws(cols, fam_key, dm, sup, settings, tok_c, opt, call) if eq8 else ((), [])
+    found += [dataclasses.replace(a, family=family) for a in start_found]
+    return FamilyFit(family, sup, tuple(settings), starts), found
+
+
+def _start_laws(cols, fam_key: dict, dm, sup, settings: list[SettingFit], tok_c, opt: FitOptions, call):
+    """The start-aware law (simgap.fit.start_law) wherever a family has distilled rows of both starts,
+    random and pruned_from_teacher, at one (lam, tau): fitted to them at once, its implied T* set against
+    each of those settings' optima, and its verdicts under each start."""
+    size_c, tsize_c = opt.size_column, opt.teacher_size_column
+    if not {"student_init", "teacher_loss", "student_loss", tsize_c} <= cols.keys():
+        return (), []
+    init = np.array([str(v) for v in cols["student_init"]])
+    usable = dm & np.isin(init, start_law.STARTS) & np.isfinite(_num(cols, "teacher_loss"))
+    family_where = ", ".join(f"{k} = {v}" for k, v in fam_key.items())
+    out, found = [], []
+    for key, m in _group_keys(cols, usable, ("lam", "tau")):
+        if len(set(init[m])) < len(start_law.STARTS):
+            continue
+        data = {"N": _require_rows(cols, size_c, m), "D": _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum())),
+                "teacher_loss": _require_rows(cols, "teacher_loss", m), "teacher_size": _require_rows(cols, tsize_c, m),
+                "start": start_law.start_code(init[m]), "loss": _require_rows(cols, "student_loss", m)}
+        sec: StartLawSection = call("start_law", start_law_section, key, data, sup, opt)
+        if ok(sec.law):
+            agree = [StartAgreement(st.key, a) for st in settings
+                     if st.key.get("student_init") in start_law.STARTS and all(st.key.get(k) == v for k, v in key.items())
+                     for a in agreement_section(sup, sec.law, st.optima,
+                                                start_law.implied_under(sec.law.fit.law, st.key["student_init"]),
+                                                start_law.LAW, start_law.search_range(st.key["student_init"]))]
+            sec = dataclasses.replace(sec, agreement=tuple(agree))
+        out.append(sec)
+        n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
+        found += call("start_checks", start_checks, sec, sup, opt, family_where, n_seeds)
+    return tuple(out), found
 
 
 def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8: bool, where: str):

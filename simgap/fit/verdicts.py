@@ -83,7 +83,7 @@ class Assumption:
         """Its identity across analyses, from its typed keys (NaN as None, so equal keys compare equal)."""
         n = lambda v: None if v is None or v != v else v  # noqa: E731
         return (self.name, self.family, self.setting, n(self.student), n(self.budget), n(self.teacher_budget),
-                None if self.reference is None else tuple(map(n, self.reference)))
+                None if self.reference is None else tuple(map(n, self.reference)), self.law)
 
     @property
     def label(self) -> str:
@@ -153,9 +153,16 @@ def equivalence(name: str, estimate: float, ci, exact: float, tolerance: float, 
         return mc_undecided(name, estimate, ci, decide_ci, tolerance, **kw)
     if verdict != "undecided":
         return assumption(name, estimate, ci, tolerance, verdict, **kw)
-    half, off = (hi - lo) / 2, abs(estimate - exact)
-    # holds needs half ≤ tolerance − off; fails needs half < off: whichever is nearer
-    target = max(tolerance - off, off)
+    # the factor r the CI must shrink by about the estimate (its arms may differ: a bound, a skewed
+    # bootstrap) to decide: fails needs the arm towards `exact` shorter than the offset, holds both ends
+    # inside ±tolerance; whichever is nearer. With equal arms the target half-width is max(tol − off, off).
+    off = estimate - exact
+    up, down = max(hi - estimate, 1e-300), max(estimate - lo, 1e-300)
+    r = abs(off) / (down if off > 0 else up)
+    if abs(off) < tolerance:
+        r = max(r, min((tolerance - off) / up, (tolerance + off) / down))
+    half = (hi - lo) / 2
+    target = half * min(r, 1.0)
     return assumption(name, estimate, ci, tolerance, "undecided",
                       f"a CI half-width ≤ {target:.3g} (now {half:.3g}): {more_data(half, target, n_units, unit)}", **kw)
 
@@ -192,7 +199,8 @@ def summary_lines(found) -> list[str]:
     out = []
     for a in found:
         ci = f" {interval(a)}" if math.isfinite(a.ci[0]) else ""
-        out.append(f"  {a.verdict.upper():9s} {a.name}" + (f" ({a.subject})" if a.subject else "")
+        law = f" of the {a.law} law" if a.law != QUESTIONS.get(a.name, (a.law,))[0] else ""
+        out.append(f"  {a.verdict.upper():9s} {a.name}{law}" + (f" ({a.subject})" if a.subject else "")
                    + (f" [{a.where}]" if a.where else "")
                    + f": {num(a.estimate)}{ci}, tolerance {num(a.tolerance)}" + (f"; needs {a.needs}" if a.needs else ""))
     return out
