@@ -139,6 +139,24 @@ def seed_curves(teacher_size, student_loss, seed, seeds=None) -> tuple[np.ndarra
     return teachers, seeds, np.where(count > 0, sums / np.maximum(count, 1), np.nan)
 
 
+MIN_TEACHERS = 3  # teacher sizes a student needs for its optimum to be told interior or at an edge
+
+
+def too_few_teachers(student_size, teacher_size, budget=None) -> list[tuple[float, float, int]]:
+    """The students `teacher_optima` leaves out: (student size, budget or NaN, its number of distinct
+    teacher sizes) for each student and budget with fewer than MIN_TEACHERS."""
+    S, T = np.asarray(student_size, float), np.asarray(teacher_size, float)
+    bd = np.full(len(S), np.nan) if budget is None else np.asarray(budget, float)
+    out = []
+    for b in [math.nan] if budget is None else sorted(set(bd[np.isfinite(bd)].tolist())):
+        in_b = np.ones(len(S), bool) if budget is None else bd == b
+        for s in np.unique(S[in_b]):
+            n = len(np.unique(T[in_b & (S == s)]))
+            if n < MIN_TEACHERS:
+                out.append((float(s), b, n))
+    return out
+
+
 def teacher_optima(
     student_size, teacher_size, student_loss, seed=None, budget=None, *,
     n_boot: int = 1000, ci: float = 0.9, rng_seed: int = 0,
@@ -186,7 +204,7 @@ def teacher_optima_on_two_axes(
         for s in np.unique(S[in_b]):
             m = in_b & (S == s)
             teachers, _, grid = seed_curves(T[m], L[m], sd[m])
-            if len(teachers) < 3:  # this student's optimum cannot be located; the others' still can
+            if len(teachers) < MIN_TEACHERS:  # this student's optimum cannot be located; the others' still can
                 few = few or f"student_size {s:g}: need ≥ 3 teacher sizes to locate an optimum, got {len(teachers)}"
                 continue
             boot = resample_seeds(grid, n_boot, rng_seed)

@@ -137,7 +137,7 @@ def render_report(cfg, rows, fits: TableFit | None, error: str, plot_paths, n_di
         paths = agree_paths[i] if i < len(agree_paths) else [None] * len(st.agreement)
         L += findings.laws_agree(st, paths, found) + [""]
         L += ["## What to conclude before an expensive run", ""] + findings.conclusions(st, found) + [""]
-        L += optima_table(st.optima.students if ok(st.optima) else ())
+        L += optima_table(st.optima.students if ok(st.optima) else (), st.optima.left_out if ok(st.optima) else ())
     L += ["The optimum is refined by a parabola in log teacher size through the grid argmin and its "
           "neighbours; its CI is a bootstrap over seeds (a seed's whole curve resampled together). The dip "
           "is loss(largest teacher) − loss(optimum), paired by seed.", "",
@@ -182,7 +182,7 @@ def fit_markdown(fits: TableFit) -> str:
     settings = fits.settings()
     for fam, st in settings:
         if ok(st.optima):
-            table = optima_table(st.optima.students)
+            table = optima_table(st.optima.students, st.optima.left_out)
             if len(settings) > 1:  # which setting, as the report's "### Setting" heading names it
                 where = ({"family": fam.family} | st.key).items()
                 table[0] += " (" + ", ".join(f"{k} = {v}" for k, v in where) + ")"
@@ -213,8 +213,9 @@ def _time_section(t: dict) -> list[str]:
     return L
 
 
-def optima_table(students) -> list[str]:
-    """report.md's "Optimal teacher per student": one row per StudentOptimum, the fields of optima.csv."""
+def optima_table(students, left_out=()) -> list[str]:
+    """report.md's "Optimal teacher per student": one row per StudentOptimum, the fields of optima.csv,
+    and the students left out (too few teachers, simgap.fit.results.LeftOut) named below it."""
     L = ["## Optimal teacher per student", "",
          "T*/S is in parameters, with the CI of T* over seeds; the pruned fraction 1 − S/T* is how much of its "
          "optimal teacher a student pruned from it drops (Zhang et al.: ≈ 60 % at every size, T* ≈ 2.5·S).", "",
@@ -229,4 +230,9 @@ def optima_table(students) -> list[str]:
                  f"{'yes' if p.interior else 'edge: ' + p.edge} | {fmt(p.dip_depth, '.4f')} | "
                  f"[{fmt(p.dip_ci[0], '.4f')}, {fmt(p.dip_ci[1], '.4f')}] | {'yes' if p.dip_beyond_noise else 'no'} | "
                  f"{fmt(o.supervised_loss, '.4f')} | {fmt(p.min_loss, '.4f')} |")
+    if left_out:
+        L += ["", "Left out (fewer than 3 teacher sizes, so no optimum can be told interior or at an edge): " + "; ".join(
+            f"student {x.student_size:g}" + "".join(f", {k} {fmt(v)}" for k, v in (
+                ("budget", x.budget), ("teacher budget", x.teacher_budget)) if math.isfinite(v))
+            + f" ({x.n_teachers} teacher{'s' if x.n_teachers != 1 else ''})" for x in left_out) + "."]
     return L + [""]

@@ -111,3 +111,18 @@ def test_a_student_with_two_teachers_is_left_out_not_the_setting():
     L = [1.0, 0.9, 0.95, 0.8, 0.7]
     (r,) = optima.teacher_optima(S, T, L)
     assert r.student_size == 1 and r.optimal_teacher_grid == 4 and r.interior
+
+
+def test_fit_table_names_the_student_it_left_out():
+    """The student with two teachers is in the optima section's `left_out` (with its teacher count) and
+    named under the report's optima table, not only missing from it."""
+    from simgap.fit.table import fit_table
+    from simgap.report import optima_table
+
+    f = fit_table({"student_size": np.array([1.0] * 3 + [2.0] * 2), "teacher_size": np.array([2.0, 4, 8, 4, 8]),
+                   "student_loss": np.array([1.0, 0.9, 0.95, 0.8, 0.7])})
+    [(_, st)] = f.settings()
+    assert [(x.student_size, x.n_teachers) for x in st.optima.left_out] == [(2.0, 2)]
+    assert [o.student_size for o in st.optima.per_student] == [1.0]
+    assert "Left out (fewer than 3 teacher sizes" in "\n".join(optima_table(st.optima.students, st.optima.left_out))
+    assert "student 2 (2 teachers)" in "\n".join(optima_table(st.optima.students, st.optima.left_out))

@@ -3,6 +3,7 @@ hand-derived gradient, a fit that recovers a head start planted in Busbridge et 
 teacher it implies under each start, and its section of fit_table with verdicts under each start."""
 
 import itertools
+import json
 import re
 
 import numpy as np
@@ -161,9 +162,9 @@ def test_docs_state_what_the_fit_of_both_starts_gives(tmp_path, capsys):
     out, page = _both_starts(tmp_path, capsys, 0)
     assert "240 random and 168 pruned_from_teacher distilled runs" in out
     assert "54 rows of a later table repeat runs of an earlier one" not in out  # a warning: stderr, not stdout
-    for name, label in (("H", "H"), ("κ", "κ"), ("ω", "ω")):
-        value = float(re.search(rf"{label} = ([\d.]+)", out)[1])
-        assert f"{name} = {value:.2f} [" in page, name
+    law = json.loads((tmp_path / "fit.json").read_text())["families"][0]["start_law"][0]["law"]
+    for name, field in (("H", "H"), ("κ", "kappa"), ("ω", "omega")):
+        assert f"{name} = {law['fit']['params'][field]:.2f} [" in page, name
     for start, runs, rmse, held, err in _rows(out, "| start | runs |"):
         assert f"RMSE of log loss {100 * float(rmse):.1f} %" in page and f"{float(err[:-1]):+.1f} %" in page, start
     sig = lambda x: f"{float(f'{float(x):.3g}'):,.0f}"  # noqa: E731  (3 significant figures, as the page's table)
@@ -178,9 +179,10 @@ def test_docs_state_the_verdicts_of_both_starts(tmp_path, capsys):
     """With the page's --bootstrap 200: the CIs of H, κ, ω and of each start's held-out error, and the
     start-aware law's verdicts."""
     out, page = _both_starts(tmp_path, capsys, 200)
-    for name, label in (("H", "H"), ("κ", "κ"), ("ω", "ω")):
-        lo, hi = map(float, re.search(rf"{label} = [\d.]+ \[([\d.]+), ([\d.]+)\]", out).groups())
-        assert f"{name} = " in page and f"[{lo:.2f}, {hi:.2f}]" in page, name
+    law = json.loads((tmp_path / "fit.json").read_text())["families"][0]["start_law"][0]["law"]
+    for name, field in (("H", "H"), ("κ", "kappa"), ("ω", "omega")):
+        lo, hi = law["ci"][field]
+        assert f"{name} = {law['fit']['params'][field]:.2f} [{lo:.2f}, {hi:.2f}]" in page, name
     lines = [x for x in out.splitlines() if "of the distillation + start law" in x]
     ext = {("pruned" if "pruned_from_teacher" in x else "random"): x for x in lines if "extrapolates" in x}
     assert ext["pruned"].split()[0] == "FAILS" and ext["random"].split()[0] == "UNDECIDED"

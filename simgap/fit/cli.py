@@ -81,6 +81,10 @@ def summarize(result: TableFit) -> str:
                     lines.append(f"  student {o.student_size:g}: T* = {o.optimal_teacher:.3g}"
                                  + (f" [{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) else "") + f" {where}; "
                                  f"dip {o.dip_depth:.3g}" + (f" [{dlo:.3g}, {dhi:.3g}]" if math.isfinite(dlo) else ""))
+                for x in st.optima.left_out:
+                    lines.append(f"  student {x.student_size:g}: left out, {x.n_teachers} teacher size(s) "
+                                 f"(an optimum needs ≥ 3)" + (f" [budget {x.budget:g}]" if math.isfinite(x.budget) else "")
+                                 + (f" [teacher budget {x.teacher_budget:g}]" if math.isfinite(x.teacher_budget) else ""))
                 for tl in st.teacher_law:
                     lines += _teacher_law_lines(tl, st.optima.budget_kind, result.options.ci)
             elif st.optima is not None:

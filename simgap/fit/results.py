@@ -174,6 +174,16 @@ class StudentOptimum:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A student the optimum analysis left out: too few teacher sizes to tell an interior optimum from an edge."""
+
+    student_size: float  # on the fitted size axis
+    budget: float  # its budget series (NaN: not split)
+    teacher_budget: float  # the teachers' length series (NaN: not split)
+    n_teachers: int  # its distinct teacher sizes (simgap.optima.MIN_TEACHERS needed)
+
+
+@dataclass(frozen=True)
 class OptimaSection:
     """Per-student optimal teacher on the table's size axis; `by_knob` on the capacity knob
     (student_size/teacher_size) when the sizes are parameter counts and the knob is in the table."""
@@ -185,6 +195,7 @@ class OptimaSection:
     teacher_budget_kind: str | None = None  # the column teachers' lengths came from, when they vary
     by_teacher_loss: tuple[TeacherLossOptimum, ...] = ()  # the same students on the teacher-loss axis
     students: tuple[StudentOptimum, ...] = ()  # per_student[i] with its knob, budgets and supervised loss
+    left_out: tuple[LeftOut, ...] = ()  # students with too few teachers for an optimum
 
     def to_json(self) -> dict:
         return {"status": "ok", **_fields(self)}

@@ -30,7 +30,7 @@ from simgap.fit.eq8_assumptions import eq8_checks, start_checks
 from simgap.fit.inputs import FitInputError
 from simgap.fit.memo import Memo
 from simgap.fit.reader import COST_COLUMNS, as_columns, read_tables
-from simgap.fit.results import (FamilyFit, OptimaSection, SettingFit, Skipped, StartAgreement, StartLawSection,
+from simgap.fit.results import (FamilyFit, LeftOut, OptimaSection, SettingFit, Skipped, StartAgreement, StartLawSection,
                                 TableFit, TableInput, StudentOptimum, TeacherLossOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.agreement import agrees_checks
@@ -38,7 +38,7 @@ from simgap.fit.sections import (agreement_section, distillation_section, start_
                                  teacher_law_section)
 from simgap.fit.solver import one_blas_thread
 from simgap.fit.verdicts import same_key
-from simgap.optima import teacher_optima, teacher_optima_on_two_axes
+from simgap.optima import teacher_optima, teacher_optima_on_two_axes, too_few_teachers
 
 TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
 TEACHER_BUDGET_COLUMNS = ("teacher_tokens", "teacher_budget")
@@ -131,9 +131,12 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, runs: SettingRuns,
     knob = (KNOB_COLUMNS.get(size_c), KNOB_COLUMNS.get(tsize_c))
     with_knob = None not in knob and all(c in cols for c in knob)
     knobs = tuple(_require_rows(cols, c, m) for c in knob) if with_knob else (None, None)
-    ests, by_knob, tb_of, laws_ = [], [], [], []
+    ests, by_knob, tb_of, laws_, left = [], [], [], [], []
     try:
         for t in series:
+            sel = np.ones(len(key), bool) if math.isnan(t) else key == t
+            left += [LeftOut(s, b, t, n) for s, b, n in
+                     too_few_teachers(runs.student[sel], runs.teacher[sel], None if budget is None else budget[sel])]
             e, ek = on((runs.student, runs.teacher), t, knobs)
             ests += e
             tb_of += [t] * len(e)
@@ -150,7 +153,7 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, runs: SettingRuns,
     by_loss = _teacher_loss_optima(runs, budget, opt) if "teacher_loss" in cols else ()
     students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c, budget)
     return OptimaSection(runs.budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), runs.series_kind, by_loss,
-                         students), tuple(laws_)
+                         students, tuple(left)), tuple(laws_)
 
 
 def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str, keys) -> tuple[StudentOptimum, ...]:
