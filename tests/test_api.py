@@ -159,14 +159,26 @@ def test_sweep_returns_the_run_the_cli_writes_and_load_reads_it_back(tmp_path, c
 
 def test_load_refits_a_fit_json_from_its_table(tmp_path, capsys):
     table = simulate.supervised_table(simulate.SupervisedTruth(), 1, np.random.default_rng(0))
+    n = len(table["loss"])
+
+    def write(path, rows):
+        path.write_text(",".join(table) + "\n" + "\n".join(",".join(repr(float(table[c][i])) for c in table)
+                                                           for i in rows) + "\n")
+        return str(path)
+
     path = tmp_path / "sup.csv"
-    path.write_text(",".join(table) + "\n" + "\n".join(",".join(repr(float(table[c][i])) for c in table)
-                                                       for i in range(len(table["loss"]))) + "\n")
-    assert fit_main([str(path), "--out", str(tmp_path / "f"), "--bootstrap", "0", "--no-plots",
-                     "--fix-supervised", "gamma=1", "--tolerance", "chinchilla_form=0.2"]) == 0
+    write(path, range(n))
+    flags = ["--bootstrap", "0", "--no-plots", "--fix-supervised", "gamma=1", "--tolerance", "chinchilla_form=0.2"]
+    assert fit_main([str(path), "--out", str(tmp_path / "f")] + flags) == 0
     loaded = simgap.load(tmp_path / "f" / "fit.json")
     assert isinstance(loaded, simgap.TableFit) and dict(loaded.options.fixed_supervised) == {"gamma": 1.0}
     assert comparable(to_json(loaded)) == comparable(json.loads((tmp_path / "f" / "fit.json").read_text()))
+    # the same rows in two files (one row in both: the same run, counted once) fit and load back the same
+    halves = [write(tmp_path / "a.csv", range(n // 2 + 1)), write(tmp_path / "b.csv", range(n // 2, n))]
+    assert fit_main(halves + ["--out", str(tmp_path / "g")] + flags) == 0
+    both = simgap.load(tmp_path / "g" / "fit.json")
+    assert both.input.paths == tuple(halves) and both.input.n_rows == n and both.input.path is None
+    assert comparable(to_json(both))["families"] == comparable(to_json(loaded))["families"]
     with pytest.raises(ValueError, match="not a run directory nor a readable fit.json"):
         simgap.load(path)
 

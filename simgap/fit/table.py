@@ -10,7 +10,10 @@ distilled rows further by the settings columns lam, tau, student_init.
 - distilled rows with student_size, teacher_size, student_loss [+ seed, + budget] →
   per-student optimal teacher (simgap.optima) → linear and log-log teacher laws;
 - distilled rows with teacher_loss (+ the supervised law above) → distillation law,
-  property checks, extrapolation check.
+  property checks, extrapolation check;
+- distilled rows of both starts (student_init random and pruned_from_teacher at one lam, tau) with
+  teacher_size and teacher_loss → the start-aware law (simgap.fit.start_law), once over both settings.
+Several CSVs are read as one table (simgap.fit.reader.read_tables).
 """
 
 from __future__ import annotations
