@@ -132,6 +132,18 @@ def test_fit_table_fits_both_starts_at_once_with_verdicts_under_each():
     assert len(eq8) == 2 and not {a.key() for a in eq8} & {a.key() for a in mine}
 
 
+def test_without_a_supervised_law_each_start_is_undecided_and_says_why():
+    cols = both_starts_table(np.random.default_rng(0))
+    keep = cols["run_kind"] == "distilled"
+    f = fit_table({k: v[keep] for k, v in cols.items()}, FitOptions(n_boot=0))
+    [sec] = f.families[0].start_law
+    assert not sec.starts and "supervised" in sec.law.reason
+    mine = [a for a in f.assumptions if a.law == LAW]
+    assert [(a.name, a.verdict, dict(a.setting)["student_init"]) for a in mine] == [
+        ("extrapolates", "undecided", "random"), ("extrapolates", "undecided", "pruned_from_teacher")]
+    assert all("a converged start-aware fit" in a.needs for a in mine), mine
+
+
 BOTH = ["docs/results/transformer_busbridge.csv", "docs/results/transformer_busbridge_pruned.csv"]
 
 

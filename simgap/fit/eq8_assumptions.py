@@ -170,19 +170,20 @@ def start_checks(sec: StartLawSection, sup: LawSection, opt: FitOptions, family_
         return dataclasses.replace(a, law=start_law.LAW, setting=tuple(setting.items()), where=where)
 
     out = []
-    for rows in sec.starts:
-        setting = {**sec.key, "student_init": rows.start}
-        kw = dict(effect=f"mean relative error of the {rows.start} students' held-out strongest runs (pred/observed "
+    for start in start_law.STARTS:
+        setting = {**sec.key, "student_init": start}
+        kw = dict(effect=f"mean relative error of the {start} students' held-out strongest runs (pred/observed "
                          "− 1), the start-aware law refitted on every other row")
-        ex = rows.extrapolation
+        ex = next((r.extrapolation for r in sec.starts if r.start == start), None)
         if not (ok(sec.law) and ok(sup)):
-            a = undecided("extrapolates", "a converged start-aware fit", tolerance=opt.tolerance("extrapolates"), **kw)
+            a = undecided("extrapolates", f"a converged start-aware fit ({getattr(sec.law, 'reason', 'no supervised law')})",
+                          tolerance=opt.tolerance("extrapolates"), **kw)
         elif not ok(ex) or not ex.fit.converged:
             a = undecided("extrapolates", f"a start-aware fit without this start's strongest runs that converges "
                           f"({getattr(ex, 'reason', '')})", tolerance=opt.tolerance("extrapolates"), **kw)
         else:
             d = sec.law.fit.data
-            test = start_law.held_out(d, rows.start, opt)
+            test = start_law.held_out(d, start, opt)
             a = held_out_bias(sec.law.fit.law, ex.fit, {k: v[test] for k, v in d.items()}, opt, n_seeds, sup.fit, **kw)
         out.append(keyed(a, setting))
     for s in sec.agreement:
