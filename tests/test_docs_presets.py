@@ -4,6 +4,7 @@ about a preset's result is checked against its recorded run (docs/results/<name>
 says what the fields are). tests/test_docs_results.py checks that each record is what today's code gives.
 """
 
+import dataclasses
 import re
 
 import pytest
@@ -203,6 +204,17 @@ FAMILIES_TRANSFORMER_ZHANG = (  # transformer_zhang_until_decided
     "(`agrees_with_optima` {v_agrees_with_optima}: log(implied / measured T*) =\n{agrees_with_optima:.1f} "
     "[{agrees_with_optima_lo:.1f}, {agrees_with_optima_hi:.1f}])",
 )
+FAMILIES_TRANSFORMER_ZHANG_LONG = (  # transformer_zhang_long_until_decided
+    "4 seeds, {runs} runs",
+    "interior optima at d{T20:.0f} [{T20_lo:.0f}, {T20_hi:.0f}], d{T28:.0f} [{T28_lo:.0f}, {T28_hi:.0f}],\n"
+    "d{T44:.0f} [{T44_lo:.0f}, {T44_hi:.0f}] and d{T56:.0f} [{T56_lo:.0f}, {T56_hi:.0f}], T*/S = {ratio20:.2f}, "
+    "{ratio28:.2f}, {ratio44:.2f} and {ratio56:.2f} in parameters;",
+    "T* = {slope:.2f}·S − {abs_intercept:.0f} (R² {r2:.3f}), slope 90 % CI [{slope_lo:.2f}, {slope_hi:.2f}]: "
+    "`slope_pinned` {v_slope_pinned},",
+    "the exponent is {p:.2f} [{p_lo:.2f}, {p_hi:.2f}]", "≈ {linear_seeds} seeds would decide it",
+    "dips are {dip20:.3f}, {dip28:.4f}, {dip44:.4f} and {dip56:.4f} nats, none beyond noise (`gap_exists` {v_gap56} "
+    "for d56,",
+)
 FAMILIES_TRANSFORMER_BUSBRIDGE = (  # transformer_busbridge
     "steps (d24 {Lt24a:.3f} → {Lt24b:.3f} nats, d96 {Lt96a:.3f} → {Lt96b:.3f}), with supervised baselines at\n"
     "both student lengths; 3 seeds, {runs} runs,",
@@ -342,6 +354,11 @@ CLAIMS = [
     ("mlp_zhang", "docs/families.md", FAMILIES_MLP_ZHANG, fields),
     ("transformer_zhang_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG, zhang_fields),
     ("transformer_busbridge", "docs/families.md", FAMILIES_TRANSFORMER_BUSBRIDGE, busbridge_fields),
+    ("transformer_zhang_long_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG, fields),
+    ("transformer_zhang_long_until_decided", "docs/verdicts.md",
+     ("| `transformer_zhang_long` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",
+      "T* = {slope:.2f}·S − {abs_intercept:.0f} with `slope_pinned` {v_slope_pinned} ([{slope_lo:.2f}, {slope_hi:.2f}]); "
+      "`linear` undecided (exponent {p:.2f} [{p_lo:.2f}, {p_hi:.2f}], ≈ {linear_seeds} seeds)"), fields),
     ("transformer_zhang_until_decided", "docs/verdicts.md",
      ("| `transformer_zhang` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_busbridge", "docs/verdicts.md",
@@ -406,6 +423,22 @@ def test_the_zhang_presets_findings_hold_as_booleans():
         inside = [b / a for a, b in zip(ratios, ratios[1:]) if a >= 2 and b <= 3]
         across = [b / a for a, b in zip(ratios, ratios[1:]) if a < 3 and b > 2]
         assert inside and max(inside) <= 1.3 and max(across) <= 1.35, (n, ratios)
+
+
+def test_the_long_zhang_presets_findings_hold_as_booleans():
+    """docs/families.md on transformer_zhang_long: four interior optima of five (d36 at the largest
+    teacher), every T*/S above Zhang et al.'s 2.5, no dip beyond noise, and the preset is
+    transformer_zhang with only the students' length changed (to the teachers')."""
+    from simgap.config import CONFIG_DIR, load_config
+
+    r = record("transformer_zhang_long_until_decided")
+    assert [s["edge"] for s in r["students"]] == ["", "", "largest", "", ""]
+    assert all(s["optimal_teacher_params"] / s["params"] > 2.5 for s in r["students"] if s["interior"])
+    assert {a["verdict"] for a in r["assumptions"] if a["name"] == "gap_exists"} == {"undecided", "fails"}
+    long, short = (load_config(CONFIG_DIR / f"{n}.toml") for n in ("transformer_zhang_long", "transformer_zhang"))
+    assert long.grid.student_budgets == long.grid.teacher_budgets == short.grid.teacher_budgets
+    assert dataclasses.replace(long.grid, student_budgets=short.grid.student_budgets) == short.grid
+    assert (long.family_params, long.train) == (short.family_params, short.train)
 
 
 def test_the_busbridge_presets_findings_hold_as_booleans():
