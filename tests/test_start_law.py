@@ -2,6 +2,7 @@
 hand-derived gradient, a fit that recovers a head start planted in Busbridge et al.'s laws, the optimal
 teacher it implies under each start, and its section of fit_table with verdicts under each start."""
 
+import dataclasses
 import itertools
 import json
 import re
@@ -205,3 +206,24 @@ def test_docs_state_the_verdicts_of_both_starts(tmp_path, capsys):
     pruned = [x.split()[0].lower() for x in agree if "pruned_from_teacher" in x]
     random = [x.split()[0].lower() for x in agree if "student_init = random" in x]
     assert pruned == ["fails", "undecided", "undecided"] and (random.count("fails"), len(random)) == (1, 7)
+
+
+def test_the_calibration_tables_add_pruned_twins_with_a_head_start():
+    """simgap.fit.calibration's `start` tables: `optima`'s runs as they were, plus each student pruned from
+    every larger teacher, better than its random twin (the head start); their verdicts are counted apart
+    from Eq. 8's (`check_name`)."""
+    from simgap.fit import simulate
+    from simgap.fit.calibration import check_name
+    from simgap.fit.verdicts import undecided
+
+    t = simulate.start_table(simulate.OptimaTruth(), 1, np.random.default_rng(0))
+    base = simulate.optima_table(simulate.OptimaTruth(), 1, np.random.default_rng(0))
+    n = len(base["seed"])
+    assert np.array_equal(t["student_loss"][:n], base["student_loss"]) and set(t["student_init"][:n]) == {"random"}
+    twin = {(s, T): loss for s, T, loss, k in zip(t["student_size"][:n], t["teacher_size"][:n], t["student_loss"][:n],
+                                                  t["run_kind"][:n]) if k == "distilled"}
+    pruned = [(s, T, loss) for s, T, loss in zip(t["student_size"][n:], t["teacher_size"][n:], t["student_loss"][n:])]
+    assert pruned and all(T > s and loss < twin[s, T] for s, T, loss in pruned)
+    a = undecided("extrapolates", "")
+    assert check_name(a) == "extrapolates"
+    assert check_name(dataclasses.replace(a, law=LAW)) == f"extrapolates ({LAW})"

@@ -248,3 +248,29 @@ def optima_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator) -> 
                 add(run_kind="distilled", seed=s, student_size=N, student_tokens=D, teacher_size=t,
                     teacher_budget=truth.teacher_tokens, teacher_loss=lt, student_loss=ls)
     return {k: np.array(v, dtype=object if k == "run_kind" else float) for k, v in rows.items()}
+
+
+# the head start fitted on the transformer family's random and pruned runs (docs/phase-map.md)
+HEAD_START = {"H": 1.36, "kappa": 0.46, "omega": 0.32}
+
+
+def start_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator, head_start: dict = HEAD_START
+                ) -> dict[str, np.ndarray]:
+    """`optima_table`'s runs (random-init students) plus, for the start-aware law (simgap.fit.start_law),
+    every student pruned from each teacher larger than itself: Eq. 8's excess × exp(−H·(N_S/N_T)^κ·
+    (D_S/D̄_S)^−ω) at the same seed's teacher losses, with its own noise per run. A `student_init` column
+    tells the starts apart."""
+    from simgap.fit.start_law import PRUNED, StartAwareLaw, StartParams
+
+    t = optima_table(truth, n_seeds, rng)
+    dist = t["run_kind"] == "distilled"
+    pruned = dist & (t["teacher_size"] > t["student_size"])
+    law = StartAwareLaw(laws.BUSBRIDGE_SUPERVISED, float(np.mean(np.log(t["student_tokens"][dist]))))
+    params = StartParams(**vars(laws.BUSBRIDGE_DISTILL), **head_start)
+    rows = {k: v[pruned] for k, v in t.items()}
+    data = {"N": rows["student_size"], "D": rows["student_tokens"], "teacher_loss": rows["teacher_loss"],
+            "teacher_size": rows["teacher_size"], "start": np.full(int(pruned.sum()), 2.0)}
+    rows["student_loss"] = law.predict(params, data) * np.exp(rng.normal(0, truth.noise, int(pruned.sum())))
+    out = {k: np.concatenate([t[k], rows[k]]) for k in t}
+    out["student_init"] = np.array(["random"] * len(t["seed"]) + [PRUNED] * int(pruned.sum()), dtype=object)
+    return out
