@@ -8,6 +8,8 @@
   `fit_supervised`, `fit_distillation` are its shorthands;
 - `resample`: bootstrap intervals and the extrapolation check;
 - `teacher`: the linear and power teacher laws over per-student optima;
+- `nested`, `start_law`: Eq. 8 with one more factor (the teacher's size; the student's start), both
+  `objectives.ShiftedDistillationLaw`s;
 - `results`: the typed results, `to_json` (the one place they become JSON) and `from_json` /
   `read_optima` (fit.json or a sweep's laws.json read back typed);
 - `sections`: one analysis each (a law with CIs and checks, a teacher law), run guarded;

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgap import laws
+from simgap.fit.start_law import PRUNED, StartAwareLaw, StartParams
 
 STUDENTS = (8.0, 12.0, 16.0, 24.0, 32.0, 48.0)
 TEACHERS = tuple(float(4 * 2 ** (j / 2)) for j in range(13))  # 4 … 256, ×√2 steps
@@ -260,8 +261,6 @@ def start_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator, head
     every student pruned from each teacher larger than itself: Eq. 8's excess × exp(−H·(N_S/N_T)^κ·
     (D_S/D̄_S)^−ω) at the same seed's teacher losses, with its own noise per run. A `student_init` column
     tells the starts apart."""
-    from simgap.fit.start_law import PRUNED, StartAwareLaw, StartParams
-
     t = optima_table(truth, n_seeds, rng)
     dist = t["run_kind"] == "distilled"
     pruned = dist & (t["teacher_size"] > t["student_size"])
