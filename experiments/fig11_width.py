@@ -17,7 +17,8 @@ import sys
 import figure_runs
 
 from simgap import figures
-from simgap.fit.results import ok, read_optima
+from simgap.fit.results import ok
+from simgap.fit.results_read import read_optima
 
 
 def main(argv=None) -> int:

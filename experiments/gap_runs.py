@@ -16,7 +16,8 @@ from simgap import cache
 from simgap.config import CONFIG_DIR, STUDENT_INITS, ConfigError, load_config
 from simgap.cpu import tune_cpu
 from simgap.families import from_config
-from simgap.fit.results import SettingOptima, StudentOptimum, load, ok
+from simgap.fit.results import StudentOptimum, ok
+from simgap.fit.results_read import SettingOptima, load
 from simgap.fit.verdicts import Assumption, interval
 from simgap.laws import ZHANG_LINEAR
 from simgap.sweep import SweepError, run_sweep

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import gap_runs  # experiments/ is on sys.path: this file runs as a script
 from simgap.config import CONFIG_DIR, STUDENT_INITS, ConfigError, load_config
-from simgap.fit.results import load, ok
+from simgap.fit.results import ok
+from simgap.fit.results_read import load
 from simgap.sweep import SweepError
 
 

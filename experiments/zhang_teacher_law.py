@@ -24,7 +24,8 @@ import figure_runs
 
 from simgap import figures
 from simgap.config import load_config
-from simgap.fit.results import ok, read_optima
+from simgap.fit.results import ok
+from simgap.fit.results_read import read_optima
 from simgap.fit.verdicts import same_key
 
 FIT_COLUMNS = ("run", "config", "family", "student_budget", "teacher_budget", "n_interior", "n_students", "slope",

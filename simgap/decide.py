@@ -25,7 +25,8 @@ from simgap import distributed, engine, memory, plots, rundir
 from simgap import rows as rows_lib
 from simgap.config import ASSUMPTION_TOLERANCES, ConfigError
 from simgap.families import from_config
-from simgap.fit.results import load, to_json
+from simgap.fit.results import to_json
+from simgap.fit.results_read import load
 from simgap.fit.verdicts import Assumption, undecided
 from simgap.plan.additions import (OPTIMA_CHECKS, REACH, assumptions_of, describe, extend, grid_now, new_units, rank,
                                    seeds_factor, unit_flops)

@@ -15,7 +15,8 @@ from simgap import rows as rows_lib
 from simgap.config import parse_config
 from simgap.families import from_config
 from simgap.fit.memo import Memo
-from simgap.fit.results import OptimaSection, StudentOptimum, assumption_from_json, to_json
+from simgap.fit.results import OptimaSection, StudentOptimum, to_json
+from simgap.fit.results_read import assumption_from_json
 from simgap.fit import verdicts
 from simgap.fit.verdicts import Assumption
 from simgap.optima import TeacherOptimumEstimate

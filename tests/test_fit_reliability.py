@@ -14,7 +14,7 @@ import experiment_scripts
 from simgap import fit, laws
 from simgap.config import ConfigError, FitOptions, parse_config
 from simgap.fit import cli
-from simgap.fit.results import read_optima
+from simgap.fit.results_read import read_optima
 from simgap.sweep import main as sweep_main
 
 SUP, DIST = laws.BUSBRIDGE_SUPERVISED, laws.BUSBRIDGE_DISTILL

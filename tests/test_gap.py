@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from simgap.fit.results import load
+from simgap.fit.results_read import load
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = {  # seconds: one student, three teachers, 40 steps (as tests/test_figures.py)

@@ -10,8 +10,8 @@
 - `teacher`: the linear and power teacher laws over per-student optima;
 - `nested`, `start_law`: Eq. 8 with one more factor (the teacher's size; the student's start), both
   `objectives.ShiftedDistillationLaw`s;
-- `results`: the typed results, `to_json` (the one place they become JSON) and `from_json` /
-  `read_optima` (fit.json or a sweep's laws.json read back typed);
+- `results`: the typed results and `to_json` (the one place they become JSON); `results_read`
+  (`load`, `from_json`, `read_optima`) and `results_laws` read fit.json or a sweep's laws.json back typed;
 - `sections`: one analysis each (a law with CIs and checks, a teacher law), run guarded;
 - `table`: reading a table and running every analysis it allows, once (`fit_table`);
 - `cli`: `python -m simgap.fit` (summary, plots, fit.json).
@@ -26,7 +26,8 @@ table, the call in `table`).
 from simgap.config import FitOptions
 from simgap.fit.inputs import FitInputError, FitNotConverged, TooFewPoints
 from simgap.fit.resample import Bootstrap, Extrapolation, bootstrap, extrapolation_check, split_weak_strong
-from simgap.fit.results import LawSection, Skipped, StudentOptimum, TableFit, from_json, ok, read_optima, to_json
+from simgap.fit.results import LawSection, Skipped, StudentOptimum, TableFit, ok, to_json
+from simgap.fit.results_read import from_json, read_optima
 from simgap.fit.objectives import SUPERVISED, DistillationLaw, Law, SupervisedLaw
 from simgap.fit.solver import LawFit, fit_distillation, fit_law, fit_supervised
 from simgap.fit.reader import read_table

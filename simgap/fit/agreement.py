@@ -90,18 +90,31 @@ def student_loss_vs_teacher(N_S: float, D_S: float, N_T, sup: SupervisedParams, 
 
 def implied_optimum(N_S: float, D_S: float, sup: SupervisedParams, dist: DistillParams,
                     protocol: TeacherProtocol, n_grid: int = 1201) -> ImpliedOptimum:
-    """argmin over N_T ∈ N_S·[1e-2, 1e4] of L_S: a log grid (the break is sharp) refined by bounded Brent."""
+    """Eq. 8's optimal teacher: `optimum_over_teachers` of its L_S over N_T ∈ N_S·[1e-2, 1e4]."""
     if protocol.kind == "compute_optimal":
         raise ValueError("the compute-optimal teacher protocol needs the planner: use simgap.plan.link.implied_optimum")
-    lo, hi = math.log(N_S * RATIO_RANGE[0]), math.log(N_S * RATIO_RANGE[1])
-    f = lambda x: student_loss_vs_teacher(N_S, D_S, np.exp(x), sup, dist, protocol)  # noqa: E731
-    x, _ = laws.log_argmin(f, lo, hi, n_grid)
-    step = np.linspace(lo, hi, n_grid)[1] - lo
-    N_T = float(math.exp(x))
-    D_T = float(protocol.teacher_tokens(N_T))
-    return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)),
-                          float(f(x)), float(laws.supervised_loss(N_S, D_S, sup)), bool(lo + step < x < hi - step))
+    return optimum_over_teachers(lambda N_T, L_T: laws.distill_loss(N_S, D_S, L_T, sup, dist), N_S, D_S, sup,
+                                 protocol, n_grid=n_grid)
 
+
+def optimum_over_teachers(student_loss, N_S: float, D_S: float, sup: SupervisedParams, protocol: TeacherProtocol,
+                          search: tuple[float, float] = RATIO_RANGE, n_grid: int = 1201) -> ImpliedOptimum:
+    """argmin over N_T ∈ N_S·search of `student_loss(N_T, L_T)`, the teachers trained by `protocol` and
+    L_T = L(N_T, D_T) from `sup`: a log grid (the break is sharp) refined by bounded Brent. The optimum
+    is interior unless it lies within one grid step of an end of the search (then it is a bound)."""
+    lo, hi = (math.log(N_S * r) for r in search)
+
+    def f(x):
+        N_T = np.exp(np.atleast_1d(np.asarray(x, float)))
+        out = student_loss(N_T, laws.supervised_loss(N_T, protocol.teacher_tokens(N_T), sup))
+        return out if np.ndim(x) else out[0]
+
+    x, loss = laws.log_argmin(f, lo, hi, n_grid)
+    step = (hi - lo) / (n_grid - 1)
+    N_T = math.exp(x)
+    D_T = float(protocol.teacher_tokens(N_T))
+    return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)), float(loss),
+                          float(laws.supervised_loss(N_S, D_S, sup)), bool(lo + step < x < hi - step))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The law sections of fit.json and a sweep's laws.json read back typed: the half of the one loader
-(beside `simgap.fit.results.load`, which reads optima, teacher laws and assumptions) that the
+(beside `simgap.fit.results_read.load`, which reads optima, teacher laws and assumptions) that the
 planner reads, so no module outside the fitting layer indexes the JSON.
 
 A file that is not a fit.json or laws.json raises `LawsFileError`; a damaged law in it is an

@@ -18,12 +18,10 @@ take it as it is; simgap.fit.sections.start_law_section fits it to a table of bo
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
-from simgap import laws
-from simgap.fit.agreement import RATIO_RANGE, ImpliedOptimum, TeacherProtocol
+from simgap.fit.agreement import RATIO_RANGE, ImpliedOptimum, TeacherProtocol, optimum_over_teachers
 from simgap.fit.objectives import DistillationLaw, ShiftedDistillationLaw
 from simgap.fit.resample import split_weak_strong
 from simgap.laws import DistillParams, SupervisedParams
@@ -74,27 +72,16 @@ class StartAwareLaw(ShiftedDistillationLaw):
 
 def implied_optimum(law: StartAwareLaw, pruned: bool, N_S: float, D_S: float, sup: SupervisedParams,
                     params: StartParams, protocol: TeacherProtocol, n_grid: int = 1201) -> ImpliedOptimum:
-    """The teacher size that minimises the student's loss under this start (teachers trained by
-    `protocol`, their loss from the supervised law `sup`), as simgap.fit.agreement.implied_optimum
-    does for Eq. 8. A pruned student needs a teacher at least its own size, so its search starts at
-    N_T = N_S: an optimum there (the least-pruned teacher) is at the edge, a bound."""
+    """The teacher size that minimises the student's loss under this start (simgap.fit.agreement's
+    `optimum_over_teachers`, as for Eq. 8). A pruned student needs a teacher at least its own size, so
+    its search starts at N_T = N_S: an optimum there (the least-pruned teacher) is at the edge, a bound."""
     law = law.given(sup)
-    lo, hi = (math.log(N_S * r) for r in search_range(PRUNED if pruned else RANDOM))
 
-    def f(x):
-        N_T = np.exp(np.atleast_1d(np.asarray(x, float)))
-        ones = np.ones_like(N_T)
-        data = {"N": N_S * ones, "D": D_S * ones, "teacher_size": N_T, "start": (1.0 + pruned) * ones,
-                "teacher_loss": laws.supervised_loss(N_T, protocol.teacher_tokens(N_T), sup)}
-        out = law.predict(params, data)
-        return out if np.ndim(x) else out[0]
+    def loss(N_T, L_T):
+        return law.predict(params, {"N": np.full_like(N_T, N_S), "D": np.full_like(N_T, D_S), "teacher_size": N_T,
+                                    "start": np.full_like(N_T, 1.0 + pruned), "teacher_loss": L_T})
 
-    x, loss = laws.log_argmin(f, lo, hi, n_grid)
-    step = (hi - lo) / (n_grid - 1)
-    N_T = math.exp(x)
-    D_T = float(protocol.teacher_tokens(N_T))
-    return ImpliedOptimum(float(N_S), float(D_S), N_T, D_T, float(laws.supervised_loss(N_T, D_T, sup)), float(loss),
-                          float(laws.supervised_loss(N_S, D_S, sup)), bool(lo + step < x < hi - step))
+    return optimum_over_teachers(loss, N_S, D_S, sup, protocol, search_range(PRUNED if pruned else RANDOM), n_grid)
 
 
 def search_range(start: str) -> tuple[float, float]:

@@ -318,8 +318,7 @@ def _start_laws(cols, fam_key: dict, dm, sup, settings: list[SettingFit], tok_c,
                                                 start_law.LAW, start_law.search_range(st.key["student_init"]))]
             sec = dataclasses.replace(sec, agreement=tuple(agree))
         out.append(sec)
-        n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
-        found += call("start_checks", start_checks, sec, sup, opt, family_where, n_seeds)
+        found += call("start_checks", start_checks, sec, sup, opt, family_where, _n_seeds(cols, m))
     return tuple(out), found
 
 
@@ -341,9 +340,8 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
         D = _require_rows(cols, tok_c, m) if tok_c else np.ones(int(m.sum()))
         dist = call("distillation", distillation_section, N, D, _require_rows(cols, "teacher_loss", m),
                     _require_rows(cols, "student_loss", m), sup, opt)
-    found = []
+    found, n_seeds = [], _n_seeds(cols, m)
     if dist is not None and eq8:
-        n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
         found += call("eq8_checks", eq8_checks, dist, sup, runs, opt, where, n_seeds)
     if ok(optima):
         sup_loss = (lambda N, D, p=sup.fit.raw_params: laws.supervised_loss(N, D, p)) if ok(sup) else None
@@ -352,11 +350,15 @@ def _fit_setting(cols, key: dict, m, sm, sup, tok_c, opt: FitOptions, call, eq8:
         found += gap_checks(optima, opt, where) + teacher_law_checks(seeds, teacher_laws, opt, where) + \
             break_checks(runs, sup_loss, opt, where, sup_reps)
     st = SettingFit(key, int(m.sum()), optima, teacher_laws, dist, agreement_section(sup, dist, optima))
-    n_seeds = len(np.unique(cols["seed"][m])) if "seed" in cols else 1
     for s in st.agreement:
         if s.agreement is not None:
             found += agrees_checks(s.agreement, opt, where, n_seeds, s.teacher_budget, s.budgets)
     return st, found
+
+
+def _n_seeds(cols: dict, m: np.ndarray) -> int:
+    """The seeds among the rows `m` (1 without a seed column): what `needs` counts more of."""
+    return len(np.unique(cols["seed"][m])) if "seed" in cols else 1
 
 
 def _setting_runs(cols: dict, m: np.ndarray, size_c: str, tsize_c: str, tok_c: str | None,

@@ -29,7 +29,8 @@ import math
 import numpy as np
 
 from simgap import engine, flops as flops_lib
-from simgap.fit.results import StudentOptimum, assumption_from_json
+from simgap.fit.results import StudentOptimum
+from simgap.fit.results_read import assumption_from_json
 from simgap.fit.verdicts import Assumption
 from simgap.plan import design
 from simgap.plan.compute import PlanError
