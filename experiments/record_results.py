@@ -49,7 +49,7 @@ def summary(name: str, rows: list[dict], fits: TableFit, cfg: SweepConfig, round
             "size": o.student_size, "params": o.student_params, "budget": o.budget, "teacher_budget": o.teacher_tokens,
             "optimal_teacher": o.knob.optimal_teacher,
             "optimal_teacher_ci": o.knob.optimal_teacher_ci, "optimal_teacher_params": o.params.optimal_teacher,
-            "interior": o.params.interior, "edge": o.params.edge, "dip": o.params.dip_depth, "dip_ci": o.params.dip_ci,
+            "interior": o.params.interior, "located": o.params.located, "edge": o.params.edge, "dip": o.params.dip_depth, "dip_ci": o.params.dip_ci,
             "min_loss": o.params.min_loss, "supervised_loss": o.supervised_loss})
     for tl in st.teacher_law:
         lin, pw = tl.linear, tl.loglog

@@ -71,7 +71,8 @@ def gap(st: SettingFit, found: Checks) -> list[str]:
                      f"{', '.join(f'{r:.2g}' for r in knob)} (median {np.median(knob):.3g}).")
     many_budgets = len(np.unique([r.budget for r in opt])) > 1
     for o, a in zip(opt, checks):
-        where = "interior" if o.params.interior else f"at the {o.params.edge} teacher (edge of the grid: only a bound)"
+        where = ("interior" if o.params.located else "interior, but its CI reaches an end of the teachers (only a bound)"
+                 if o.params.interior else f"at the {o.params.edge} teacher (edge of the grid: only a bound)")
         tb = f", teacher budget {o.teacher_budget:g}" if math.isfinite(o.teacher_budget) else ""
         tb = f", budget {o.budget:g}{tb}" if many_budgets else tb
         lines.append(f"- student {o.student_size:g} ({o.student_params:g} params{tb}): best teacher "
@@ -115,13 +116,13 @@ def teacher_laws(st: SettingFit, found: Checks) -> list[str]:
         if not isinstance(lin, TeacherLawFit):
             lines.append(f"**Linear teacher law{tag}:** not fitted: {lin.reason}.")
             continue
-        ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.interior
+        ratios = [o.params.optimal_teacher / o.student_params for o in opt if o.params.located
                   and same_key(o.teacher_budget, tl.teacher_budget) and same_key(o.params.budget, tl.budget)]
         lines.append(
             f"**Linear teacher law{tag}** (in parameters): {lin.describe()}, "
             f"slope {int(lin.ci * 100)} % CI {interval(lin.slope_ci)} (over seeds), "
-            f"R² = {lin.r2:.4f} on {lin.n_points} interior optima ({lin.n_excluded_edge} edge optima "
-            f"excluded), beside Zhang et al.'s T* = {ZHANG_LINEAR.slope}·S {ZHANG_LINEAR.intercept:+} (S in millions "
+            f"R² = {lin.r2:.4f} on {lin.n_points} located optima ({lin.n_excluded_edge} excluded: at an edge of "
+            f"their teachers or with a CI reaching one), beside Zhang et al.'s T* = {ZHANG_LINEAR.slope}·S {ZHANG_LINEAR.intercept:+} (S in millions "
             f"of parameters, R² {ZHANG_R2} on GPT-2/Pythia: an intercept in millions does not carry to "
             f"this scale, the slope does). Median T*/S = {fmt(np.median(ratios) if ratios else math.nan)} "
             f"and optimal pruned fraction 1 − S/T* = {fmt(1 - 1 / np.median(ratios) if ratios else math.nan, '.0%')} "

@@ -49,6 +49,18 @@ class TeacherOptimumEstimate:
     mean_loss: tuple[float, ...]  # seed-mean loss per teacher size
     sem_loss: tuple[float, ...]  # standard error over seeds (NaN with one seed)
 
+    @property
+    def located(self) -> bool:
+        """Interior, and its CI (where there is one) inside the teacher sizes searched: an optimum
+        whose CI reaches the smallest or largest teacher could sit at that end, so, like an edge
+        optimum, it only bounds T*. On a curve that flattens beyond some teacher size the noisiest
+        minimum tends to lie near the ladder's top, which scales with S when each student's ladder
+        does: a teacher law over such optima would be the ladders'. Measured on transformer_zhang_long
+        (docs/families.md): doubling the ladders moved those optima outward."""
+        lo, hi = self.optimal_teacher_ci
+        ends = min(self.teacher_sizes), max(self.teacher_sizes)
+        return self.interior and not (lo <= ends[0] * (1 + 1e-9) or hi >= ends[1] * (1 - 1e-9))
+
 
 def refine_log_quadratic(log_t: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vertex of the parabola through argmin and neighbours, in log size; vectorised over rows.

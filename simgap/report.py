@@ -27,7 +27,7 @@ CACHE = "fit_cache"  # the run directory's cache of fits (simgap.fit.memo)
 OPTIMA_COLUMNS = (
     "student_size", "student_params", "student_budget", "teacher_budget", "optimal_teacher_size", "optimal_teacher_size_lo",
     "optimal_teacher_size_hi", "optimal_teacher_params", "optimal_teacher_params_lo", "optimal_teacher_params_hi",
-    "grid_argmin_size", "interior", "edge", "frac_interior", "min_loss", "dip_depth", "dip_lo", "dip_hi",
+    "grid_argmin_size", "interior", "located", "edge", "frac_interior", "min_loss", "dip_depth", "dip_lo", "dip_hi",
     "dip_beyond_noise", "supervised_loss", "n_seeds",
 )
 

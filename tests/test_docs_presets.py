@@ -104,8 +104,8 @@ TRANSFORMER_UD_VERDICTS = (
     "and with 10 it sits at d24 ({L16_24:.3f} vs {L16_32:.3f} at d32, within noise).",
 )
 LAWS_VERDICTS = (  # the grid, recorded as `laws`
-    "| `laws` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` {v_lin_768000} for the middle student "
-    "budget (exponent {lin_768000:.2f} [{lin_768000_lo:.2f}, {lin_768000_hi:.2f}]); T*/S depends on the teachers' length "
+    "| `laws` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | `linear` {v_lin_768000} for all {lin_fails} "
+    "long-teacher student budgets (the middle one's exponent {lin_768000:.2f} [{lin_768000_lo:.2f}, {lin_768000_hi:.2f}]); T*/S depends on the teachers' length "
     "({v_ratio} ×{ratio_fails}); Eq. 8 does not extrapolate (+{extrapolates_pct:.0f} %) but keeps its limits |",
     "only `laws` has both (its grid: η's effect {teacher_only_through_loss:+.4f} nats [{teacher_only_through_loss_lo:+.3f}, "
     "{teacher_only_through_loss_hi:+.3f}], {v_teacher_only_through_loss}; T*/S of the long-teacher series × {r0:.2f} "
@@ -119,8 +119,8 @@ LAWS_VERDICTS = (  # the grid, recorded as `laws`
 )
 LAWS_UD_VERDICTS = (  # the grid and its rounds, recorded as `laws_until_decided`
     "| `laws` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | {n_rounds} rounds, each one more "
-    "student ({flops_total} FLOPs); `linear` {v_lin_768000} in {lin_fails} of 3 long-teacher series (exponent "
-    "{lin_768000:.2f} [{lin_768000_lo:.2f}, {lin_768000_hi:.2f}]), undecided in {lin_undecided}; no slope pinned; T*/S "
+    "student ({flops_total} FLOPs); `linear` {v_lin_768000} in {lin_fails} of 3 long-teacher series (exponents "
+    "{lin_384000:.2f}, {lin_768000:.2f}, {lin_1536000:.2f}); no slope pinned; T*/S "
     "depends on the teachers' length |",
     "| rounds 1–{n_rounds} ({runs} runs) | one student each ({round_students}), {flops_lo}–{flops_hi} FLOPs a round, "
     "{flops_total} in all | {lin_384000:.3f} [{lin_384000_lo:.3f}, {lin_384000_hi:.3f}] {v_lin_384000} / {lin_768000:.3f} "
@@ -130,18 +130,16 @@ LAWS_UD_VERDICTS = (  # the grid and its rounds, recorded as `laws_until_decided
     "by itself after round {n_rounds},",
     "Verdicts at the end ({seeds} seeds, {n_sizes} student sizes)",
     "| `linear` | 384000, 1.536e6 | exponent {lin_384000:.3f} [{lin_384000_lo:.3f}, {lin_384000_hi:.3f}] | "
-    "{v_lin_384000} (≈ {lin_384000_seeds} seeds) |",
+    "{v_lin_384000} |",
     "| `linear` | 768000, 1.536e6 | {lin_768000:.3f} [{lin_768000_lo:.3f}, {lin_768000_hi:.3f}] | {v_lin_768000} |",
-    "| `linear` | 1.536e6, 1.536e6 | {lin_1536000:.3f} [{lin_1536000_lo:.3f}, {lin_1536000_hi:.3f}] | {v_lin_1536000} "
-    "(≈ {lin_1536000_seeds} seeds) |",
+    "| `linear` | 1.536e6, 1.536e6 | {lin_1536000:.3f} [{lin_1536000_lo:.3f}, {lin_1536000_hi:.3f}] | {v_lin_1536000} |",
     "| `slope_pinned` | 384000, 1.536e6 | k = {sp_384000:.2f} [{sp_384000_lo:.2f}, {sp_384000_hi:.2f}] | {v_sp_384000} "
-    "(≈ {sp_384000_seeds} seeds) |",
+    "(more seeds alone will not do it) |",
     "| `slope_pinned` | 1.536e6, 1.536e6 | k = {sp_1536000:.2f} [{sp_1536000_lo:.2f}, {sp_1536000_hi:.2f}] | "
     "{v_sp_1536000} (≈ {sp_1536000_seeds} seeds) |",
     "| `slope_pinned` | 768000, 1.536e6 | k = {sp_768000:.2f} [{sp_768000_lo:.2f}, {sp_768000_hi:.2f}] | {v_sp_768000} "
     "(more seeds alone will not do it) |",
-    "| short teachers (384000) | 384000: exponent {lin_short:.2f} [{lin_short_lo:.2f}, {lin_short_hi:.2f}]; 768000, "
-    "1.536e6: no interior optimum | {v_lin_short} |",
+    "| short teachers (384000) | 384000: two located optima; 768000, 1.536e6: none | {v_lin_short} |",
     "| T*/S × {r0:.2f} [{r0_lo:.2f}, {r0_hi:.2f}], × {r1:.2f} [{r1_lo:.2f}, {r1_hi:.2f}], × {r2:.2f} [{r2_lo:.2f}, "
     "{r2_hi:.2f}] | {v_ratio} ×{ratio_fails} (undecided ×{ratio_undecided}):",
     "| `gap_exists` | long teachers: {gap_long_n} (student, budget) pairs | dips {gap_long_lo:.3f}–{gap_long_hi:.3f} nats, "
@@ -160,7 +158,7 @@ LAWS_UD_VERDICTS = (  # the grid and its rounds, recorded as `laws_until_decided
     "| `chinchilla_form` | — | γ = {chinchilla_form:.2f} [{chinchilla_form_lo:.2f}, {chinchilla_form_hi:.2f}] | "
     "{v_chinchilla_form} |",
     "| `irreducible_loss` | — | E held fixed at 0 | {v_irreducible_loss} (E is not fitted) |",
-    "the other two exponents ({lin_384000:.2f}, {lin_1536000:.2f}) are below 1 but not yet told apart from it.",
+    "the other two exponents ({lin_384000:.2f}, {lin_1536000:.2f}) are below 1 and now told apart from it.",
     "in the recorded `laws_until_decided` run (above) the discount after round 1 is × {discount_first} and a student wins "
     "every round.",
 )
@@ -206,20 +204,25 @@ FAMILIES_TRANSFORMER_ZHANG = (  # transformer_zhang_until_decided
 )
 FAMILIES_TRANSFORMER_ZHANG_LONG = (  # transformer_zhang_long_until_decided
     "4 seeds, {runs} runs",
-    "interior optima at d{T20:.0f} [{T20_lo:.0f}, {T20_hi:.0f}], d{T28:.0f} [{T28_lo:.0f}, {T28_hi:.0f}],\n"
+    "students, at d{T20:.0f} [{T20_lo:.0f}, {T20_hi:.0f}], d{T28:.0f} [{T28_lo:.0f}, {T28_hi:.0f}],\n"
     "d{T44:.0f} [{T44_lo:.0f}, {T44_hi:.0f}] and d{T56:.0f} [{T56_lo:.0f}, {T56_hi:.0f}], T*/S = {ratio20:.2f}, "
     "{ratio28:.2f}, {ratio44:.2f} and {ratio56:.2f} in parameters;",
-    "T* = {slope:.2f}·S − {abs_intercept:.0f} (R² {r2:.3f}), slope 90 % CI [{slope_lo:.2f}, {slope_hi:.2f}]: "
-    "`slope_pinned` {v_slope_pinned},",
-    "the exponent is {p:.2f} [{p_lo:.2f}, {p_hi:.2f}]", "≈ {linear_seeds} seeds would decide it",
-    "dips are {dip20:.3f}, {dip28:.4f}, {dip44:.4f} and {dip56:.4f} nats, none beyond noise (`gap_exists` {v_gap56} "
+    "dips are {dip20:.3f}, {dip28:.4f}, {dip44:.4f} and {dip56:.4f} nats, none beyond noise (`gap_exists` {v_gap56}\n"
     "for d56,",
+    "`linear` and `slope_pinned` are **undecided**",
+)
+FAMILIES_TRANSFORMER_ZHANG_LONG_WIDE = (  # transformer_zhang_long_wide_ladder
+    "4 seeds, {runs} runs,",
+    "d20 keeps its minimum, d{T20:.0f} [{T20_lo:.0f}, {T20_hi:.0f}]",
+    "d28's moves from d57 to d{T28:.0f} [{T28_lo:.0f}, {T28_hi:.0f}] ({ratio28:.1f}× its parameters)",
+    "is now d{T36:.0f} [{T36_lo:.0f}, {T36_hi:.0f}] ({ratio36:.1f}×)",
+    "largest teacher, d{T44:.0f} ({ratio44:.0f}×, an edge)",
 )
 FAMILIES_TRANSFORMER_BUSBRIDGE = (  # transformer_busbridge
     "steps (d24 {Lt24a:.3f} → {Lt24b:.3f} nats, d96 {Lt96a:.3f} → {Lt96b:.3f}), with supervised baselines at\n"
     "both student lengths; 3 seeds, {runs} runs,",
     "interior optimal teacher, d{T16a:.0f}, d{T24a:.0f}, d{T32a:.0f} and d{T48a:.0f} for d16/24/32/48, and the\n"
-    "linear teacher law fits them (in parameters T* = {slope:.2f}·S + {intercept:.0f}, R² {r2:.3f}) but is not\n"
+    "linear teacher law fits the three located ones (in parameters T* = {slope:.2f}·S − {abs_intercept:.0f}, R² {r2:.3f}) but is not\n"
     "pinned (slope CI [{slope_lo:.1f}, {slope_hi:.1f}]; exponent {p:.2f} [{p_lo:.2f}, {p_hi:.2f}], so `linear` is\n"
     "undecided, ≈ {linear_seeds} seeds); only d16's gap is beyond noise ({dip16a:.4f} nats).",
     "beyond noise for d16 and d24 ({dip16c:.4f}\nand {dip24c:.4f} nats)",
@@ -355,16 +358,15 @@ CLAIMS = [
     ("transformer_zhang_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG, zhang_fields),
     ("transformer_busbridge", "docs/families.md", FAMILIES_TRANSFORMER_BUSBRIDGE, busbridge_fields),
     ("transformer_zhang_long_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG, fields),
+    ("transformer_zhang_long_wide_ladder", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG_WIDE, fields),
     ("transformer_zhang_long_until_decided", "docs/verdicts.md",
-     ("| `transformer_zhang_long` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",
-      "T* = {slope:.2f}·S − {abs_intercept:.0f} with `slope_pinned` {v_slope_pinned} ([{slope_lo:.2f}, {slope_hi:.2f}]); "
-      "`linear` undecided (exponent {p:.2f} [{p_lo:.2f}, {p_hi:.2f}], ≈ {linear_seeds} seeds)"), fields),
+     ("| `transformer_zhang_long` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_zhang_until_decided", "docs/verdicts.md",
      ("| `transformer_zhang` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_busbridge", "docs/verdicts.md",
      ("| `transformer_busbridge` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | random-init students, pure "
-      "distillation: interior optima for all four where students and teachers are short (T* = {slope:.2f}·S + "
-      "{intercept:.0f}, `linear` undecided); Eq. 8 does not extrapolate (+{extrapolates_pct:.0f} %)",), busbridge_fields),
+      "distillation: interior optima for all four where students and teachers are short (T* = {slope:.2f}·S − "
+      "{abs_intercept:.0f} over three of them, `linear` undecided); Eq. 8 does not extrapolate (+{extrapolates_pct:.0f} %)",), busbridge_fields),
     ("mlp_zhang_random_init", "docs/families.md", FAMILIES_MLP_ZHANG_RANDOM, fields),
     ("transformer", "configs/transformer.toml", TRANSFORMER_CONFIG, fields),
     ("transformer_until_decided", "configs/transformer.toml", TRANSFORMER_UD_CONFIG, fields),
@@ -426,13 +428,23 @@ def test_the_zhang_presets_findings_hold_as_booleans():
 
 
 def test_the_long_zhang_presets_findings_hold_as_booleans():
-    """docs/families.md on transformer_zhang_long: four interior optima of five (d36 at the largest
-    teacher), every T*/S above Zhang et al.'s 2.5, no dip beyond noise, and the preset is
-    transformer_zhang with only the students' length changed (to the teachers')."""
+    """docs/families.md on transformer_zhang_long: four interior minima of five (d36 at the largest
+    teacher), two of them located (d28, d44), so no teacher law; every T*/S above Zhang et al.'s 2.5,
+    no dip beyond noise; with the ladders doubled the optima of d28, d36 and d44 move outward (d44's to
+    the new largest teacher) and no dip is beyond noise; and the preset is transformer_zhang with only
+    the students' length changed (to the teachers')."""
     from simgap.config import CONFIG_DIR, load_config
 
     r = record("transformer_zhang_long_until_decided")
     assert [s["edge"] for s in r["students"]] == ["", "", "largest", "", ""]
+    assert [s["located"] for s in r["students"]] == [False, True, False, True, False]
+    assert not r["teacher_laws"]
+    assert {a["verdict"] for a in r["assumptions"] if a["name"] in ("linear", "slope_pinned")} == {"undecided"}
+    w = record("transformer_zhang_long_wide_ladder")
+    before = {s["size"]: s["optimal_teacher"] for s in r["students"]}
+    assert all(s["optimal_teacher"] > before[s["size"]] for s in w["students"] if s["size"] in (28, 36, 44))
+    assert [s["edge"] for s in w["students"]] == ["", "", "", "largest"]
+    assert "holds" not in {a["verdict"] for a in w["assumptions"] if a["name"] == "gap_exists"}
     assert all(s["optimal_teacher_params"] / s["params"] > 2.5 for s in r["students"] if s["interior"])
     assert {a["verdict"] for a in r["assumptions"] if a["name"] == "gap_exists"} == {"undecided", "fails"}
     long, short = (load_config(CONFIG_DIR / f"{n}.toml") for n in ("transformer_zhang_long", "transformer_zhang"))

@@ -190,7 +190,7 @@ def test_bad_input_raises_one_clear_error(N, D, L, match):
 
 
 def test_teacher_law_with_too_few_interior_points_is_an_error():
-    with pytest.raises(fit.TooFewPoints, match="2 edge optima excluded"):
+    with pytest.raises(fit.TooFewPoints, match="2 excluded: at an edge"):
         fit.fit_teacher_law([1, 2, 3, 4], [2, 4, 9, 9], edge=[False, False, True, True])
 
 

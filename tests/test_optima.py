@@ -55,6 +55,22 @@ def test_monotone_curve_is_flagged_as_edge():
     assert r.edge == "smallest" and r.optimal_teacher == pytest.approx(TEACHERS[0])
 
 
+def test_an_optimum_is_located_only_when_its_ci_stays_inside_the_teachers():
+    """A clear U far from both ends is located; a curve flat beyond some teacher has an interior
+    seed-mean minimum whose CI reaches the largest teacher, so it only bounds T*; one seed: no CI,
+    an interior optimum counts as located."""
+    S, T, L, seed = _rows(u_curve, [16], n_seeds=8)
+    (r,) = optima.teacher_optima(S, T, L, seed, n_boot=300)
+    assert r.interior and r.located
+    flat = lambda s, t: 1.0 + 0.05 * np.minimum(np.log(t / 64), 0) ** 2  # noqa: E731 (flat from 64 up)
+    S, T, L, seed = _rows(flat, [16], n_seeds=4, noise=0.004, rng_seed=0)
+    (r,) = optima.teacher_optima(S, T, L, seed, n_boot=300)
+    assert r.optimal_teacher_ci[1] >= TEACHERS[-1] * (1 - 1e-9) and not r.located
+    S, T, L, seed = _rows(u_curve, [16], n_seeds=1)
+    (r,) = optima.teacher_optima(S, T, L, seed, n_boot=300)
+    assert r.interior and r.located and np.isnan(r.optimal_teacher_ci[0])
+
+
 def test_flat_curve_dip_is_not_beyond_noise_at_about_the_nominal_rate():
     """No dip at all, per-run noise 0.01, 6 seeds: the argmin of 8 noisy means is always below the
     largest teacher's, so a naive CI at the argmin would almost always exclude 0. The

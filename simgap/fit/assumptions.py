@@ -23,7 +23,7 @@ import numpy as np
 from simgap.config import FitOptions
 from simgap.fit.identify import profile
 from simgap.fit.objectives import LOG_FLOOR
-from simgap.fit.results import LawSection, OptimaSection, ok
+from simgap.fit.results import LawSection, OptimaSection, Skipped, ok
 from simgap.fit.teacher import TeacherLawFit, wls
 from simgap.fit.verdicts import Assumption, assumption, equivalence, more_data, same_key, undecided
 from simgap.intervals import mc_widened, seed_interval
@@ -188,8 +188,9 @@ def teacher_law_checks(series: list[SeriesOptima], teacher_laws, opt: FitOptions
         tl = next((t for t in teacher_laws if sr.is_series(t.budget, t.teacher_budget)), None)
         lin, pw = (tl.linear, tl.loglog) if tl is not None else (None, None)
         if not (isinstance(lin, TeacherLawFit) and isinstance(pw, TeacherLawFit)):
-            need = (f"≥ 3 students with an interior optimal teacher (got {len(sr.interior())}): teachers on both "
-                    "sides of each student's optimum, or more students")
+            why = lin.reason if isinstance(lin, Skipped) else f"≥ 3 students with an interior optimum (got {len(sr.interior())})"
+            need = (f"{why}: teachers on both sides of each student's optimum, seeds to narrow its CI, "
+                    "or more students")
             out += [undecided("linear", need, tolerance=opt.tolerance("linear"), **kw),
                     undecided("slope_pinned", need, tolerance=opt.tolerance("slope_pinned"), **kw)]
             continue

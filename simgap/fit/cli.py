@@ -39,7 +39,7 @@ def _teacher_law_lines(tl: TeacherLawSection, budget_kind: str | None, ci: float
     if isinstance(lin, TeacherLawFit):
         out.append(f"  linear teacher law: {lin.describe()} "
                    f"(slope {ci:.0%} CI {interval(lin.slope_ci)} over {lin.ci_over}), "
-                   f"R² = {lin.r2:.4f}, {lin.n_points} pts, {lin.n_excluded_edge} edge excluded")
+                   f"R² = {lin.r2:.4f}, {lin.n_points} pts, {lin.n_excluded_edge} bounds excluded")
     else:
         out.append(f"  linear teacher law: {lin.status} ({lin.reason})")
     if isinstance(pw, TeacherLawFit):
@@ -75,7 +75,8 @@ def summarize(result: TableFit) -> str:
                 lines.append(f"  teachers grouped by {kind}" if kind else
                              "  teachers: one series (no teacher size was trained for several lengths)")
                 for o in st.optima.per_student:
-                    where = "interior" if o.interior else f"EDGE ({o.edge})"
+                    where = ("interior" if o.located else "interior, CI reaches an end (a bound)") if o.interior \
+                        else f"EDGE ({o.edge})"
                     lo, hi = o.optimal_teacher_ci
                     dlo, dhi = o.dip_ci
                     lines.append(f"  student {o.student_size:g}: T* = {o.optimal_teacher:.3g}"

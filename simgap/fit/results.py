@@ -165,7 +165,7 @@ class StudentOptimum:
             "optimal_teacher_size_lo": k.optimal_teacher_ci[0], "optimal_teacher_size_hi": k.optimal_teacher_ci[1],
             "optimal_teacher_params": p.optimal_teacher, "optimal_teacher_params_lo": p.optimal_teacher_ci[0],
             "optimal_teacher_params_hi": p.optimal_teacher_ci[1], "grid_argmin_size": k.optimal_teacher_grid,
-            "interior": p.interior, "edge": p.edge, "frac_interior": p.frac_interior, "min_loss": p.min_loss,
+            "interior": p.interior, "located": p.located, "edge": p.edge, "frac_interior": p.frac_interior, "min_loss": p.min_loss,
             "dip_depth": p.dip_depth, "dip_lo": p.dip_ci[0], "dip_hi": p.dip_ci[1],
             "dip_beyond_noise": p.dip_beyond_noise, "supervised_loss": self.supervised_loss, "n_seeds": p.n_seeds,
             "teacher_tokens": self.teacher_tokens,

@@ -111,11 +111,12 @@ def _students_for_checks(N: np.ndarray, D: np.ndarray, k: int) -> list[tuple[flo
 
 def teacher_law_section(budget: float, optima: list[TeacherOptimumEstimate], opt: FitOptions,
                         teacher_budget: float = float("nan"), seeds=None) -> TeacherLawSection:
-    """Linear and power teacher laws over one budget series' optima (edge optima excluded), with CIs
-    from `seeds` (the series' `SeriesOptima`: the optima's seed bootstrap; None: no CI)."""
+    """Linear and power teacher laws over one budget series' optima, with CIs from `seeds` (the
+    series' `SeriesOptima`: the optima's seed bootstrap; None: no CI). Optima that only bound T*
+    are excluded: those at an edge of their teachers and those whose CI reaches one (`located`)."""
     S = np.array([o.student_size for o in optima])
     T = np.array([o.optimal_teacher for o in optima])
-    edge = np.array([not o.interior for o in optima])
+    edge = np.array([not o.located for o in optima])
     sigma = None
     if opt.weighted_teacher_law:
         lo, hi = np.array([o.optimal_teacher_ci for o in optima]).T

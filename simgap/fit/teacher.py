@@ -3,7 +3,7 @@
 Linear: T* = slope·S + intercept (their fit on GPT-2/Pythia pilots: T* = 2.498·S − 11.498, sizes in
 millions of parameters, R² = 0.9957). Power ("loglog"): log T* = slope·log S + intercept, i.e.
 T* = exp(intercept)·S^slope, since a synthetic family need not be linear. Optima at the edge of the
-teacher grid are only bounds and are excluded by default. CIs: from the optima's seed bootstrap
+teacher grid, or whose CI reaches it, are only bounds and are excluded by default. CIs: from the optima's seed bootstrap
 (`replicates`: the same seed resamples for every student, simgap.fit.assumptions.seed_optima), as
 every teacher-law CI simgap reports; a table of optima without seeds can ask for a percentile
 bootstrap over points (`n_boot`).
@@ -80,8 +80,9 @@ def fit_teacher_law(
     w = np.ones(len(S)) if sigma is None else 1.0 / column(sigma, "sigma") ** 2
     S, T, w = S[keep], T[keep], w[keep]
     if len(np.unique(S)) < 3:
-        raise TooFewPoints(f"teacher law needs ≥ 3 distinct student sizes with interior optima, got "
-                           f"{len(np.unique(S))} ({n_excl} edge optima excluded)")
+        raise TooFewPoints(f"teacher law needs ≥ 3 distinct student sizes with located optima, got "
+                           f"{len(np.unique(S))} ({n_excl} excluded: at an edge of their teachers, or a CI "
+                           "reaching one)")
     x, y = (S, T) if form == "linear" else (np.log(S), np.log(T))
     if form == "loglog" and sigma is not None:
         w = w * T**2  # delta method: var(log T) ≈ σ²/T²
