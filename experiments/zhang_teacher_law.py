@@ -1,7 +1,8 @@
 """Zhang et al.'s plot from simgap's own sweeps: each student's optimal teacher against the student's
 size, in parameters, with the fitted linear teacher law T* = k·S + b (their fit on GPT-2/Pythia pilots:
 T* = 2.498·S − 11.498 in millions, R² = 0.9957). One panel per sweep (and per budget series within it)
-that shows interior optima; edge optima are drawn as bounds and kept out of the fit.
+that shows interior optima; optima at an edge, or whose CI reaches one, are drawn as bounds and kept
+out of the fit.
 
     python experiments/zhang_teacher_law.py [--runs DIR ...] [--out runs/figures/zhang_teacher_law]
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
                     fit_row.update(slope=lin.slope, slope_lo=lin.slope_ci[0], slope_hi=lin.slope_ci[1],
                                    intercept=lin.intercept, r2=lin.r2, n_points=lin.n_points)
                     print(f"{title}: {lin.describe()} (slope {lin.ci:.0%} CI "
-                          f"[{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], R² {lin.r2:.3f}, {lin.n_points} interior "
+                          f"[{lin.slope_ci[0]:.3g}, {lin.slope_ci[1]:.3g}], R² {lin.r2:.3f}, {lin.n_points} located "
                           f"optima of {len(opt)}); T*/S = {', '.join(f'{t / s:.2g}' for s, t in zip(S, T))}")
                 fits.append(fit_row)
     if not panels:

@@ -207,7 +207,8 @@ class TeacherLawPanel:
 
 def plot_teacher_laws(panels: list[TeacherLawPanel], path) -> Path:
     """Zhang et al.'s plot, one panel per family (or budget series): each student's optimal teacher
-    in parameters with its CI (hollow: an edge optimum, only a bound, kept out of the fit), the
+    in parameters with its CI (hollow: an optimum at an edge or whose CI reaches one, only a bound,
+    kept out of the fit), the
     fitted linear law, and their T* = 2.5·S and the line T* = S for scale."""
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.2), squeeze=False)
@@ -215,12 +216,12 @@ def plot_teacher_laws(panels: list[TeacherLawPanel], path) -> Path:
         S = np.array([o.student_params for o in p.students], float)
         T = np.array([o.params.optimal_teacher for o in p.students], float)
         lo, hi = np.array([o.params.optimal_teacher_ci for o in p.students], float).reshape(-1, 2).T
-        inner = np.array([o.params.interior for o in p.students], bool)
+        inner = np.array([o.params.located for o in p.students], bool)
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(S[ok], T[ok], yerr=[T[ok] - lo[ok], hi[ok] - T[ok]], fmt="none", ecolor="gray", capsize=3)
-        ax.plot(S[inner], T[inner], "o", color="C0", label="interior optimum")
+        ax.plot(S[inner], T[inner], "o", color="C0", label="located optimum")
         if (~inner).any():
-            ax.plot(S[~inner], T[~inner], "^", mfc="none", color="C3", label="edge optimum (bound)")
+            ax.plot(S[~inner], T[~inner], "^", mfc="none", color="C3", label="at or with its CI at an edge (bound)")
         xs = np.linspace(0, S.max() * 1.1, 50)
         lin = p.linear
         if lin is not None:
