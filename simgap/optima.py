@@ -58,6 +58,8 @@ class TeacherOptimumEstimate:
         does: a teacher law over such optima would be the ladders'. Measured on transformer_zhang_long
         (docs/families.md): doubling the ladders moved those optima outward."""
         lo, hi = self.optimal_teacher_ci
+        if not self.teacher_sizes:  # an estimate built without its curve: nothing to compare with
+            return self.interior
         ends = min(self.teacher_sizes), max(self.teacher_sizes)
         return self.interior and not (lo <= ends[0] * (1 + 1e-9) or hi >= ends[1] * (1 - 1e-9))
 

@@ -212,7 +212,7 @@ def expected_shrinkage(addition: dict, target: Assumption, n_series: int, design
     optimum checks), one without a CI (seeds give one only to a 1-seed grid), one that needs more
     than `reach`× the seeds (REACH, or less: what the budget left can pay for, simgap.decide).
     `design`: plan.design's shrinkage per kind in the target's series;
-    `n_inner`: students with an interior optimum, the points a teacher law is fitted on."""
+    `n_inner`: students with a located optimum, the points a teacher law is fitted on."""
     kind, name = addition["kind"], target.name
     if not target.tested:
         return 1.0 if kind == TEACHERS and name in OPTIMA_CHECKS and n_teachers < 3 else 0.0
@@ -280,7 +280,7 @@ def rank(family, cfg, rounds: list[dict], todo: list[Assumption], optima: tuple[
     adds = candidates(cfg, rounds, optima, family.size_step, family)
     student = next((a["student_sizes"][0] for a in adds if a["kind"] == STUDENT), None)
     design = design_shrinkage(rows, student) if any(t.name in SLOPE for t in todo) else {}
-    n_inner = len({o.student_size for o in optima if o.params.interior})
+    n_inner = len({o.student_size for o in optima if o.params.located})  # the teacher law's points
     achieved = realization(rounds)
     out = []
     for add in adds:
