@@ -305,3 +305,12 @@ def test_a_flat_tail_on_ladders_that_scale_with_the_student_pins_no_slope():
     more often than the nominal 10 % (fitting every interior minimum, it held in 4 of these 20)."""
     c = _verdicts(_flat_tail_table, "slope_pinned", N_FAST, FitOptions(n_boot=0))
     assert c["holds"] <= 2, c
+
+
+def test_start_law_extrapolation_violation_fast():
+    """One `start_size_break` table (simgap.fit.calibration): the start-aware law's `extrapolates`
+    fails under each start, with few refits; the 50-table calibration is test_law_checks_calibrated."""
+    t = SIMULATIONS["start_size_break"].make(np.random.default_rng(0))
+    found = [a for a in fit_table(t, FitOptions(n_boot=8, n_top=3, n_random=1)).assumptions
+             if a.name == "extrapolates" and a.law == "distillation + start"]
+    assert len(found) == 2 and {a.verdict for a in found} == {"fails"}, found

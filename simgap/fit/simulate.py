@@ -255,12 +255,13 @@ def optima_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator) -> 
 HEAD_START = {"H": 1.36, "kappa": 0.46, "omega": 0.32}
 
 
-def start_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator, head_start: dict = HEAD_START
-                ) -> dict[str, np.ndarray]:
+def start_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator, head_start: dict = HEAD_START,
+                size_break: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
     """`optima_table`'s runs (random-init students) plus, for the start-aware law (simgap.fit.start_law),
     every student pruned from each teacher larger than itself: Eq. 8's excess × exp(−H·(N_S/N_T)^κ·
     (D_S/D̄_S)^−ω) at the same seed's teacher losses, with its own noise per run. A `student_init` column
-    tells the starts apart."""
+    tells the starts apart. A stated violation, `size_break` = (N0, k): under both starts, beyond
+    student size N0 every distilled run's excess L_S − L_T × (N_S/N0)^−k (as `Eq8Truth.extra_exponent`)."""
     t = optima_table(truth, n_seeds, rng)
     dist = t["run_kind"] == "distilled"
     pruned = dist & (t["teacher_size"] > t["student_size"])
@@ -272,4 +273,10 @@ def start_table(truth: OptimaTruth, n_seeds: int, rng: np.random.Generator, head
     rows["student_loss"] = law.predict(params, data) * np.exp(rng.normal(0, truth.noise, int(pruned.sum())))
     out = {k: np.concatenate([t[k], rows[k]]) for k in t}
     out["student_init"] = np.array(["random"] * len(t["seed"]) + [PRUNED] * int(pruned.sum()), dtype=object)
+    if size_break is not None:
+        n0, k = size_break
+        d = out["run_kind"] == "distilled"
+        shrink = np.exp(-k * np.maximum(0.0, np.log(np.where(d, out["student_size"], n0) / n0)))
+        out["student_loss"] = np.where(d, out["teacher_loss"] + (out["student_loss"] - out["teacher_loss"]) * shrink,
+                                       out["student_loss"])
     return out
