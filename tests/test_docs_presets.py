@@ -218,6 +218,12 @@ FAMILIES_TRANSFORMER_ZHANG_LONG_WIDE = (  # transformer_zhang_long_wide_ladder
     "is now d{T36:.0f} [{T36_lo:.0f}, {T36_hi:.0f}] ({ratio36:.1f}×)",
     "largest teacher, d{T44:.0f} ({ratio44:.0f}×, an edge)",
 )
+FAMILIES_TRANSFORMER_ZHANG_600 = (  # transformer_zhang_600_until_decided
+    "4 seeds, {runs} runs,",
+    "d24, the student its one round added, at d{T24:.0f} [{T24_lo:.0f}, {T24_hi:.0f}] (T*/S = {ratio24:.2f}), with the "
+    "only\ngap beyond noise ({dip24:.3f} [{dip24_lo:.3f}, {dip24_hi:.3f}] nats), and d28 at d{T28:.0f} [{T28_lo:.0f}, "
+    "{T28_hi:.0f}] ({ratio28:.2f}×)",
+)
 FAMILIES_TRANSFORMER_BUSBRIDGE = (  # transformer_busbridge
     "steps (d24 {Lt24a:.3f} → {Lt24b:.3f} nats, d96 {Lt96a:.3f} → {Lt96b:.3f}), with supervised baselines at\n"
     "both student lengths; 3 seeds, {runs} runs,",
@@ -359,10 +365,15 @@ CLAIMS = [
     ("transformer_busbridge", "docs/families.md", FAMILIES_TRANSFORMER_BUSBRIDGE, busbridge_fields),
     ("transformer_zhang_long_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG, fields),
     ("transformer_zhang_long_wide_ladder", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG_WIDE, fields),
+    ("transformer_zhang_600_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_600, fields),
     ("transformer_zhang_long_until_decided", "docs/verdicts.md",
      ("| `transformer_zhang_long` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_zhang_until_decided", "docs/verdicts.md",
      ("| `transformer_zhang` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
+    ("transformer_zhang_long_wide_ladder", "docs/verdicts.md",
+     ("`transformer_zhang_long_wide_ladder`) | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
+    ("transformer_zhang_600_until_decided", "docs/verdicts.md",
+     ("`transformer_zhang_600_until_decided`) | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_busbridge", "docs/verdicts.md",
      ("| `transformer_busbridge` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | random-init students, pure "
       "distillation: interior optima for all four where students and teachers are short (T* = {slope:.2f}·S − "
