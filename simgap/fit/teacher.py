@@ -33,7 +33,7 @@ class TeacherLawFit(TeacherLaw):
     r2: float
     residuals: tuple[float, ...]
     n_points: int
-    n_excluded_edge: int
+    n_excluded_edge: int  # optima left out as bounds: at an edge of their teachers, or with a CI reaching one
     weighted: bool
     # what the CIs come from: "seeds" (the optima's seed bootstrap), "residuals" (one seed: the
     # least-squares t-interval, HC3), "points" (a bootstrap over the optima) or "none"
