@@ -19,11 +19,11 @@ from simgap.fit.identify import profile
 from simgap.fit.inputs import FitNotConverged, TooFewPoints
 from simgap.fit.resample import bootstrap, extrapolation_check, split_weak_strong
 from simgap.fit.results import (LawSection, Misfit, OptimaSection, Skipped, StartLawSection, StartRows, StudentCheck,
-                                TeacherLawSection, ok)
+                                TeacherLawSection, TeacherLossOptimum, ok)
 from simgap.fit.solver import LawFit, fit_distillation, fit_law, fit_supervised
 from simgap.fit.teacher import fit_teacher_law
 from simgap.intervals import z_of
-from simgap.optima import TeacherOptimumEstimate
+from simgap.optima import TeacherOptimumEstimate, teacher_optima
 
 
 def guarded(fn: Callable[[], object]):
@@ -192,4 +192,23 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
             out.append(SeriesAgreement(a, "", reduced, **where))
         except (ValueError, ArithmeticError) as e:
             out.append(SeriesAgreement(None, str(e), reduced, **where))
+    return tuple(out)
+
+
+def teacher_loss_optima(runs, budget, opt: FitOptions) -> tuple[TeacherLossOptimum, ...]:
+    """Each student's optimum over every teacher of `runs` (a setting's SettingRuns: size × training
+    length), ordered by the teacher's seed-mean loss L_T: Eq. 8 says the teacher enters only through
+    L_T. Optimised on 1/L_T (teacher quality, ascending), so the dip is loss(best teacher) −
+    loss(optimum), paired by seed."""
+    if runs.n_teachers() < 3 or not np.all(np.isfinite(runs.teacher_loss)):
+        return ()
+    quality = runs.teacher_quality()
+    out = []
+    for e in teacher_optima(runs.student, quality, runs.loss, runs.seed, budget, n_boot=opt.optima_boot, ci=opt.ci,
+                            rng_seed=opt.seed):
+        lo, hi = e.optimal_teacher_ci
+        out.append(TeacherLossOptimum(
+            e.student_size, e.budget, 1.0 / e.optimal_teacher, (1.0 / hi, 1.0 / lo), e.interior,
+            {"smallest": "worst", "largest": "best"}.get(e.edge, ""), e.min_loss, e.dip_depth, e.dip_ci,
+            e.dip_beyond_noise, tuple(1.0 / q for q in e.teacher_sizes), e.mean_loss, e.n_seeds))
     return tuple(out)

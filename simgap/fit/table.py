@@ -34,14 +34,14 @@ from simgap.fit.inputs import FitInputError
 from simgap.fit.memo import Memo
 from simgap.fit.reader import COST_COLUMNS, as_columns, read_tables
 from simgap.fit.results import (FamilyFit, LeftOut, OptimaSection, SettingFit, Skipped, StartAgreement, StartLawSection,
-                                TableFit, TableInput, StudentOptimum, TeacherLossOptimum, ok)
+                                TableFit, TableInput, StudentOptimum, ok)
 from simgap.fit.resample import MAX_BOOT
 from simgap.fit.agreement import agrees_checks
 from simgap.fit.sections import (agreement_section, distillation_section, start_law_section, supervised_section,
-                                 teacher_law_section)
+                                 teacher_law_section, teacher_loss_optima)
 from simgap.fit.solver import one_blas_thread
 from simgap.fit.verdicts import same_key
-from simgap.optima import teacher_optima, teacher_optima_on_two_axes, too_few_teachers
+from simgap.optima import teacher_optima_on_two_axes, too_few_teachers
 
 TOKEN_COLUMNS = ("student_tokens", "student_budget")  # first present wins
 TEACHER_BUDGET_COLUMNS = ("teacher_tokens", "teacher_budget")
@@ -153,7 +153,7 @@ def _optima(cols: dict, m: np.ndarray, sm: np.ndarray | None, runs: SettingRuns,
         raise
     except ValueError as e:  # fewer than 3 teachers for a student: no optimum to locate
         return Skipped(str(e)), ()
-    by_loss = _teacher_loss_optima(runs, budget, opt) if "teacher_loss" in cols else ()
+    by_loss = teacher_loss_optima(runs, budget, opt) if "teacher_loss" in cols else ()
     students = _students(cols, m, sm, ests, by_knob, tb_of, size_c, knob[0] if with_knob else size_c, budget)
     return OptimaSection(runs.budget_kind, tuple(ests), tuple(by_knob), tuple(tb_of), runs.series_kind, by_loss,
                          students, tuple(left)), tuple(laws_)
@@ -188,24 +188,6 @@ def _students(cols, m, sm, ests, by_knob, tb_of, size_c: str, knob_c: str, keys)
 
 def _equal(a: np.ndarray, b: float) -> np.ndarray:
     return np.isnan(a) if math.isnan(b) else a == b
-
-
-def _teacher_loss_optima(runs: SettingRuns, budget, opt: FitOptions) -> tuple[TeacherLossOptimum, ...]:
-    """Each student's optimum over every teacher (size × training length), ordered by the teacher's
-    seed-mean loss L_T: Eq. 8 says the teacher enters only through L_T. Optimised on 1/L_T (teacher
-    quality, ascending), so the dip is loss(best teacher) − loss(optimum), paired by seed."""
-    if runs.n_teachers() < 3 or not np.all(np.isfinite(runs.teacher_loss)):
-        return ()
-    quality = runs.teacher_quality()
-    out = []
-    for e in teacher_optima(runs.student, quality, runs.loss, runs.seed, budget, n_boot=opt.optima_boot, ci=opt.ci,
-                            rng_seed=opt.seed):
-        lo, hi = e.optimal_teacher_ci
-        out.append(TeacherLossOptimum(
-            e.student_size, e.budget, 1.0 / e.optimal_teacher, (1.0 / hi, 1.0 / lo), e.interior,
-            {"smallest": "worst", "largest": "best"}.get(e.edge, ""), e.min_loss, e.dip_depth, e.dip_ci,
-            e.dip_beyond_noise, tuple(1.0 / q for q in e.teacher_sizes), e.mean_loss, e.n_seeds))
-    return tuple(out)
 
 
 @one_blas_thread
