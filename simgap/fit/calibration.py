@@ -52,6 +52,7 @@ class Calibration:
     holds: str  # a Simulation name
     violated: str | None  # None: a table shape where the check is calibrated only for false "fails"
     violation: str
+    power_required: bool = True  # False: the violation's "fails" share is measured and reported, not required
 
 
 def _with_irreducible(table: dict, value: float) -> dict:
@@ -104,6 +105,9 @@ SIMULATIONS = {s.name: s for s in (
     Simulation("start", "`optima`'s runs plus every student pruned from each teacher larger than itself, its excess "
                "× exp(−1.36·(N_S/N_T)^0.46·(D_S/D̄_S)^−0.32) (the start-aware law at the transformer family's fit)",
                lambda r: sim.start_table(sim.OptimaTruth(), 3, r)),
+    Simulation("start_D_T_x0.01", "`start`'s runs, but the teachers really trained on 1e10 tokens while the table "
+               "states 1e12 (as `optima_D_T_x0.01`): the implied T* under each start follows the stated length",
+               lambda r: sim.start_table(sim.OptimaTruth(teacher_tokens_true=1e10), 3, r)),
     Simulation("start_size_break", "the same with, under both starts, every distilled run's excess × (N_S/1e8)^−0.1 "
                "beyond N_S = 1e8 (as `eq8_size_break`): the start-aware law over-predicts the held-out strongest "
                "runs of each start",
@@ -134,7 +138,12 @@ CALIBRATIONS = (
     # the start-aware law's verdicts (law "distillation + start"), counted per start and per student
     Calibration(f"extrapolates ({START})", "start", "start_size_break",
                 "excess × (N_S/1e8)^−0.1 beyond 1e8 under both starts (−10 % at 3e8)"),
-    Calibration(f"agrees_with_optima ({START})", "start", None, "—"),
+    # measured, not required: fails 192/307 (62.5 %), holds 0, on 50 tables. The undecided are students whose
+    # measured T* has a CI of ±1-3 in log at 3 seeds (the violated teachers' U-curves are flat; `needs`: 5-10
+    # seeds); the head start, which favours small teachers in both the runs and the law, shrinks the pruned
+    # start's offset to −0.7 to −2.6 in log (random −2.5 to −5). Eq. 8 per start on these tables: 282/331.
+    Calibration(f"agrees_with_optima ({START})", "start", "start_D_T_x0.01",
+                "the teachers trained on 1e10 tokens while the table states 1e12 (both starts)", power_required=False),
     Calibration("extrapolates", "eq8", "eq8_size_break",
                 "excess × (N_S/5e8)^−0.1 beyond 5e8 (−7 % at 1e9): Eq. 8 over-predicts the held-out runs "
                 "by 1.3 %"),
