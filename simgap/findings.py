@@ -332,7 +332,12 @@ def start_law_lines(family: str, sec) -> list[str]:
     f, ci = sec.law.fit, sec.law.ci
     p = f.raw_params
 
+    held = dict(f.fixed)
+
     def par(name: str, label: str) -> str:
+        if name in held:  # ω with one distillation length (simgap.fit.start_law.omega_unidentified), or the user's
+            why = ": the pruned runs have one distillation length, which does not identify it" if name == "omega" else ""
+            return f"{label} = {fmt(held[name])} (held fixed{why})"
         lo, hi = ci.get(name, (math.nan, math.nan))
         return f"{label} = {fmt(getattr(p, name))}" + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
 

@@ -125,12 +125,35 @@ def test_fit_table_fits_both_starts_at_once_with_verdicts_under_each():
     [sec] = f.families[0].start_law
     assert sec.key == {} and [(r.start, r.n_rows) for r in sec.starts] == [("random", 60), ("pruned_from_teacher", 60)]
     assert sec.law.ci["H"][0] > 0 and all(r.rmse_log < 0.02 for r in sec.starts), (sec.law.ci["H"], sec.starts)
+    assert sec.law.fit.fixed == () and np.ptp(sec.law.ci["omega"]) > 0  # three lengths: ω is estimated
     mine = [a for a in f.assumptions if a.law == LAW]
     assert sorted((a.name, a.setting) for a in mine) == [("extrapolates", (("student_init", s),))
                                                          for s in ("pruned_from_teacher", "random")]
     assert all(a.verdict != "fails" for a in mine), mine
     eq8 = [a for a in f.assumptions if a.name == "extrapolates" and a.law != LAW]
     assert len(eq8) == 2 and not {a.key() for a in eq8} & {a.key() for a in mine}
+
+
+def test_one_distillation_length_holds_omega_fixed_and_says_so():
+    """Every student distilled for one length (Zhang et al.'s pilots): (D_S/D̄_S)^−ω is one constant, so ω
+    is held at 0 rather than reported with a CI of zero width, the head start is still found, and the
+    report says why ω is not estimated."""
+    from simgap.findings import start_law_lines
+
+    cols = both_starts_table(np.random.default_rng(0))
+    dist, rng = cols["run_kind"] == "distilled", np.random.default_rng(1)
+    cols["student_tokens"][:] = 4e10  # supervised runs too: a table's laws share its one budget
+    cols["student_loss"][~dist] = laws.supervised_loss(cols["student_size"][~dist], 4e10, SUP) * np.exp(
+        rng.normal(0, 0.01, int((~dist).sum())))
+    data = {"N": cols["student_size"][dist], "D": cols["student_tokens"][dist], "start":
+            start_code(cols["student_init"][dist]), "teacher_size": cols["teacher_size"][dist],
+            "teacher_loss": cols["teacher_loss"][dist]}
+    cols["student_loss"][dist] = StartAwareLaw(SUP, float(np.log(4e10))).predict(TRUE, data) * np.exp(
+        rng.normal(0, 0.01, int(dist.sum())))
+    f = fit_table(cols, FitOptions(n_boot=10, n_top=3, n_random=1))
+    [sec] = f.families[0].start_law
+    assert dict(sec.law.fit.fixed) == {"omega": 0.0} and sec.law.ci["H"][0] > 0, (sec.law.fit.fixed, sec.law.ci)
+    assert "ω = 0 (held fixed: the pruned runs have one distillation length" in " ".join(start_law_lines("", sec))
 
 
 def test_without_a_supervised_law_each_start_is_undecided_and_says_why():

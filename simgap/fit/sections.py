@@ -143,8 +143,11 @@ def start_law_section(key: dict, data: dict, sup: LawSection | Skipped, opt: Fit
         if not ok(sup):
             raise TooFewPoints("the start-aware law needs a converged supervised law (supervised rows in the table)")
         law = start_law.StartAwareLaw(sup.fit.raw_params, float(np.mean(np.log(data["D"]))))
+        fixed = dict(opt.fixed_distillation)
+        if start_law.omega_unidentified(data):  # one length: ω moves the lead by a constant, H's to carry
+            fixed.setdefault("omega", 0.0)
         f = fit_law(law, data, huber_delta=opt.huber_delta, n_top=opt.n_top, n_random=opt.n_random, seed=opt.seed,
-                    fixed=dict(opt.fixed_distillation))
+                    fixed=fixed)
         f.require()
         b = bootstrap(f, n_boot=opt.n_boot, ci=opt.ci, seed=opt.seed, supervised_fit=sup.fit) if opt.n_boot > 0 else None
         return LawSection(f, b, Skipped("held out per start (the section's `starts`)"), predicted=f.predict(**f.data))
@@ -175,7 +178,10 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
     for o in optima.students:
         if o.params.interior and math.isfinite(o.params.optimal_teacher_ci[0]):
             series.setdefault(o.teacher_budget, []).append(o)
-    reduced = sup.fit.reduced  # single-budget form: D is folded into a constant, any finite D will do
+    # single-budget supervised form: D is folded into a constant there, so any finite teacher D_T will do; the
+    # students' own D_S is passed as it is (a distillation law over several lengths, and the start-aware
+    # law's fading head start, read it even when the supervised law has one budget)
+    reduced = sup.fit.reduced
     reps = dist.bootstrap.replicates if dist.bootstrap else ()  # (Eq. 8 params, refitted supervised params or None)
     out = []
     for tb, pts in series.items():
@@ -187,7 +193,8 @@ def agreement_section(sup: LawSection | Skipped, dist, optima: OptimaSection | S
             a = agreement(sup.fit.raw_params, dist.fit.raw_params,
                           [o.student_params for o in pts], [o.params.optimal_teacher for o in pts],
                           [(o.params.optimal_teacher_ci[0], o.params.optimal_teacher_ci[1]) for o in pts],
-                          [1.0 if reduced else o.budget for o in pts], protocol, replicates=reps, implied=implied,
+                          [o.budget if math.isfinite(o.budget) else 1.0 for o in pts], protocol, replicates=reps,
+                          implied=implied,
                           law=law, search=search)
             out.append(SeriesAgreement(a, "", reduced, **where))
         except (ValueError, ArithmeticError) as e:

@@ -45,6 +45,14 @@ def start_code(student_init) -> np.ndarray:
     return 1.0 + np.array([str(s) == PRUNED for s in np.asarray(student_init, dtype=object)], float)
 
 
+def omega_unidentified(data: dict) -> bool:
+    """Do the pruned rows of `data` (the law's columns) share one distillation length? Then (D_S/D̄_S)^−ω
+    is one constant for every row it touches, so ω only rescales H: the fit holds it at 0 (H is then the
+    head start at that length) and the report says so, rather than print a CI of zero width."""
+    pruned = np.asarray(data["start"]) == start_code([PRUNED])[0]
+    return len(np.unique(np.asarray(data["D"])[pruned])) < 2
+
+
 @dataclasses.dataclass(frozen=True)
 class StartAwareLaw(ShiftedDistillationLaw):
     """Eq. 8 (supervised law held fixed) with its excess × exp(−π·H·(N_S/N_T)^κ·(D_S/D̄_S)^(−ω));
