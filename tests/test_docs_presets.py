@@ -5,6 +5,7 @@ says what the fields are). tests/test_docs_results.py checks that each record is
 """
 
 import dataclasses
+import math
 import re
 
 import pytest
@@ -224,6 +225,17 @@ FAMILIES_TRANSFORMER_ZHANG_600 = (  # transformer_zhang_600_until_decided
     "only\ngap beyond noise ({dip24:.3f} [{dip24_lo:.3f}, {dip24_hi:.3f}] nats), and d28 at d{T28:.0f} [{T28_lo:.0f}, "
     "{T28_hi:.0f}] ({ratio28:.2f}×)",
 )
+FAMILIES_TRANSFORMER_ZHANG_V64 = (  # transformer_zhang_v64_pilot
+    "improving up to d176 at 800 steps (d24 {Lt24:.3f}, d48 {Lt48:.3f}, d96 {Lt96:.3f}, d176 {Lt176:.3f} nats; E = {E:.3f})",
+    "4 seeds ({runs} runs;",
+    "d{T20:.0f} [{T20_lo:.0f}, {T20_hi:.0f}] and d{T44:.0f} [{T44_lo:.0f}, {T44_hi:.0f}] (T*/S {ratio20:.2f} and "
+    "{ratio44:.2f}), dips {dip20:.4f} and {dip44:.4f} nats",
+    "losses fall from {Lt56:.3f} to {Lt128:.3f} nats, d44 stays between {L44_80:.3f} and {L44_56:.3f} (supervised: "
+    "{sup44:.3f})",
+)
+FAMILIES_TRANSFORMER_ZHANG_V64_400 = ("by {dip32:.3f} and {dip44:.3f} nats beyond noise, as on the V = 32 chain",)
+FAMILIES_TRANSFORMER_ZHANG_V64_500 = ("d28 is best with its smallest teacher ({dip28:.3f} nats beyond noise)",
+                                      "d44's flat minimum sits at {ratio44:.2f}×, not located")
 FAMILIES_TRANSFORMER_BUSBRIDGE = (  # transformer_busbridge
     "steps (d24 {Lt24a:.3f} → {Lt24b:.3f} nats, d96 {Lt96a:.3f} → {Lt96b:.3f}), with supervised baselines at\n"
     "both student lengths; 3 seeds, {runs} runs,",
@@ -318,6 +330,12 @@ def zhang_fields(r: dict) -> dict:
     return f | {"gain28": f["Lt32"] - f["Lt80"], "gain56": f["Lt64"] - f["Lt144"]}
 
 
+def v64_fields(r: dict) -> dict:
+    """The V = 64 pilot: how far Eq. 8's implied teacher is from d44's measured one (to 2 significant figures)."""
+    [a] = [a for a in r["assumptions"] if a["name"] == "agrees_with_optima" and a["student"] == 30052.0]
+    return fields(r) | {"agree_x": float(f"{math.exp(a['estimate']):.2g}")}
+
+
 BUSBRIDGE_SERIES = {(230400.0, 614400.0): "a", (921600.0, 614400.0): "b", (230400.0, 1843200.0): "c",
                     (921600.0, 1843200.0): "d"}  # (student budget, teacher budget): short/long × short/long
 
@@ -366,6 +384,9 @@ CLAIMS = [
     ("transformer_zhang_long_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG, fields),
     ("transformer_zhang_long_wide_ladder", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_LONG_WIDE, fields),
     ("transformer_zhang_600_until_decided", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_600, fields),
+    ("transformer_zhang_v64_pilot", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_V64, fields),
+    ("transformer_zhang_v64_pilot_400", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_V64_400, fields),
+    ("transformer_zhang_v64_pilot_500", "docs/families.md", FAMILIES_TRANSFORMER_ZHANG_V64_500, fields),
     ("transformer_zhang_long_until_decided", "docs/verdicts.md",
      ("| `transformer_zhang_long` + `--until-decided` | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_zhang_until_decided", "docs/verdicts.md",
@@ -374,6 +395,9 @@ CLAIMS = [
      ("`transformer_zhang_long_wide_ladder`) | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
     ("transformer_zhang_600_until_decided", "docs/verdicts.md",
      ("`transformer_zhang_600_until_decided`) | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",), fields),
+    ("transformer_zhang_v64_pilot", "docs/verdicts.md",
+     ("`transformer_zhang_v64_pilot`) | {runs} ({seeds}) | {holds} | {fails} | {undecided} |",
+      "Eq. 8 implies a teacher ≈ {agree_x:,.0f}× the measured one for d44"), v64_fields),
     ("transformer_busbridge", "docs/verdicts.md",
      ("| `transformer_busbridge` | {runs} ({seeds}) | {holds} | {fails} | {undecided} | random-init students, pure "
       "distillation: interior optima for all four where students and teachers are short (T* = {slope:.2f}·S − "
@@ -462,6 +486,22 @@ def test_the_long_zhang_presets_findings_hold_as_booleans():
     assert long.grid.student_budgets == long.grid.teacher_budgets == short.grid.teacher_budgets
     assert dataclasses.replace(long.grid, student_budgets=short.grid.student_budgets) == short.grid
     assert (long.family_params, long.train) == (short.family_params, short.train)
+
+
+def test_the_v64_pilots_findings_hold_as_booleans():
+    """docs/families.md on the V = 64 pilots: the teachers keep improving to the largest; at 600 steps both
+    minima are interior, neither located, no dip beyond noise; at 400 steps d32 and d44 are best with their
+    smallest teacher beyond noise; at 500 d28 too, d44 interior and not located."""
+    r, r4, r5 = (record(n) for n in ("transformer_zhang_v64_pilot", "transformer_zhang_v64_pilot_400",
+                                     "transformer_zhang_v64_pilot_500"))
+    lt = [c["mean_loss"] for c in sorted(r["curves"], key=lambda c: c["teacher_size"] or 0) if c["curve"] == "teacher"]
+    assert all(a > b for a, b in zip(lt, lt[1:])), lt
+    assert [(s["interior"], s["located"]) for s in r["students"]] == [(True, False)] * 2
+    assert {a["verdict"] for a in r["assumptions"] if a["name"] == "gap_exists"} == {"undecided"}
+    gap4 = {a["student"]: a["verdict"] for a in r4["assumptions"] if a["name"] == "gap_exists"}
+    assert [(s["edge"], gap4[s["params"]]) for s in r4["students"] if s["size"] in (32, 44)] == [("smallest", "holds")] * 2
+    assert [(s["edge"], s["located"]) for s in r5["students"]] == [("smallest", False), ("", False)]
+    assert all(s["min_loss"] < s["supervised_loss"] for s in r["students"])
 
 
 def test_the_busbridge_presets_findings_hold_as_booleans():

@@ -24,14 +24,16 @@ PRESETS = ("default", "kernel", "laws", "mlp", "mlp_zhang", "fig12_teacher_lengt
 VARIANTS = ("transformer_until_decided", "laws_until_decided", "mlp_zhang_random_init", "transformer_random_init",
             "transformer_zhang_until_decided", "transformer_busbridge_pruned",
             "transformer_zhang_long_until_decided", "transformer_zhang_long_wide_ladder",
-            "transformer_zhang_600_until_decided")  # own config.toml
+            "transformer_zhang_600_until_decided", "transformer_zhang_v64_pilot", "transformer_zhang_v64_pilot_400",
+            "transformer_zhang_v64_pilot_500")  # own config.toml
 # re-analyses of minutes on 2 cores, or of tens of seconds each (CI keeps default, kernel and mlp: the
 # analysis code's drift guard; the others run under the slow marker)
 SLOW = {"laws": "1,476 rows", "laws_until_decided": "4,758 rows", "mlp_zhang": "", "fig12_teacher_length": "",
         "transformer": "", "transformer_until_decided": "", "mlp_zhang_random_init": "", "transformer_random_init": "",
         "transformer_zhang_until_decided": "", "transformer_busbridge": "",
         "transformer_busbridge_pruned": "", "transformer_zhang_long_until_decided": "",
-        "transformer_zhang_long_wide_ladder": "", "transformer_zhang_600_until_decided": ""}
+        "transformer_zhang_long_wide_ladder": "", "transformer_zhang_600_until_decided": "",
+        "transformer_zhang_v64_pilot": "", "transformer_zhang_v64_pilot_400": "", "transformer_zhang_v64_pilot_500": ""}
 LONG = 1.536e6  # the laws preset's long teacher length (3,000 steps of 512)
 
 DEFAULT_README = (

@@ -250,3 +250,48 @@ def test_the_calibration_tables_add_pruned_twins_with_a_head_start():
     a = undecided("extrapolates", "")
     assert check_name(a) == "extrapolates"
     assert check_name(dataclasses.replace(a, law=LAW)) == f"extrapolates ({LAW})"
+
+
+ZHANG_PAIRS = {"transformer": ["docs/results/transformer.csv", "docs/results/transformer_random_init.csv"],
+               "MLP": ["docs/results/mlp_zhang.csv", "docs/results/mlp_zhang_random_init.csv"]}
+
+
+def _zhang_pair(tmp_path, capsys, pair: str, bootstrap: int) -> tuple[dict, str, str]:
+    """docs/phase-map.md's λ = 0.5 command on one recorded pair: (its start-aware section, stdout, page row)."""
+    from recorded import ROOT
+
+    from simgap.fit import cli
+
+    assert cli.main([str(ROOT / t) for t in ZHANG_PAIRS[pair]] + ["--size-column", "student_params", "--bootstrap",
+                                                                  str(bootstrap), "--no-plots", "--out", str(tmp_path)]) == 0
+    sec = json.loads((tmp_path / "fit.json").read_text())["families"][0]["start_law"][0]
+    page = (ROOT / "docs" / "phase-map.md").read_text()
+    [row] = [x for x in page.splitlines() if x.startswith(f"| {pair}, λ = 0.5 |")]
+    return sec, capsys.readouterr().out, row
+
+
+def test_docs_state_the_zhang_loss_fit_of_the_transformer_pair(tmp_path, capsys):
+    """The page's λ = 0.5 row for the transformer pair: its point estimates and errors, ω held at 0 (one
+    distillation length); the CIs and the MLP row need --bootstrap 200 (the slow test below)."""
+    sec, out, row = _zhang_pair(tmp_path, capsys, "transformer", 0)
+    p = sec["law"]["fit"]["params"]
+    assert sec["law"]["fit"]["fixed"] == {"omega": 0.0} and "ω = 0 (held fixed" in out
+    assert row.startswith(f"| transformer, λ = 0.5 | {p['H']:.2f} [") and f"| {p['kappa']:.3f} [" in row
+    rmse = " / ".join(f"{100 * r['rmse_log']:.1f} %" for r in sec["starts"])
+    errs = " / ".join(f"{100 * r['extrapolation']['mean_signed_error']:+.1f} %" for r in sec["starts"])
+    assert f"| {rmse} | {errs}:" in row, (rmse, errs, row)
+    [(start, student, *_, ratio)] = _rows(out, "| start | student |")
+    assert (start, student) == ("pruned_from_teacher", "4.02e+03") and f"(implied {float(ratio):.3g}× the measured" in row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pair", list(ZHANG_PAIRS))
+def test_docs_state_the_zhang_loss_fits_with_their_cis(pair, tmp_path, capsys):
+    sec, out, row = _zhang_pair(tmp_path, capsys, pair, 200)
+    ci = sec["law"]["ci"]
+    for name in ("H", "kappa"):
+        assert f"[{ci[name][0]:.3g}, " in row and (f", {ci[name][1]:.3g}]" in row or ci[name][1] == 10.0), (name, ci)
+    lines = [x for x in out.splitlines() if "of the distillation + start law" in x]
+    assert [x.split()[0] for x in lines if "extrapolates" in x] == ["FAILS", "FAILS"]
+    agree = [x.split()[0] for x in lines if "agrees_with_optima" in x and "pruned_from_teacher" in x]
+    assert agree == ["FAILS"], lines
