@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simgap.fit.results import LawSection, SettingFit, StudentOptimum, ok
+from simgap.fit.start_law import omega_unidentified
 from simgap.fit.teacher import TeacherLawFit
 from simgap.fit.verdicts import VERDICTS, Assumption, interval, num, same_key
 from simgap.laws import ZHANG_LINEAR, ZHANG_R2
@@ -335,8 +336,9 @@ def start_law_lines(family: str, sec) -> list[str]:
     held = dict(f.fixed)
 
     def par(name: str, label: str) -> str:
-        if name in held:  # ω with one distillation length (simgap.fit.start_law.omega_unidentified), or the user's
-            why = ": the pruned runs have one distillation length, which does not identify it" if name == "omega" else ""
+        if name in held:  # the user's --fix-distillation, or ω with one distillation length (omega_unidentified)
+            one_length = name == "omega" and omega_unidentified(f.data)
+            why = ": the pruned runs have one distillation length, which does not identify it" if one_length else ""
             return f"{label} = {fmt(held[name])} (held fixed{why})"
         lo, hi = ci.get(name, (math.nan, math.nan))
         return f"{label} = {fmt(getattr(p, name))}" + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
